@@ -1,0 +1,38 @@
+export type {
+  Agent,
+  AgentEvent,
+  ChatMessage,
+  FinishReason,
+  RateLimitSnapshot,
+  RunContext,
+  Settled,
+  Task,
+  TaskEvent,
+  ToolCall,
+  Usage,
+} from './types.js';
+export {
+  BudgetExhaustedError,
+  CancelledError,
+  ProviderError,
+  QueueFullError,
+  RateLimitError,
+  RxAgentError,
+  TimeoutError,
+  ValidationError,
+  toRxAgentError,
+} from './errors.js';
+export type {
+  BudgetExhaustedInfo,
+  CancelledInfo,
+  ErrorCode,
+  ProviderInfo,
+  QueueFullInfo,
+  RateLimitInfo,
+  RxAgentErrorOptions,
+  TimeoutInfo,
+  ValidationInfo,
+} from './errors.js';
+export { ChatMessageSchema, TaskSchema, ToolCallSchema, UsageSchema, parseTask } from './schemas.js';
+export type { ParseResult } from './schemas.js';
+export { isAgentEvent, textOf } from './agent-event.js';

@@ -1,0 +1,109 @@
+import type { Observable } from 'rxjs';
+import type { RxAgentError } from './errors.js';
+
+/** One message of a chat conversation, in the OpenAI shape most providers accept. */
+export interface ChatMessage {
+  readonly role: 'system' | 'user' | 'assistant' | 'tool';
+  readonly content: string;
+  /** For `role: 'tool'`: the id of the call this message answers. */
+  readonly toolCallId?: string;
+  /** For `role: 'assistant'`: the tool calls the model asked for. */
+  readonly toolCalls?: readonly ToolCall[];
+}
+
+/** A tool call asked for by a model. `arguments` is the JSON text the model produced. */
+export interface ToolCall {
+  readonly id: string;
+  readonly name: string;
+  readonly arguments: string;
+}
+
+/** One unit of work: a prompt (or conversation) with an id that names it in every event. */
+export interface Task<M = unknown> {
+  readonly id: string;
+  readonly input: string | readonly ChatMessage[];
+  /** The most output tokens the run may produce; budgets reserve this much. */
+  readonly maxOutputTokens?: number;
+  /** Higher leaves the queue first; equal priorities keep arrival order. @defaultValue 0 */
+  readonly priority?: number;
+  readonly meta?: M;
+}
+
+/** Tokens a run used, and what they cost when a price is known. */
+export interface Usage {
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+  /** In US dollars. */
+  readonly cost?: number;
+}
+
+/** A provider's view of its rate limits, as `x-ratelimit-*` headers report it. */
+export interface RateLimitSnapshot {
+  readonly limitTokens?: number;
+  readonly limitRequests?: number;
+  readonly remainingTokens?: number;
+  readonly remainingRequests?: number;
+  /** Time until the token limit is fully restored. */
+  readonly resetTokensMs?: number;
+  /** Time until the request limit is fully restored. */
+  readonly resetRequestsMs?: number;
+}
+
+export type FinishReason = 'stop' | 'length' | 'tool-calls' | 'content-filter' | 'other';
+
+/** What a model emits during one run. */
+export type AgentEvent =
+  | { readonly type: 'delta'; readonly text: string }
+  | { readonly type: 'tool-calls'; readonly calls: readonly ToolCall[] }
+  | { readonly type: 'usage'; readonly usage: Usage }
+  | { readonly type: 'rate-limits'; readonly limits: RateLimitSnapshot }
+  | {
+      readonly type: 'retry';
+      readonly attempt: number;
+      readonly delayMs: number;
+      readonly error: RxAgentError;
+    }
+  | { readonly type: 'done'; readonly text: string; readonly finishReason: FinishReason };
+
+/** What a run may use: the abort signal fires when the run is unsubscribed. */
+export interface RunContext {
+  readonly signal: AbortSignal;
+}
+
+/** Anything that can run a task as a stream of events: a model, an adapter, a fake. */
+export interface Agent {
+  run(task: Task, context: RunContext): Observable<AgentEvent>;
+}
+
+/** The `Promise.allSettled` shape of one task's outcome. */
+export type Settled<V = string> =
+  | {
+      readonly status: 'fulfilled';
+      readonly taskId: string;
+      readonly value: V;
+      readonly usage: Usage;
+      readonly attempts: number;
+      readonly durationMs: number;
+    }
+  | {
+      readonly status: 'rejected';
+      readonly taskId: string;
+      readonly error: RxAgentError;
+      readonly usage?: Usage;
+      readonly attempts: number;
+      readonly durationMs: number;
+    };
+
+/** What flows out of a pool: every task yields `started` (unless rejected before running), any deltas and tool events, and exactly one `settled`. */
+export type TaskEvent<V = string> =
+  | { readonly type: 'started'; readonly taskId: string; readonly waitMs: number }
+  | { readonly type: 'delta'; readonly taskId: string; readonly seq: number; readonly text: string }
+  | { readonly type: 'tool'; readonly taskId: string; readonly calls: readonly ToolCall[] }
+  | {
+      readonly type: 'retry';
+      readonly taskId: string;
+      readonly attempt: number;
+      readonly delayMs: number;
+      readonly error: RxAgentError;
+    }
+  | { readonly type: 'settled'; readonly taskId: string; readonly result: Settled<V> };

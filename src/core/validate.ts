@@ -1,0 +1,59 @@
+/** Describes a value for an error message: `-1 (number)`, `"5" (string)`, `undefined`. */
+export function describe(value: unknown): string {
+  if (value === undefined) return 'undefined';
+  if (value === null) return 'null';
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'string') return `${JSON.stringify(value)} (string)`;
+  if (typeof value === 'object') return Array.isArray(value) ? 'an array' : 'an object';
+  if (typeof value === 'number' || typeof value === 'boolean') return `${value} (${typeof value})`;
+  return `${typeof value} value`;
+}
+
+/** Throws `TypeError` unless `value` is an integer ≥ `min` (or `Infinity` when allowed). */
+export function expectInteger(name: string, value: unknown, min: number, allowInfinity = false): number {
+  const ok =
+    typeof value === 'number' &&
+    value >= min &&
+    (Number.isInteger(value) || (allowInfinity && value === Number.POSITIVE_INFINITY));
+  if (!ok) {
+    const range = allowInfinity
+      ? `an integer from ${min} and up, or Infinity`
+      : `an integer from ${min} and up`;
+    throw new TypeError(`Expected \`${name}\` to be ${range}, got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** Throws `TypeError` unless `value` is a finite number ≥ `min`. */
+export function expectNumber(name: string, value: unknown, min: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+    throw new TypeError(
+      `Expected \`${name}\` to be a finite number from ${min} and up, got ${describe(value)}`,
+    );
+  }
+  return value;
+}
+
+/** Throws `TypeError` unless `value` is a function. */
+export function expectFunction(name: string, value: unknown): void {
+  if (typeof value !== 'function') {
+    throw new TypeError(`Expected \`${name}\` to be a function, got ${describe(value)}`);
+  }
+}
+
+/** Throws `TypeError` unless `value` is one of `choices`. */
+export function expectOneOf<C extends string>(name: string, value: unknown, choices: readonly C[]): C {
+  if (typeof value !== 'string' || !(choices as readonly string[]).includes(value)) {
+    throw new TypeError(
+      `Expected \`${name}\` to be one of ${choices.map((c) => `'${c}'`).join(', ')}, got ${describe(value)}`,
+    );
+  }
+  return value as C;
+}
+
+/** Throws `TypeError` unless `value` is a plain object (a config), suggesting the usual mistake. */
+export function expectConfig(name: string, value: unknown): void {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new TypeError(`Expected \`${name}\` to be a config object, got ${describe(value)}`);
+  }
+}
