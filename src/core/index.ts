@@ -36,3 +36,12 @@ export type {
 export { ChatMessageSchema, TaskSchema, ToolCallSchema, UsageSchema, parseTask } from './schemas.js';
 export type { ParseResult } from './schemas.js';
 export { isAgentEvent, textOf } from './agent-event.js';
+export { InvalidTask } from './invalid-task.js';
+export {
+  describe,
+  expectConfig,
+  expectFunction,
+  expectInteger,
+  expectNumber,
+  expectOneOf,
+} from './validate.js';

@@ -1,0 +1,14 @@
+import type { RxAgentError } from './errors.js';
+
+/**
+ * An item a source could not turn into a task (a malformed JSONL line, a bad frame). It flows into the pool
+ * like a task and settles at once as rejected with its error, so bad input is reported, never silently lost.
+ */
+export class InvalidTask {
+  readonly taskId: string;
+  readonly error: RxAgentError;
+  constructor(taskId: string, error: RxAgentError) {
+    this.taskId = taskId;
+    this.error = error;
+  }
+}

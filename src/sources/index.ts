@@ -1,0 +1,2 @@
+export { PULL, isPullable, pullSource } from './pull.js';
+export type { PullSource, Pullable } from './pull.js';

@@ -1,0 +1,53 @@
+import { Observable } from 'rxjs';
+
+/**
+ * The pull handshake between pull sources and the pool. A source that carries this symbol hands the pool an
+ * iterator, and the pool calls `next()` only when it has room, so backpressure reaches the file, generator or
+ * Redis stream behind it. Subscribed any other way, the same source is a plain Observable.
+ */
+export const PULL: unique symbol = Symbol.for('rxagent.pull');
+
+export interface Pullable<T> {
+  /** Opens a fresh iterator over the items. The pool calls `return()` on it when it stops early. */
+  [PULL](): Iterator<T> | AsyncIterator<T>;
+}
+
+/** An Observable that the pool can also pull from. */
+export type PullSource<T> = Observable<T> & Pullable<T>;
+
+/** Tells a pull source from a plain Observable. */
+export function isPullable<T>(source: Observable<T>): source is PullSource<T> {
+  return typeof (source as Partial<Pullable<T>>)[PULL] === 'function';
+}
+
+/**
+ * Makes a pull source from a function that opens an iterator. Subscribed directly, it drains the iterator as
+ * fast as the subscriber takes items and stops (calling `return()`) when unsubscribed.
+ */
+export function pullSource<T>(open: () => Iterator<T> | AsyncIterator<T>): PullSource<T> {
+  const observable = new Observable<T>((subscriber) => {
+    const iterator = open();
+    let closed = false;
+    const isClosed = (): boolean => closed;
+    const step = async (): Promise<void> => {
+      while (!subscriber.closed) {
+        const result = await iterator.next();
+        // The subscriber may have unsubscribed while the iterator was producing.
+        if (isClosed()) return;
+        if (result.done === true) {
+          subscriber.complete();
+          return;
+        }
+        subscriber.next(result.value);
+      }
+    };
+    step().catch((error: unknown) => {
+      subscriber.error(error);
+    });
+    return () => {
+      closed = true;
+      void iterator.return?.();
+    };
+  });
+  return Object.assign(observable, { [PULL]: open });
+}
