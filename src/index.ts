@@ -1,2 +1,3 @@
 export * from './core/index.js';
 export * from './sources/index.js';
+export * from './operators/index.js';

@@ -67,6 +67,7 @@ export interface TimeoutInfo {
   readonly seen: number;
   /** Where the pool stood when the limit fired, filled in by `pool`. */
   readonly pool?: { readonly running: number; readonly waiting: number };
+  readonly [key: string]: unknown;
 }
 
 /** A run took longer than a `timeoutWith` limit allows. Retryable. */
@@ -81,6 +82,7 @@ export interface QueueFullInfo {
   readonly taskId: string;
   readonly queueLimit: number;
   readonly overflow: 'reject' | 'drop-oldest' | 'drop-newest';
+  readonly [key: string]: unknown;
 }
 
 /** A task was turned away or evicted because the pool's queue was full. */
@@ -95,6 +97,7 @@ export interface RateLimitInfo {
   readonly limit: 'tokens' | 'requests';
   readonly retryAfterMs: number;
   readonly status?: number;
+  readonly [key: string]: unknown;
 }
 
 /** The provider (or a budget) answered 429. Retryable after `retryAfterMs`, which has no upper cap. */
@@ -144,6 +147,7 @@ export interface CancelledInfo {
   readonly reason:
     'unsubscribed' | 'closed' | 'drain-deadline' | 'client-cancel' | 'disconnect' | 'fail-fast';
   readonly taskId?: string;
+  readonly [key: string]: unknown;
 }
 
 /** The task was cancelled before it could settle on its own. */
