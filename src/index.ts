@@ -1,3 +1,4 @@
 export * from './core/index.js';
 export * from './sources/index.js';
 export * from './operators/index.js';
+export * from './models/index.js';

@@ -1,0 +1,12 @@
+export { simulatedModel } from './simulated.js';
+export type {
+  AdmittedRequest,
+  SimulatedAgent,
+  SimulatedFailures,
+  SimulatedFault,
+  SimulatedLatency,
+  SimulatedModelConfig,
+  SimulatedRateLimit,
+  SimulatedStats,
+  SimulatedToolScript,
+} from './simulated.js';
