@@ -2,3 +2,4 @@ export * from './core/index.js';
 export * from './sources/index.js';
 export * from './operators/index.js';
 export * from './models/index.js';
+export * from './tools/index.js';
