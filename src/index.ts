@@ -3,3 +3,4 @@ export * from './sources/index.js';
 export * from './operators/index.js';
 export * from './models/index.js';
 export * from './tools/index.js';
+export * from './budget/index.js';

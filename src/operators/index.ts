@@ -7,3 +7,5 @@ export type { AgentLoopConfig, AgentLoopEvent } from './agent-loop.js';
 export { dag } from './dag.js';
 export type { DagConfig, DagEvent } from './dag.js';
 export { runPlan } from './run-plan.js';
+export { throttleBudget } from './throttle-budget.js';
+export type { ThrottleBudgetOptions } from './throttle-budget.js';

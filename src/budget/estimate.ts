@@ -1,0 +1,94 @@
+import { encode } from 'gpt-tokenizer';
+import * as models from 'gpt-tokenizer/models';
+import type { ChatMessage, Task } from '../core/types.js';
+
+/** Output tokens reserved for a task that sets no `maxOutputTokens` and no `defaultMaxOutputTokens`. */
+export const DEFAULT_MAX_OUTPUT_TOKENS = 1024;
+
+// OpenAI's documented chat accounting: each message adds 3 tokens of framing, the reply is primed with 3.
+const PER_MESSAGE = 3;
+const REPLY_PRIMING = 3;
+
+/** Dollars per one million tokens. */
+export interface Price {
+  readonly input: number;
+  readonly output: number;
+}
+
+/** Options of `estimateTokens`. */
+export interface EstimateOptions {
+  /** Output tokens to reserve when the task sets no `maxOutputTokens`. @defaultValue 1024 */
+  readonly defaultMaxOutputTokens?: number;
+  /**
+   * Counts the tokens of a text. Pass the provider's own counting when it differs from the o200k
+   * tokenizer (such as `ceil(characters / 4)`), so the budget charges what the provider charges.
+   * @defaultValue `encode(text).length` with gpt-tokenizer's o200k_base encoding
+   */
+  readonly countTokens?: (text: string) => number;
+}
+
+const tokenizerCount = (text: string): number => encode(text).length;
+
+function countMessage(message: ChatMessage, count: (text: string) => number): number {
+  const calls = (message.toolCalls ?? []).reduce((sum, c) => sum + count(c.name) + count(c.arguments), 0);
+  return PER_MESSAGE + count(message.content) + calls;
+}
+
+/**
+ * The tokens a run of `task` will be charged at most: its input counted with a real tokenizer, plus the
+ * output it may produce (`task.maxOutputTokens`, else `defaultMaxOutputTokens`, else 1024). Providers
+ * charge rate limits this way at admission, so it is what `throttleBudget` reserves.
+ *
+ * @example
+ * const cost = estimateTokens({ id: 'a', input: 'Summarise this', maxOutputTokens: 200 }); // 203
+ * tasks$.pipe(pool((task, ctx) => agent.run(task, ctx).pipe(throttleBudget(budget, { cost: estimateTokens(task) }))));
+ */
+export function estimateTokens(
+  task: Pick<Task, 'input' | 'maxOutputTokens'>,
+  options: EstimateOptions = {},
+): number {
+  const count = options.countTokens ?? tokenizerCount;
+  const input =
+    typeof task.input === 'string'
+      ? count(task.input)
+      : task.input.reduce((sum, m) => sum + countMessage(m, count), REPLY_PRIMING);
+  return input + (task.maxOutputTokens ?? options.defaultMaxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS);
+}
+
+// Current list prices of models gpt-tokenizer 4.0 ships without a price.
+const SUPPLEMENT: Readonly<Record<string, Price>> = {
+  'gpt-4o-mini': { input: 0.15, output: 0.6 },
+  'gpt-4.1-mini': { input: 0.4, output: 1.6 },
+  'gpt-4.1-nano': { input: 0.1, output: 0.4 },
+  'gpt-5-mini': { input: 0.25, output: 2 },
+  'gpt-5-nano': { input: 0.05, output: 0.4 },
+};
+
+interface ModelSpecLike {
+  readonly price_data?: { readonly main?: { readonly input?: number; readonly output?: number } };
+}
+
+/**
+ * The price of `model` per one million tokens: from `overrides`, else from gpt-tokenizer's model
+ * metadata, else from a short list of models that metadata leaves unpriced; `undefined` if unknown.
+ *
+ * @example
+ * priceOf('gpt-4o-mini'); // { input: 0.15, output: 0.6 }
+ * priceOf('my-model', { 'my-model': { input: 1, output: 2 } });
+ */
+export function priceOf(model: string, overrides: Readonly<Record<string, Price>> = {}): Price | undefined {
+  if (Object.hasOwn(overrides, model)) return overrides[model];
+  const spec = (models as unknown as Readonly<Record<string, ModelSpecLike | undefined>>)[model];
+  const main = Object.hasOwn(models, model) ? spec?.price_data?.main : undefined;
+  if (main?.input !== undefined && main.output !== undefined)
+    return { input: main.input, output: main.output };
+  return Object.hasOwn(SUPPLEMENT, model) ? SUPPLEMENT[model] : undefined;
+}
+
+/** Dollars a run costs at `price`. */
+export function costOf(
+  price: Price,
+  usage: { readonly inputTokens: number; readonly outputTokens: number },
+): number {
+  return (usage.inputTokens * price.input + usage.outputTokens * price.output) / 1_000_000;
+}

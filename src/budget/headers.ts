@@ -1,0 +1,93 @@
+import type { RateLimitSnapshot } from '../core/types.js';
+
+/** Response headers as `fetch` gives them, or a plain record as Node's `http` and most SDKs do. */
+export type HeadersLike =
+  | { get(name: string): string | null }
+  | Readonly<Record<string, string | number | readonly string[] | undefined>>;
+
+const UNIT_MS: Readonly<Record<string, number>> = {
+  ns: 1e-6,
+  us: 1e-3,
+  µs: 1e-3,
+  ms: 1,
+  s: 1_000,
+  m: 60_000,
+  h: 3_600_000,
+};
+
+const DURATION = /^(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|ms|s|m|h)/;
+
+/**
+ * Parses a Go-style duration as the `x-ratelimit-reset-*` headers carry it (`20ms`, `1s`, `6m0s`,
+ * `1h2m3.5s`) into milliseconds; a bare number counts as seconds, as in `retry-after`.
+ *
+ * Returns `undefined` for anything else, so a provider's malformed header never throws inside a run.
+ *
+ * @example
+ * parseDuration('6m0s'); // 360000
+ * parseDuration('20ms'); // 20
+ */
+export function parseDuration(text: string): number | undefined {
+  const trimmed = text.trim();
+  if (trimmed === '') return undefined;
+  if (/^\d+(?:\.\d+)?$/.test(trimmed)) return Number(trimmed) * 1_000;
+  let rest = trimmed;
+  let total = 0;
+  while (rest !== '') {
+    const match = DURATION.exec(rest);
+    if (match === null) return undefined;
+    const part = match[0];
+    const unit = /[a-zµ]+$/.exec(part)?.[0] ?? '';
+    total += Number(part.slice(0, part.length - unit.length)) * (UNIT_MS[unit] ?? Number.NaN);
+    rest = rest.slice(part.length);
+  }
+  return Number.isFinite(total) ? total : undefined;
+}
+
+function headerValue(headers: HeadersLike, name: string): string | undefined {
+  if (typeof (headers as { get?: unknown }).get === 'function') {
+    return (headers as { get(name: string): string | null }).get(name) ?? undefined;
+  }
+  const record = headers as Readonly<Record<string, string | number | readonly string[] | undefined>>;
+  // Plain records keep whatever case the sender used; HTTP header names are case-insensitive.
+  const key = Object.keys(record).find((k) => k.toLowerCase() === name);
+  const value = key === undefined ? undefined : record[key];
+  if (value === undefined) return undefined;
+  return typeof value === 'object' ? value[0] : String(value);
+}
+
+function count(headers: HeadersLike, name: string): number | undefined {
+  const text = headerValue(headers, name);
+  if (text === undefined || text.trim() === '') return undefined;
+  const value = Number(text);
+  return Number.isFinite(value) && value >= 0 ? value : undefined;
+}
+
+function duration(headers: HeadersLike, name: string): number | undefined {
+  const text = headerValue(headers, name);
+  return text === undefined ? undefined : parseDuration(text);
+}
+
+/**
+ * Reads `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` into a `RateLimitSnapshot`.
+ *
+ * Missing or malformed headers leave their field out, so the result can be fed to
+ * `budget.observe` whatever the provider sends.
+ *
+ * @example
+ * const snapshot = parseRateLimitHeaders(response.headers);
+ * budget.observe(snapshot);
+ */
+export function parseRateLimitHeaders(headers: HeadersLike): RateLimitSnapshot {
+  const fields: [keyof RateLimitSnapshot, number | undefined][] = [
+    ['limitTokens', count(headers, 'x-ratelimit-limit-tokens')],
+    ['limitRequests', count(headers, 'x-ratelimit-limit-requests')],
+    ['remainingTokens', count(headers, 'x-ratelimit-remaining-tokens')],
+    ['remainingRequests', count(headers, 'x-ratelimit-remaining-requests')],
+    ['resetTokensMs', duration(headers, 'x-ratelimit-reset-tokens')],
+    ['resetRequestsMs', duration(headers, 'x-ratelimit-reset-requests')],
+  ];
+  const snapshot: Partial<Record<keyof RateLimitSnapshot, number>> = {};
+  for (const [key, value] of fields) if (value !== undefined) snapshot[key] = value;
+  return snapshot;
+}

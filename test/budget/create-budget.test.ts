@@ -1,0 +1,98 @@
+import { TestScheduler } from 'rxjs/testing';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { createBudget } from '../../src/budget/create-budget.js';
+import { memoryStore } from '../../src/budget/memory-store.js';
+import { RateLimitError } from '../../src/core/errors.js';
+
+let testScheduler: TestScheduler;
+
+beforeEach(() => {
+  testScheduler = new TestScheduler((actual, expected) => {
+    expect(actual).toEqual(expected);
+  });
+});
+
+describe('createBudget', () => {
+  it('rejects bad configuration with a TypeError that says what came', () => {
+    expect(() => createBudget({ tokensPerMinute: -5 })).toThrow(
+      'Expected `tokensPerMinute` to be a finite number from 0 and up, got -5 (number)',
+    );
+    expect(() => createBudget({ requestsPerMinute: 0 })).toThrow(
+      'Expected `requestsPerMinute` to be a number above 0, got 0 (number)',
+    );
+    expect(() => createBudget({ tokensPerMinute: 1, headroom: 0 })).toThrow(
+      'Expected `headroom` to be a number in (0, 1], got 0 (number)',
+    );
+    expect(() => createBudget({ tokensPerMinute: 1, headroom: 1.5 })).toThrow(TypeError);
+    expect(() => createBudget({})).toThrow('Expected at least one of');
+    expect(() => createBudget({ costPerMinute: 1, model: 'unknown-model' })).toThrow(
+      'Expected a price for model "unknown-model"',
+    );
+    expect(() => createBudget({ maxTotalCost: 1 })).toThrow(
+      'Expected `model` with `costPerMinute` or `maxTotalCost`',
+    );
+    expect(() => createBudget({ tokensPerMinute: 1, window: 'fixed' as never })).toThrow(
+      "Expected `window` to be one of 'sliding', 'bucket'",
+    );
+    expect(() => createBudget({ tokensPerMinute: 1, burst: 61 })).toThrow(
+      'Expected `burst` to be at most 60 seconds',
+    );
+    expect(() => createBudget({ tokensPerMinute: 1, tokenPerMinute: 2 } as never)).toThrow(
+      'Unknown option `tokenPerMinute`',
+    );
+    expect(() => createBudget({ tokensPerMinute: 1, scheduler: {} as never })).toThrow(TypeError);
+    expect(() => createBudget({ costPerMinute: 2, maxTotalCost: 25, model: 'gpt-4o-mini' })).not.toThrow();
+    expect(() =>
+      createBudget({ costPerMinute: 2, model: 'mine', prices: { mine: { input: 1, output: 1 } } }),
+    ).not.toThrow();
+  });
+
+  it('shows its state, with headroom applied, cooldowns and spending', () => {
+    testScheduler.run(({ expectObservable }) => {
+      const budget = createBudget({
+        tokensPerMinute: 120_000,
+        requestsPerMinute: 600,
+        headroom: 0.5,
+        scheduler: testScheduler,
+      });
+      const seen: unknown[] = [];
+      budget.state$.subscribe((s) => seen.push(s));
+      budget.rateLimited(new RateLimitError('429', { limit: 'requests', retryAfterMs: 2_000 }));
+      expectObservable(budget.state$, '^').toBe('a', {
+        a: { tokensAvailable: 1000, requestsAvailable: 5, spent: 0, waiting: 0, cooldownUntil: 2000 },
+      });
+      expect(seen[0]).toEqual({
+        tokensAvailable: 1000,
+        requestsAvailable: 5,
+        spent: 0,
+        waiting: 0,
+        cooldownUntil: null,
+      });
+    });
+  });
+
+  it('re-synchronises from x-ratelimit headers, keeping headroom for others', () => {
+    const budget = createBudget({ tokensPerMinute: 60_000, headroom: 0.5, scheduler: testScheduler });
+    const states: number[] = [];
+    budget.state$.subscribe((s) => states.push(s.tokensAvailable));
+    budget.observe({
+      'x-ratelimit-limit-tokens': '60000',
+      'x-ratelimit-remaining-tokens': '30200',
+      'x-ratelimit-reset-tokens': '30s',
+    });
+    // 30,000 of the provider's remaining are the other programs' share.
+    expect(states).toEqual([500, 200]);
+  });
+
+  it('shares limits between budgets that share a store and key', () => {
+    testScheduler.run(({ expectObservable }) => {
+      const store = memoryStore();
+      const a = createBudget({ tokensPerMinute: 60_000, store, key: 'shared', scheduler: testScheduler });
+      const b = createBudget({ tokensPerMinute: 60_000, store, key: 'shared', scheduler: testScheduler });
+      a.reserve({ tokens: 1000 }).subscribe();
+      expectObservable(b.reserve({ tokens: 1000 }), '^').toBe('1000ms (r|)', {
+        r: expect.anything() as unknown,
+      });
+    });
+  });
+});
