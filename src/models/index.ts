@@ -1,3 +1,7 @@
+export { DEFAULT_OPENAI_MODEL, defaultAgent } from './default-agent.js';
+export type { DefaultAgent, DefaultAgentOptions } from './default-agent.js';
+export { openaiModel } from './openai.js';
+export type { OpenAIModelConfig } from './openai.js';
 export { simulatedModel } from './simulated.js';
 export type {
   AdmittedRequest,

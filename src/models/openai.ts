@@ -1,0 +1,314 @@
+import OpenAI, { APIError } from 'openai';
+import type {
+  ChatCompletionChunk,
+  ChatCompletionCreateParamsStreaming,
+  ChatCompletionMessageParam,
+} from 'openai/resources/chat/completions';
+import { Observable, asyncScheduler, type SchedulerLike, type Subscriber } from 'rxjs';
+import { parseRateLimitHeaders, type HeadersLike } from '../budget/headers.js';
+import { CancelledError, ValidationError } from '../core/errors.js';
+import type { Agent, AgentEvent, ChatMessage, FinishReason, Task, ToolCall, Usage } from '../core/types.js';
+import { describe, expectConfig, expectInteger, expectOneOf } from '../core/validate.js';
+import { incompleteStreamError, toProviderError } from './openai-errors.js';
+
+/** Configuration of {@link openaiModel}. */
+export interface OpenAIModelConfig {
+  /** The model name sent with every request. @defaultValue the `RXAGENT_MODEL` environment variable */
+  readonly model?: string;
+  /**
+   * The API key. Servers that need none (a local vLLM or Ollama) may go without when `baseURL` is set.
+   * @defaultValue the `OPENAI_API_KEY` environment variable
+   */
+  readonly apiKey?: string;
+  /**
+   * Any OpenAI-compatible endpoint, including its `/v1`.
+   * @defaultValue the `OPENAI_BASE_URL` environment variable, else `https://api.openai.com/v1`
+   */
+  readonly baseURL?: string;
+  /**
+   * A ready client (Azure, a proxy, custom fetch). It keeps its own retry setting, so create it with
+   * `maxRetries: 0` unless you want the SDK's retries on top of rxagent's. Excludes `apiKey` and `baseURL`.
+   * @defaultValue a client made from `apiKey` and `baseURL` with `maxRetries: 0`
+   */
+  readonly client?: OpenAI;
+  /** Output cap for tasks that set no `maxOutputTokens`. @defaultValue none: the provider's own default */
+  readonly defaultMaxOutputTokens?: number;
+  /**
+   * The request field that carries the output cap. OpenAI's reasoning models accept only
+   * `max_completion_tokens`; some older compatible servers know only `max_tokens`.
+   * @defaultValue 'max_completion_tokens'
+   */
+  readonly maxTokensField?: 'max_completion_tokens' | 'max_tokens';
+  /** Extra request fields (`tools`, `temperature`, server-specific options), merged into every request. @defaultValue {} */
+  readonly extraBody?: Readonly<Record<string, unknown>>;
+  /** Where the environment variables are read. @defaultValue process.env */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** The clock used to turn an HTTP-date `retry-after` into a delay. @defaultValue asyncScheduler */
+  readonly scheduler?: SchedulerLike;
+}
+
+/** Long enough never to fire: time limits belong to `timeoutWith`, which can tell first-token from idle time. */
+const SDK_TIMEOUT_MS = 2_147_483_647;
+
+/**
+ * An `Agent` backed by the official `openai` SDK: it streams chat completions from OpenAI or any
+ * OpenAI-compatible server and emits `rate-limits` (from the `x-ratelimit-*` headers), `delta`s,
+ * `tool-calls`, `usage` and `done`. Unsubscribing aborts the HTTP request. SDK errors become
+ * `RateLimitError` / `ProviderError`; the SDK's own retries are off because `retryBackoff` and the budget
+ * do that work.
+ *
+ * @example
+ * const agent = openaiModel({ model: 'gpt-4o-mini' });
+ * agent.run({ id: 't1', input: 'Say hi' }, { signal: new AbortController().signal }).subscribe(console.log);
+ */
+export function openaiModel(config: OpenAIModelConfig = {}): Agent {
+  expectConfig('config', config);
+  const env = config.env ?? process.env;
+  const model = config.model ?? nonEmpty(env['RXAGENT_MODEL']);
+  if (typeof model !== 'string' || model === '') {
+    throw new TypeError(
+      `Expected \`model\` to be a non-empty string, got ${describe(model)}. Pass \`model\` or set RXAGENT_MODEL.`,
+    );
+  }
+  const defaultMax =
+    config.defaultMaxOutputTokens === undefined
+      ? undefined
+      : expectInteger('defaultMaxOutputTokens', config.defaultMaxOutputTokens, 1);
+  const maxField = expectOneOf('maxTokensField', config.maxTokensField ?? 'max_completion_tokens', [
+    'max_completion_tokens',
+    'max_tokens',
+  ]);
+  if (config.extraBody !== undefined) expectConfig('extraBody', config.extraBody);
+  const extraBody = config.extraBody ?? {};
+  const scheduler = config.scheduler ?? asyncScheduler;
+  validateClientConfig(config);
+  const client = config.client ?? makeClient(config, env);
+
+  return {
+    run(task: Task, { signal }): Observable<AgentEvent> {
+      return new Observable<AgentEvent>((subscriber) => {
+        const controller = new AbortController();
+        const abort = (): void => {
+          controller.abort();
+        };
+        if (signal.aborted) abort();
+        else signal.addEventListener('abort', abort, { once: true });
+        const maxTokens = task.maxOutputTokens ?? defaultMax;
+        const body = {
+          ...extraBody,
+          model,
+          stream: true,
+          stream_options: { include_usage: true },
+          ...(maxTokens === undefined ? {} : { [maxField]: maxTokens }),
+        };
+        void stream(client, body, task, controller.signal, subscriber, scheduler);
+        return () => {
+          signal.removeEventListener('abort', abort);
+          controller.abort();
+        };
+      });
+    },
+  };
+}
+
+function makeClient(config: OpenAIModelConfig, env: Readonly<Record<string, string | undefined>>): OpenAI {
+  if (config.apiKey !== undefined && (typeof config.apiKey !== 'string' || config.apiKey === '')) {
+    throw new TypeError(`Expected \`apiKey\` to be a non-empty string, got ${describe(config.apiKey)}`);
+  }
+  const baseURL = config.baseURL ?? nonEmpty(env['OPENAI_BASE_URL']);
+  if (baseURL !== undefined && !isUrl(baseURL)) {
+    const name = config.baseURL === undefined ? 'OPENAI_BASE_URL' : '`baseURL`';
+    throw new TypeError(`Expected ${name} to be an http(s) URL, got ${describe(baseURL)}`);
+  }
+  const apiKey = config.apiKey ?? nonEmpty(env['OPENAI_API_KEY']);
+  if (apiKey === undefined && baseURL === undefined) {
+    throw new TypeError(
+      'Expected an API key for api.openai.com, got none. Pass `apiKey`, set OPENAI_API_KEY, or point `baseURL` (OPENAI_BASE_URL) at a server that needs no key.',
+    );
+  }
+  return new OpenAI({
+    // Compatible servers that need no key still get a bearer header; they ignore it.
+    apiKey: apiKey ?? 'no-key',
+    baseURL: baseURL ?? 'https://api.openai.com/v1',
+    maxRetries: 0,
+    timeout: SDK_TIMEOUT_MS,
+  });
+}
+
+function validateClientConfig(config: OpenAIModelConfig): void {
+  if (config.client === undefined) return;
+  if (config.apiKey !== undefined || config.baseURL !== undefined) {
+    throw new TypeError(
+      'Pass either `client` or `apiKey`/`baseURL`, not both: a ready client already has its own key and URL.',
+    );
+  }
+  const create = (config.client as { chat?: { completions?: { create?: unknown } } } | null)?.chat
+    ?.completions?.create;
+  if (typeof create !== 'function') {
+    throw new TypeError(`Expected \`client\` to be an OpenAI client, got ${describe(config.client)}`);
+  }
+}
+
+async function stream(
+  client: OpenAI,
+  body: Record<string, unknown>,
+  task: Task,
+  signal: AbortSignal,
+  subscriber: Subscriber<AgentEvent>,
+  scheduler: SchedulerLike,
+): Promise<void> {
+  const progress = { chunks: 0, partialText: '' };
+  const run = new ChunkAssembler();
+  try {
+    const params = { ...body, messages: toOpenAIMessages(task.input) } as ChatCompletionCreateParamsStreaming;
+    const { data, response } = await client.chat.completions.create(params, { signal }).withResponse();
+    emitLimits(response.headers, subscriber);
+    for await (const chunk of data) {
+      if (subscriber.closed) return;
+      progress.chunks += 1;
+      const text = run.add(chunk);
+      if (text !== '') {
+        progress.partialText += text;
+        subscriber.next({ type: 'delta', text });
+      }
+    }
+    if (signal.aborted) throw signal.reason;
+    const finish = run.finishReason;
+    if (finish === undefined) throw incompleteStreamError(progress);
+    const calls = run.toolCalls();
+    if (calls.length > 0) subscriber.next({ type: 'tool-calls', calls });
+    if (run.usage !== undefined) subscriber.next({ type: 'usage', usage: run.usage });
+    subscriber.next({ type: 'done', text: progress.partialText, finishReason: finish });
+    subscriber.complete();
+  } catch (error) {
+    if (subscriber.closed) return;
+    if (signal.aborted) {
+      subscriber.error(
+        new CancelledError(`Run of task ${task.id} was aborted through its signal`, {
+          reason: 'unsubscribed',
+          taskId: task.id,
+        }),
+      );
+      return;
+    }
+    if (error instanceof APIError) emitLimits((error as APIError).headers, subscriber);
+    subscriber.error(toProviderError(error, progress, scheduler.now()));
+  }
+}
+
+function emitLimits(headers: HeadersLike | undefined, subscriber: Subscriber<AgentEvent>): void {
+  if (headers === undefined) return;
+  const limits = parseRateLimitHeaders(headers);
+  if (Object.keys(limits).length > 0) subscriber.next({ type: 'rate-limits', limits });
+}
+
+/** Collects one streamed completion: text, tool-call fragments merged by index, usage, finish reason. */
+class ChunkAssembler {
+  finishReason: FinishReason | undefined;
+  usage: Usage | undefined;
+  readonly #calls = new Map<number, { id: string; name: string; arguments: string }>();
+
+  /** Takes a chunk in; returns the text it adds. */
+  add(chunk: ChatCompletionChunk): string {
+    // Servers that report usage in every chunk send running totals, so the last one wins.
+    if (chunk.usage != null) {
+      this.usage = {
+        inputTokens: chunk.usage.prompt_tokens,
+        outputTokens: chunk.usage.completion_tokens,
+      };
+    }
+    let text = '';
+    for (const choice of chunk.choices) {
+      // Only the first choice is a run's answer; `n > 1` through `extraBody` is not supported.
+      if (choice.index !== 0) continue;
+      text += choice.delta.content ?? '';
+      for (const fragment of choice.delta.tool_calls ?? []) this.#addFragment(fragment);
+      if (choice.finish_reason != null) this.finishReason = mapFinishReason(choice.finish_reason);
+    }
+    return text;
+  }
+
+  toolCalls(): ToolCall[] {
+    return [...this.#calls.entries()]
+      .sort(([a], [b]) => a - b)
+      .map(([index, call]) => ({ ...call, id: call.id === '' ? `call_${index}` : call.id }));
+  }
+
+  #addFragment(fragment: ChatCompletionChunk.Choice.Delta.ToolCall): void {
+    const call = this.#calls.get(fragment.index) ?? { id: '', name: '', arguments: '' };
+    // The id and name come whole in the first fragment; the arguments come in pieces.
+    if (fragment.id !== undefined && fragment.id !== '') call.id = fragment.id;
+    if (fragment.function?.name !== undefined && fragment.function.name !== '')
+      call.name = fragment.function.name;
+    call.arguments += fragment.function?.arguments ?? '';
+    this.#calls.set(fragment.index, call);
+  }
+}
+
+function mapFinishReason(reason: string): FinishReason {
+  switch (reason) {
+    case 'stop':
+      return 'stop';
+    case 'length':
+      return 'length';
+    case 'tool_calls':
+    case 'function_call':
+      return 'tool-calls';
+    case 'content_filter':
+      return 'content-filter';
+    default:
+      return 'other';
+  }
+}
+
+/** Maps rxagent's messages to OpenAI's; a bare prompt becomes one user message. */
+function toOpenAIMessages(input: Task['input']): ChatCompletionMessageParam[] {
+  if (typeof input === 'string') return [{ role: 'user', content: input }];
+  return input.map((message, index) => toOpenAIMessage(message, index));
+}
+
+function toOpenAIMessage(message: ChatMessage, index: number): ChatCompletionMessageParam {
+  switch (message.role) {
+    case 'system':
+      return { role: 'system', content: message.content };
+    case 'user':
+      return { role: 'user', content: message.content };
+    case 'tool':
+      if (message.toolCallId === undefined || message.toolCallId === '') {
+        const text = `A tool message needs \`toolCallId\`, the id of the call it answers (input[${index}])`;
+        throw new ValidationError(text, {
+          issues: [{ code: 'custom', path: ['input', index, 'toolCallId'], message: text }],
+          source: 'openaiModel',
+        });
+      }
+      return { role: 'tool', content: message.content, tool_call_id: message.toolCallId };
+    case 'assistant': {
+      const calls = message.toolCalls ?? [];
+      if (calls.length === 0) return { role: 'assistant', content: message.content };
+      return {
+        role: 'assistant',
+        // OpenAI wants null, not '', beside tool calls.
+        content: message.content === '' ? null : message.content,
+        tool_calls: calls.map((call) => ({
+          id: call.id,
+          type: 'function',
+          function: { name: call.name, arguments: call.arguments },
+        })),
+      };
+    }
+  }
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+function isUrl(value: unknown): boolean {
+  if (typeof value !== 'string') return false;
+  try {
+    const url = new URL(value);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
