@@ -51,3 +51,26 @@ export function pullSource<T>(open: () => Iterator<T> | AsyncIterator<T>): PullS
   });
   return Object.assign(observable, { [PULL]: open });
 }
+
+/**
+ * Keeps only the items that pass `predicate`, and stays a pull source: `filter` from RxJS would hide the
+ * handshake and turn the source into a push stream.
+ */
+export function filterPull<T>(source: PullSource<T>, predicate: (item: T) => boolean): PullSource<T> {
+  return pullSource(() => filtered(source[PULL](), predicate));
+}
+
+async function* filtered<T>(
+  iterator: Iterator<T> | AsyncIterator<T>,
+  predicate: (item: T) => boolean,
+): AsyncGenerator<T> {
+  try {
+    for (;;) {
+      const result = await iterator.next();
+      if (result.done === true) return;
+      if (predicate(result.value)) yield result.value;
+    }
+  } finally {
+    await iterator.return?.();
+  }
+}

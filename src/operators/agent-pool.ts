@@ -1,0 +1,322 @@
+import { BehaviorSubject, Observable, Subject, asyncScheduler } from 'rxjs';
+import type { SchedulerLike, Subscription } from 'rxjs';
+import { CancelledError, RxAgentError } from '../core/errors.js';
+import type { CancelledInfo } from '../core/errors.js';
+import { parseTask } from '../core/schemas.js';
+import type { Agent, AgentEvent, Settled, Task, TaskEvent, Usage } from '../core/types.js';
+import { describe, expectConfig, expectNumber } from '../core/validate.js';
+import { expectScheduler } from './internal/validate-config.js';
+import type { PoolState } from './pool.js';
+import { runAgents } from './run-agents.js';
+import type { RunAgentsConfig } from './run-agents.js';
+
+/** Configuration of {@link AgentPool}: the agent, and everything {@link runAgents} takes. */
+export interface AgentPoolConfig extends RunAgentsConfig {
+  /** The agent that runs every task. */
+  readonly agent: Agent;
+}
+
+/** The pool's state, plus the tokens (and cost) of the tasks settled so far. */
+export interface AgentPoolState extends PoolState {
+  readonly usage: Usage;
+}
+
+/** Options of {@link AgentPool.drain}. */
+export interface DrainOptions {
+  /** Milliseconds after which what is still queued or running is cancelled. @defaultValue no deadline */
+  readonly deadlineMs?: number;
+}
+
+/** A fulfilled outcome, as `submit` resolves with it. */
+export type Fulfilled = Extract<Settled, { status: 'fulfilled' }>;
+
+interface Pending {
+  readonly onEvent: (event: TaskEvent) => void;
+  /** Set while an attempt runs: ends it with the error. */
+  cancel: ((error: RxAgentError) => void) | undefined;
+  /** Set when cancelled while not running: the next attempt fails at once. */
+  cancelled: RxAgentError | undefined;
+}
+
+const NO_STATE: AgentPoolState = {
+  queued: 0,
+  inFlight: 0,
+  completed: 0,
+  failed: 0,
+  droppedQueueFull: 0,
+  meanWaitMs: 0,
+  usage: { inputTokens: 0, outputTokens: 0 },
+};
+
+/**
+ * The imperative facade over {@link runAgents}, for code that is not written as streams: submit prompts or
+ * tasks and await their results, watch `state$`, then `drain()` or `close()`.
+ *
+ * `submit` resolves with the fulfilled `Settled` (its `value` is the text) and rejects with the task's typed
+ * error: `QueueFullError` at once when the queue is full, `TimeoutError`, `ProviderError`, `CancelledError`…
+ * Prompts get ids `task-1`, `task-2`, …; a task whose id is still pending is refused with `E_DUPLICATE_ID`.
+ *
+ * @example
+ * const agentPool = new AgentPool({ agent: simulatedModel({ seed: 1 }), concurrency: 5, queueLimit: 100 });
+ * const results = await Promise.allSettled(docs.map((doc) => agentPool.submit(`Summarize: ${doc}`)));
+ * await agentPool.drain();
+ */
+export class AgentPool {
+  /** The current state, then every change; completes when the pool is drained or closed. */
+  readonly state$: Observable<AgentPoolState>;
+  readonly #intake = new Subject<Task>();
+  readonly #pending = new Map<string, Pending>();
+  readonly #state = new BehaviorSubject<AgentPoolState>(NO_STATE);
+  readonly #scheduler: SchedulerLike;
+  readonly #subscription: Subscription;
+  #poolState: PoolState = NO_STATE;
+  #usage: { inputTokens: number; outputTokens: number; cost?: number } = { inputTokens: 0, outputTokens: 0 };
+  #status: 'open' | 'draining' | 'closed' = 'open';
+  #drained: Promise<void> | undefined;
+  #resolveDrained: (() => void) | undefined;
+  #deadline: Subscription | undefined;
+  #nextId = 0;
+
+  constructor(config: AgentPoolConfig) {
+    expectConfig('config', config);
+    const { agent, monitor, ...rest } = config;
+    if (typeof (agent as Partial<Agent> | null)?.run !== 'function') {
+      throw new TypeError(
+        `Expected \`agent\` to be an Agent (an object with a \`run(task, { signal })\` method), got ${describe(agent)}`,
+      );
+    }
+    this.#scheduler = expectScheduler('scheduler', config.scheduler ?? asyncScheduler);
+    const operator = runAgents(this.#cancellable(agent), {
+      ...rest,
+      monitor: (state) => {
+        this.#poolState = state;
+        this.#publish();
+        monitor?.(state);
+      },
+    });
+    this.state$ = this.#state.asObservable();
+    this.#subscription = this.#intake.pipe(operator).subscribe({
+      next: (event) => {
+        this.#route(event);
+      },
+      complete: () => {
+        this.#finish();
+      },
+    });
+  }
+
+  /** The state now; `state$` is the same as a stream. */
+  get state(): AgentPoolState {
+    return this.#state.getValue();
+  }
+
+  /** Runs a prompt or task; resolves with its fulfilled result, rejects with its typed error. */
+  submit(input: string | Task): Promise<Fulfilled> {
+    return new Promise((resolve, reject) => {
+      this.#enter(input, (event) => {
+        if (event.type !== 'settled') return;
+        if (event.result.status === 'fulfilled') resolve(event.result);
+        else reject(event.result.error);
+      });
+    });
+  }
+
+  /**
+   * One task's events, from `started` to `settled`; the task is submitted on subscription, and
+   * unsubscribing before it settles cancels it.
+   */
+  stream(input: string | Task): Observable<TaskEvent> {
+    return new Observable<TaskEvent>((subscriber) => {
+      let settled = false;
+      const taskId = this.#enter(input, (event) => {
+        subscriber.next(event);
+        if (event.type === 'settled') {
+          settled = true;
+          subscriber.complete();
+        }
+      });
+      return () => {
+        if (!settled) this.#cancel(taskId, 'client-cancel');
+      };
+    });
+  }
+
+  /**
+   * Takes no more tasks, lets queued and running ones finish, and resolves when all have settled. With
+   * `deadlineMs`, what is left at the deadline is cancelled as `CancelledError` (`'drain-deadline'`).
+   */
+  drain(options: DrainOptions = {}): Promise<void> {
+    expectConfig('options', options);
+    if (options.deadlineMs !== undefined) expectNumber('deadlineMs', options.deadlineMs, 0);
+    if (this.#drained !== undefined) return this.#drained;
+    this.#drained = new Promise<void>((resolve) => {
+      this.#resolveDrained = resolve;
+    });
+    if (this.#status === 'closed') {
+      this.#resolveDrained?.();
+      return this.#drained;
+    }
+    this.#status = 'draining';
+    if (options.deadlineMs !== undefined) {
+      this.#deadline = this.#scheduler.schedule(() => {
+        this.#stop('drain-deadline');
+      }, options.deadlineMs);
+    }
+    this.#intake.complete();
+    return this.#drained;
+  }
+
+  /** Cancels everything now: running tasks are aborted, queued ones dropped, all settle as `CancelledError`. */
+  close(): void {
+    this.#stop('closed');
+  }
+
+  #enter(input: string | Task, onEvent: (event: TaskEvent) => void): string {
+    const task = this.#toTask(input);
+    if (!(task instanceof RxAgentError)) {
+      if (this.#status !== 'open') {
+        this.#settleHere(
+          task.id,
+          onEvent,
+          cancelled('closed', task.id, 'the pool is no longer taking tasks'),
+        );
+      } else if (this.#pending.has(task.id)) {
+        this.#settleHere(
+          task.id,
+          onEvent,
+          new RxAgentError('E_DUPLICATE_ID', `Task id "${task.id}" is already pending in this pool`, {
+            info: { taskId: task.id },
+          }),
+        );
+      } else {
+        this.#pending.set(task.id, { onEvent, cancel: undefined, cancelled: undefined });
+        // The pool may settle it right here (queue full), which removes it from `#pending` again.
+        this.#intake.next(task);
+      }
+      return task.id;
+    }
+    const id = (input as { id?: unknown }).id;
+    const taskId = typeof id === 'string' ? id : '?';
+    this.#settleHere(taskId, onEvent, task);
+    return taskId;
+  }
+
+  #toTask(input: string | Task): Task | RxAgentError {
+    if (typeof input === 'string') {
+      let id: string;
+      do id = `task-${++this.#nextId}`;
+      while (this.#pending.has(id));
+      return { id, input };
+    }
+    const parsed = parseTask(input);
+    return parsed.success ? parsed.data : parsed.error;
+  }
+
+  /** Settles a task the pool never saw. */
+  #settleHere(taskId: string, onEvent: (event: TaskEvent) => void, error: RxAgentError): void {
+    onEvent({
+      type: 'settled',
+      taskId,
+      result: { status: 'rejected', taskId, error, attempts: 0, durationMs: 0 },
+    });
+  }
+
+  #route(event: TaskEvent): void {
+    const pending = this.#pending.get(event.taskId);
+    if (pending === undefined) return;
+    if (event.type === 'settled') {
+      this.#pending.delete(event.taskId);
+      const usage = event.result.usage;
+      if (usage !== undefined) this.#addUsage(usage);
+    }
+    pending.onEvent(event);
+  }
+
+  #addUsage(usage: Usage): void {
+    const total = this.#usage;
+    const cost = usage.cost === undefined ? total.cost : (total.cost ?? 0) + usage.cost;
+    this.#usage = {
+      inputTokens: total.inputTokens + usage.inputTokens,
+      outputTokens: total.outputTokens + usage.outputTokens,
+      ...(cost === undefined ? {} : { cost }),
+    };
+    this.#publish();
+  }
+
+  #publish(): void {
+    this.#state.next({ ...this.#poolState, usage: this.#usage });
+  }
+
+  #cancel(taskId: string, reason: CancelledInfo['reason']): void {
+    const pending = this.#pending.get(taskId);
+    if (pending === undefined) return;
+    const error = cancelled(reason, taskId, 'its stream was unsubscribed');
+    if (pending.cancel === undefined) pending.cancelled = error;
+    else pending.cancel(error);
+  }
+
+  /** Tears the pool down and settles whatever is pending as cancelled. */
+  #stop(reason: 'closed' | 'drain-deadline'): void {
+    if (this.#status === 'closed') return;
+    this.#status = 'closed';
+    this.#subscription.unsubscribe();
+    const why = reason === 'closed' ? 'the pool was closed' : 'the drain deadline passed';
+    const pending = [...this.#pending];
+    this.#pending.clear();
+    for (const [taskId, { onEvent }] of pending) {
+      this.#settleHere(taskId, onEvent, cancelled(reason, taskId, why));
+    }
+    this.#finish();
+  }
+
+  #finish(): void {
+    this.#status = 'closed';
+    this.#deadline?.unsubscribe();
+    this.#deadline = undefined;
+    this.#resolveDrained?.();
+    this.#publish();
+    this.#state.complete();
+  }
+
+  /** Wraps the agent so one task can be cancelled without stopping the pool. */
+  #cancellable(agent: Agent): Agent {
+    return {
+      run: (task, context) =>
+        new Observable<AgentEvent>((subscriber) => {
+          const pending = this.#pending.get(task.id);
+          if (pending?.cancelled !== undefined) {
+            subscriber.error(pending.cancelled);
+            return undefined;
+          }
+          // A plain observer, not `subscriber` itself, so ending the run leaves `subscriber` open for the error.
+          const run = agent.run(task, context).subscribe({
+            next: (event) => {
+              subscriber.next(event);
+            },
+            error: (error: unknown) => {
+              subscriber.error(error);
+            },
+            complete: () => {
+              subscriber.complete();
+            },
+          });
+          if (pending !== undefined) {
+            pending.cancel = (error) => {
+              subscriber.error(error);
+            };
+          }
+          return () => {
+            run.unsubscribe();
+            if (pending !== undefined) pending.cancel = undefined;
+          };
+        }),
+    };
+  }
+}
+
+function cancelled(reason: CancelledInfo['reason'], taskId: string, why: string): RxAgentError {
+  return new CancelledError(`Task "${taskId}" was cancelled: ${why}`, {
+    reason,
+    taskId,
+  });
+}

@@ -1,0 +1,577 @@
+import { Observable, from } from 'rxjs';
+import type { ObservableInput, SchedulerLike, Subscriber, Subscription } from 'rxjs';
+import { isAgentEvent } from '../../core/agent-event.js';
+import {
+  CancelledError,
+  QueueFullError,
+  RxAgentError,
+  TimeoutError,
+  ValidationError,
+  toRxAgentError,
+} from '../../core/errors.js';
+import { InvalidTask } from '../../core/invalid-task.js';
+import { describe } from '../../core/validate.js';
+import type { AgentEvent, Settled, Task, TaskEvent, Usage } from '../../core/types.js';
+import { PULL, isPullable } from '../../sources/pull.js';
+import type { PoolOverflow, PoolState, Worker, WorkerContext } from '../pool.js';
+import { PriorityQueue } from './priority-queue.js';
+
+export interface PoolOptions<R> {
+  readonly worker: Worker<R>;
+  readonly concurrency: number;
+  readonly queueLimit: number;
+  readonly overflow: PoolOverflow;
+  readonly onQueueFull: ((task: Task) => void) | undefined;
+  readonly monitor: ((state: PoolState) => void) | undefined;
+  readonly scheduler: SchedulerLike;
+}
+
+/** The engine behind `pool`: one instance per subscription. */
+export function poolEngine<R>(
+  source: Observable<Task | InvalidTask>,
+  options: PoolOptions<R>,
+): Observable<TaskEvent<R>> {
+  return new Observable<TaskEvent<R>>((subscriber) => {
+    const engine = new Engine(subscriber, options);
+    // Registered before intake starts, so a subscriber that leaves during a synchronous source stops it.
+    subscriber.add(() => {
+      engine.teardown();
+    });
+    engine.open(source);
+  });
+}
+
+const QUEUED = 0;
+const RUNNING = 1;
+const DONE = 2;
+const ABORTED = 3;
+
+const NO_USAGE: Usage = Object.freeze({ inputTokens: 0, outputTokens: 0 });
+
+interface MutableUsage {
+  inputTokens: number;
+  outputTokens: number;
+  cost?: number;
+}
+
+type PullResult = IteratorResult<Task | InvalidTask>;
+
+class Engine<R> {
+  readonly #subscriber: Subscriber<TaskEvent<R>>;
+  readonly #options: PoolOptions<R>;
+  readonly #queue = new PriorityQueue<Run<R>>((run) => run.order);
+  #closed = false;
+  #inFlight = 0;
+  // In-flight runs form an intrusive doubly linked list: O(1) add and remove, no per-task allocation.
+  #head: Run<R> | undefined;
+  #order = 0;
+  #completed = 0;
+  #failed = 0;
+  #droppedQueueFull = 0;
+  #started = 0;
+  #waitTotal = 0;
+  #pumping = false;
+  #pumpAgain = false;
+  #intakeDone = false;
+  #sourceError: { error: unknown } | undefined;
+  #sourceSubscription: Subscription | undefined;
+  #iterator: Iterator<Task | InvalidTask> | AsyncIterator<Task | InvalidTask> | undefined;
+  #pullPending = false;
+
+  constructor(subscriber: Subscriber<TaskEvent<R>>, options: PoolOptions<R>) {
+    this.#subscriber = subscriber;
+    this.#options = options;
+  }
+
+  open(source: Observable<Task | InvalidTask>): void {
+    if (isPullable(source)) {
+      try {
+        this.#iterator = source[PULL]();
+      } catch (error) {
+        this.#endIntake({ error });
+        return;
+      }
+      this.#pump();
+      return;
+    }
+    const subscription = source.subscribe({
+      next: (item) => {
+        this.#accept(item);
+      },
+      error: (error: unknown) => {
+        this.#endIntake({ error });
+      },
+      complete: () => {
+        this.#endIntake(undefined);
+      },
+    });
+    if (this.#closed) subscription.unsubscribe();
+    else this.#sourceSubscription = subscription;
+  }
+
+  get running(): number {
+    return this.#inFlight;
+  }
+
+  get waiting(): number {
+    return this.#queue.size;
+  }
+
+  now(): number {
+    return this.#options.scheduler.now();
+  }
+
+  emit(event: TaskEvent<R>): void {
+    this.#subscriber.next(event);
+  }
+
+  /** Called by a run once it has its outcome. */
+  finish(run: Run<R>, result: Settled<R>): void {
+    this.#unlink(run);
+    this.#inFlight--;
+    if (result.status === 'fulfilled') this.#completed++;
+    else this.#failed++;
+    this.#subscriber.next({ type: 'settled', taskId: result.taskId, result });
+    if (this.#options.monitor !== undefined) this.#notify();
+    this.#pump();
+  }
+
+  teardown(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#sourceSubscription?.unsubscribe();
+    this.#sourceSubscription = undefined;
+    if (this.#iterator !== undefined && !this.#intakeDone) closeIterator(this.#iterator);
+    this.#iterator = undefined;
+    let run = this.#head;
+    this.#head = undefined;
+    while (run !== undefined) {
+      const next = run.next;
+      run.abort();
+      run.next = run.prev = undefined;
+      run = next;
+    }
+    this.#queue.clear();
+  }
+
+  #accept(item: Task | InvalidTask): void {
+    if (this.#closed) return;
+    if (item instanceof InvalidTask) {
+      this.#reject(item.taskId, item.error);
+      return;
+    }
+    if (typeof (item as Partial<Task> | null)?.id !== 'string') {
+      this.#reject(
+        '?',
+        new ValidationError(`Invalid task: expected an object with a string \`id\`, got ${describe(item)}`, {
+          issues: [],
+        }),
+      );
+      return;
+    }
+    const now = this.now();
+    const run = new Run(this, item, this.#order++, now);
+    if (this.#inFlight < this.#options.concurrency && this.#queue.size === 0) {
+      this.#start(run, now);
+      return;
+    }
+    if (this.#queue.size < this.#options.queueLimit) {
+      this.#queue.push(run, priorityOf(item));
+      if (this.#options.monitor !== undefined) this.#notify();
+      this.#pump();
+      return;
+    }
+    let dropped = run;
+    if (this.#options.overflow === 'drop-oldest' && this.#queue.size > 0) {
+      dropped = this.#queue.shiftOldest() as Run<R>;
+      this.#queue.push(run, priorityOf(item));
+    }
+    this.#dropForQueueFull(dropped.task, dropped === run ? 'refused' : 'evicted');
+  }
+
+  #dropForQueueFull(task: Task, what: 'refused' | 'evicted'): void {
+    const { queueLimit, overflow, onQueueFull } = this.#options;
+    this.#droppedQueueFull++;
+    if (onQueueFull !== undefined) {
+      try {
+        onQueueFull(task);
+      } catch {
+        // A failing notification hook must not cost the other tasks their results.
+      }
+    }
+    const error = new QueueFullError(
+      `Task "${task.id}" was ${what}: the queue is full (queueLimit ${queueLimit}, overflow '${overflow}')`,
+      { taskId: task.id, queueLimit, overflow },
+    );
+    this.#reject(task.id, error);
+  }
+
+  /** Settles a task that never ran. */
+  #reject(taskId: string, error: RxAgentError): void {
+    this.#failed++;
+    this.#subscriber.next({
+      type: 'settled',
+      taskId,
+      result: { status: 'rejected', taskId, error, attempts: 0, durationMs: 0 },
+    });
+    if (this.#options.monitor !== undefined) this.#notify();
+  }
+
+  #start(run: Run<R>, now: number): void {
+    this.#inFlight++;
+    this.#started++;
+    const waitMs = now - run.enqueuedAt;
+    this.#waitTotal += waitMs;
+    if (this.#head !== undefined) {
+      run.next = this.#head;
+      this.#head.prev = run;
+    }
+    this.#head = run;
+    run.start(now, waitMs, this.#options.worker);
+  }
+
+  emitStarted(taskId: string, waitMs: number): void {
+    this.#subscriber.next({ type: 'started', taskId, waitMs });
+    if (this.#options.monitor !== undefined) this.#notify();
+  }
+
+  #unlink(run: Run<R>): void {
+    const { prev, next } = run;
+    if (prev === undefined) this.#head = next;
+    else prev.next = next;
+    if (next !== undefined) next.prev = prev;
+    run.prev = run.next = undefined;
+  }
+
+  /** Fills free slots from the queue or the pull source. Re-entrant calls are folded into the running loop. */
+  #pump(): void {
+    if (this.#pumping) {
+      this.#pumpAgain = true;
+      return;
+    }
+    this.#pumping = true;
+    do {
+      this.#pumpAgain = false;
+      while (!this.#closed && this.#inFlight < this.#options.concurrency) {
+        const run = this.#queue.shift();
+        if (run !== undefined) {
+          this.#start(run, this.now());
+        } else if (!this.#pull()) {
+          break;
+        }
+      }
+    } while ((this.#pumpAgain as boolean) && !this.#closed);
+    this.#pumping = false;
+    this.#checkDone();
+  }
+
+  /** Takes one item from the pull source; false when none is available right now. */
+  #pull(): boolean {
+    const iterator = this.#iterator;
+    if (iterator === undefined || this.#intakeDone || this.#pullPending) return false;
+    let result: PullResult | PromiseLike<PullResult>;
+    try {
+      result = iterator.next();
+    } catch (error) {
+      this.#endIntake({ error });
+      return false;
+    }
+    if (isPromiseLike(result)) {
+      this.#pullPending = true;
+      result.then(
+        (value) => {
+          this.#pullPending = false;
+          if (this.#closed) return;
+          this.#pulled(value);
+          this.#pump();
+        },
+        (error: unknown) => {
+          this.#pullPending = false;
+          if (!this.#closed) this.#endIntake({ error });
+        },
+      );
+      return false;
+    }
+    return this.#pulled(result);
+  }
+
+  #pulled(result: PullResult): boolean {
+    if (result.done === true) {
+      this.#endIntake(undefined);
+      return false;
+    }
+    this.#accept(result.value);
+    return true;
+  }
+
+  #endIntake(error: { error: unknown } | undefined): void {
+    if (this.#intakeDone) return;
+    this.#intakeDone = true;
+    this.#sourceError = error;
+    this.#iterator = undefined;
+    if (!this.#pumping) this.#checkDone();
+  }
+
+  #checkDone(): void {
+    if (this.#closed || !this.#intakeDone || this.#inFlight > 0 || this.#queue.size > 0) return;
+    const failure = this.#sourceError;
+    if (failure === undefined) this.#subscriber.complete();
+    else this.#subscriber.error(failure.error);
+  }
+
+  #notify(): void {
+    const monitor = this.#options.monitor;
+    if (monitor === undefined) return;
+    try {
+      monitor({
+        queued: this.#queue.size,
+        inFlight: this.#inFlight,
+        completed: this.#completed,
+        failed: this.#failed,
+        droppedQueueFull: this.#droppedQueueFull,
+        meanWaitMs: this.#started === 0 ? 0 : this.#waitTotal / this.#started,
+      });
+    } catch {
+      // A failing monitor must not cost the tasks their results.
+    }
+  }
+}
+
+/** One task's run; it is also the `WorkerContext` handed to the worker, to save an allocation per task. */
+class Run<R> implements WorkerContext {
+  readonly task: Task;
+  readonly order: number;
+  readonly enqueuedAt: number;
+  prev: Run<R> | undefined;
+  next: Run<R> | undefined;
+  readonly #engine: Engine<R>;
+  #state = QUEUED;
+  #startedAt = 0;
+  #controller: AbortController | undefined;
+  #subscription: Subscription | undefined;
+  #deltaSeq = 0;
+  #retries = 0;
+  #usage: MutableUsage | undefined;
+  #hasResult = false;
+  #result: R | undefined;
+  #hold = false;
+  #held: Settled<R> | undefined;
+
+  constructor(engine: Engine<R>, task: Task, order: number, enqueuedAt: number) {
+    this.#engine = engine;
+    this.task = task;
+    this.order = order;
+    this.enqueuedAt = enqueuedAt;
+  }
+
+  // Created on first use: most workers that resolve at once never look at it.
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#state === ABORTED) this.#controller.abort(this.#cancelled());
+    }
+    return this.#controller.signal;
+  }
+
+  start(now: number, waitMs: number, worker: Worker<R>): void {
+    this.#state = RUNNING;
+    this.#startedAt = now;
+    this.#engine.emitStarted(this.task.id, waitMs);
+    if (!this.#isRunning()) return;
+    let input: ObservableInput<AgentEvent | R>;
+    try {
+      input = worker(this.task, this);
+      if (isPromiseLike(input)) {
+        // A promise is handled directly: `from()` would cost an Observable and a Subscriber per task.
+        input.then(
+          (value) => {
+            if (this.#state !== RUNNING) return;
+            this.#value(value);
+            this.#complete();
+          },
+          (error: unknown) => {
+            this.#error(error);
+          },
+        );
+        return;
+      }
+      const observable = input instanceof Observable ? input : from(input);
+      // The outcome is held until the run's subscription has torn down, so the next task starts only after
+      // this one has released what it held (timers, connections), as `mergeMap` does.
+      this.#hold = true;
+      const subscription = observable.subscribe({
+        next: (value) => {
+          this.#value(value);
+        },
+        error: (error: unknown) => {
+          this.#error(error);
+        },
+        complete: () => {
+          this.#complete();
+        },
+      });
+      subscription.add(() => {
+        this.#release();
+      });
+      if (this.#isRunning()) this.#subscription = subscription;
+    } catch (error) {
+      this.#error(error);
+    }
+  }
+
+  // A method, so checks after a callback are not narrowed away: callbacks may change the state.
+  #isRunning(): boolean {
+    return this.#state === RUNNING;
+  }
+
+  abort(): void {
+    if (this.#state !== RUNNING) return;
+    this.#state = ABORTED;
+    const subscription = this.#subscription;
+    this.#subscription = undefined;
+    subscription?.unsubscribe();
+    this.#controller?.abort(this.#cancelled());
+  }
+
+  #cancelled(): CancelledError {
+    return new CancelledError(`Task "${this.task.id}" was cancelled: the pool was unsubscribed`, {
+      reason: 'unsubscribed',
+      taskId: this.task.id,
+    });
+  }
+
+  #value(value: AgentEvent | R): void {
+    if (!isAgentEvent(value)) {
+      this.#result = value;
+      this.#hasResult = true;
+      return;
+    }
+    const taskId = this.task.id;
+    switch (value.type) {
+      case 'delta':
+        this.#engine.emit({ type: 'delta', taskId, seq: this.#deltaSeq++, text: value.text });
+        return;
+      case 'tool-calls':
+        this.#engine.emit({ type: 'tool', taskId, calls: value.calls });
+        return;
+      case 'retry':
+        this.#retries++;
+        this.#engine.emit({
+          type: 'retry',
+          taskId,
+          attempt: value.attempt,
+          delayMs: value.delayMs,
+          error: value.error,
+        });
+        return;
+      case 'usage':
+        this.#addUsage(value.usage);
+        return;
+      case 'done':
+        this.#result = value.text as R;
+        this.#hasResult = true;
+        return;
+      case 'rate-limits':
+        return;
+    }
+  }
+
+  #addUsage(usage: Usage): void {
+    const total = (this.#usage ??= { inputTokens: 0, outputTokens: 0 });
+    total.inputTokens += usage.inputTokens;
+    total.outputTokens += usage.outputTokens;
+    if (usage.cost !== undefined) total.cost = (total.cost ?? 0) + usage.cost;
+  }
+
+  #complete(): void {
+    if (this.#state !== RUNNING) return;
+    if (this.#hasResult) {
+      this.#state = DONE;
+      const result = this.#result as R;
+      this.#result = undefined;
+      this.#settle({
+        status: 'fulfilled',
+        taskId: this.task.id,
+        value: result,
+        usage: this.#usage ?? NO_USAGE,
+        attempts: this.#retries + 1,
+        durationMs: this.#engine.now() - this.#startedAt,
+      });
+      return;
+    }
+    this.#error(
+      new RxAgentError('E_NO_RESULT', `The worker for task "${this.task.id}" completed without a result`, {
+        info: { taskId: this.task.id },
+      }),
+    );
+  }
+
+  #error(error: unknown): void {
+    if (this.#state !== RUNNING) return;
+    this.#state = DONE;
+    this.#subscription = undefined;
+    this.#result = undefined;
+    const usage = this.#usage;
+    this.#settle({
+      status: 'rejected',
+      taskId: this.task.id,
+      error: this.#describe(error),
+      ...(usage === undefined ? {} : { usage }),
+      attempts: this.#retries + 1,
+      durationMs: this.#engine.now() - this.#startedAt,
+    });
+  }
+
+  #settle(result: Settled<R>): void {
+    if (this.#hold) this.#held = result;
+    else this.#engine.finish(this, result);
+  }
+
+  #release(): void {
+    const result = this.#held;
+    if (result === undefined) return;
+    this.#held = undefined;
+    this.#engine.finish(this, result);
+  }
+
+  // A timeout says where the pool stood, as the time spent waiting for a slot is often the real cause.
+  #describe(error: unknown): RxAgentError {
+    if (!(error instanceof TimeoutError)) return toRxAgentError(error);
+    const pool = { running: this.#engine.running, waiting: this.#engine.waiting };
+    const described = new TimeoutError(
+      `${error.message} (pool had ${pool.running} running, ${pool.waiting} waiting)`,
+      { ...error.info, pool },
+    );
+    if (error.cause !== undefined) {
+      Object.defineProperty(described, 'cause', { value: error.cause, writable: true, configurable: true });
+    }
+    return described;
+  }
+}
+
+function priorityOf(task: Task): number {
+  const priority = task.priority ?? 0;
+  // NaN would break the heap's ordering; it is treated as the default.
+  return Number.isNaN(priority) ? 0 : priority;
+}
+
+function isPromiseLike<T>(value: unknown): value is PromiseLike<T> {
+  return (
+    value instanceof Promise ||
+    (typeof value === 'object' &&
+      value !== null &&
+      !(value instanceof Observable) &&
+      typeof (value as { then?: unknown }).then === 'function')
+  );
+}
+
+function closeIterator(iterator: Iterator<unknown> | AsyncIterator<unknown>): void {
+  try {
+    const closing = iterator.return?.();
+    if (isPromiseLike(closing)) {
+      closing.then(undefined, () => undefined);
+    }
+  } catch {
+    // The pool is stopping anyway; an iterator that fails to close has nothing left to report to.
+  }
+}

@@ -1,0 +1,97 @@
+import type { Observable, OperatorFunction } from 'rxjs';
+import type { InvalidTask } from '../core/invalid-task.js';
+import type { Agent, AgentEvent, Task, TaskEvent } from '../core/types.js';
+import { pool } from './pool.js';
+import type { PoolConfig, Worker } from './pool.js';
+import type { Budget } from '../budget/create-budget.js';
+import { estimateTokens } from '../budget/estimate.js';
+import { describe, expectConfig, expectFunction } from '../core/validate.js';
+import { retryBackoff } from './retry-backoff.js';
+import type { RetryBackoffConfig } from './retry-backoff.js';
+import { throttleBudget } from './throttle-budget.js';
+import { timeoutWith } from './timeout-with.js';
+
+/** Configuration of {@link runAgents}: the pool's, plus the budget, timeout and retry applied to every run. */
+export interface RunAgentsConfig extends PoolConfig {
+  /** Shorthand for `timeout: { total: timeoutMs }`; give one or the other. @defaultValue no timeout */
+  readonly timeoutMs?: number;
+  /** Limits for each attempt, as in `timeoutWith`. @defaultValue no timeout */
+  readonly timeout?: { readonly first?: number; readonly each?: number; readonly total?: number };
+  /** Retries of a failed run, as in `retryBackoff`, or `false` for none. @defaultValue { maxRetries: 2 } */
+  readonly retry?: RetryBackoffConfig | false;
+  /**
+   * A budget every attempt waits for (`throttleBudget`), so runs slow down instead of meeting 429s.
+   * @defaultValue no budget
+   */
+  readonly budget?: Budget;
+  /** Tokens a task is expected to use, reserved from the budget. @defaultValue `estimateTokens(task)` */
+  readonly estimate?: (task: Task) => number;
+}
+
+/**
+ * Runs an agent over tasks through a pool, each attempt bounded by a timeout and failed attempts retried
+ * with backoff, yielding task events that end in exactly one `settled` per task.
+ *
+ * ```
+ * tasks:   -a|              attempt 1 hangs, attempt 2 streams 'x'
+ *          runAgents(agent, { timeout: { total: 3 }, retry: { maxRetries: 2, baseDelayMs: 2, jitter: 0 } })
+ * result:  -s--r--d(S|)     s started, r retry (the timeout fired), d delta, S settled ('x', 2 attempts)
+ * ```
+
+ *
+ * The timeout sits inside the retry, so a timed-out attempt is retried and each attempt gets the whole time.
+ *
+ * @example
+ * from(tasks).pipe(runAgents(simulatedModel({ seed: 1 }), { concurrency: 5, timeoutMs: 30_000 }), allSettled());
+ */
+export function runAgents(
+  agent: Agent,
+  config: RunAgentsConfig = {},
+): OperatorFunction<Task | InvalidTask, TaskEvent> {
+  if (typeof (agent as Partial<Agent> | null)?.run !== 'function') {
+    throw new TypeError(
+      `Expected \`agent\` to be an Agent (an object with a \`run(task, { signal })\` method), got ${describe(agent)}`,
+    );
+  }
+  expectConfig('config', config);
+  const {
+    timeoutMs: _timeoutMs,
+    timeout: _timeout,
+    retry: _retry,
+    budget: _budget,
+    estimate: _estimate,
+    ...poolConfig
+  } = config;
+  return pool(agentWorker(agent, config), poolConfig);
+}
+
+/** Builds the per-task worker: the agent's run, with the timeout inside the retry. */
+function agentWorker(agent: Agent, config: RunAgentsConfig): Worker<string> {
+  const scheduler = config.scheduler === undefined ? {} : { scheduler: config.scheduler };
+  if (config.timeoutMs !== undefined && config.timeout !== undefined) {
+    throw new TypeError(
+      'Give `timeoutMs` or `timeout`, not both: `timeoutMs: n` means `timeout: { total: n }`',
+    );
+  }
+  const limits = config.timeoutMs === undefined ? config.timeout : { total: config.timeoutMs };
+  if (limits !== undefined) expectConfig('timeout', limits);
+  const bound = limits === undefined ? undefined : timeoutWith<AgentEvent>({ ...limits, ...scheduler });
+  const retry = config.retry ?? { maxRetries: 2 };
+  if (retry !== false) expectConfig('retry', retry);
+  const retried = retry === false ? undefined : retryBackoff<AgentEvent>({ ...scheduler, ...retry });
+  const { budget } = config;
+  if (budget !== undefined && typeof (budget as Partial<Budget> | null)?.reserve !== 'function') {
+    throw new TypeError(`Expected \`budget\` to be a Budget from createBudget(), got ${describe(budget)}`);
+  }
+  const estimate = config.estimate ?? ((task: Task) => estimateTokens(task));
+  expectFunction('estimate', estimate);
+  // The budget goes between the two: outside the timeout, so waiting for the budget is not counted as model
+  // time, and inside the retry, so that every attempt waits and is charged again.
+  return (task, { signal }) => {
+    let run$: Observable<AgentEvent> = agent.run(task, { signal });
+    if (bound !== undefined) run$ = run$.pipe(bound);
+    if (budget !== undefined) run$ = run$.pipe(throttleBudget(budget, { cost: estimate(task) }));
+    if (retried !== undefined) run$ = run$.pipe(retried);
+    return run$;
+  };
+}
