@@ -4,3 +4,5 @@ export * from './operators/index.js';
 export * from './models/index.js';
 export * from './tools/index.js';
 export * from './budget/index.js';
+export * from './sinks/index.js';
+export * from './server/index.js';

@@ -1,2 +1,8 @@
-export { PULL, isPullable, pullSource } from './pull.js';
+export { fromEmitter } from './from-emitter.js';
+export type { FromEmitterOptions } from './from-emitter.js';
+export { fromJsonl } from './from-jsonl.js';
+export { fromTasks } from './from-tasks.js';
+export type { FromTasksOptions } from './from-tasks.js';
+export { fromWebSocket } from './from-web-socket.js';
+export { PULL, filterPull, isPullable, pullSource } from './pull.js';
 export type { PullSource, Pullable } from './pull.js';

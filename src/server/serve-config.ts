@@ -1,0 +1,176 @@
+import { Server } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import { asyncScheduler } from 'rxjs';
+import type { SchedulerLike } from 'rxjs';
+import type { Budget } from '../budget/create-budget.js';
+import type { Agent } from '../core/types.js';
+import { describe, expectConfig, expectFunction, expectInteger } from '../core/validate.js';
+import type { PoolConfig } from '../operators/pool.js';
+
+/** What an auth hook answers: `false` refuses the upgrade (401), `true` admits, a string admits as that identity. */
+export type AuthResult = boolean | string;
+
+/** Limits each client (each identity the auth hook returns, else each socket) has within the shared pool. */
+export interface PerClientConfig {
+  /** The client's tasks running at once. @defaultValue Infinity */
+  readonly concurrency?: number;
+  /** The client's tasks waiting for one of its slots; past it a task settles as `QueueFullError`. @defaultValue Infinity */
+  readonly queueLimit?: number;
+  /**
+   * Input plus output tokens the client may use per minute. A client at its limit starts no new task until
+   * its last minute's tokens (settled usage, plus estimates for its running tasks) fall below it.
+   * @defaultValue Infinity
+   */
+  readonly tokensPerMinute?: number;
+}
+
+/** Configuration of {@link serve}. */
+export interface ServeConfig {
+  /** Runs each submitted task. */
+  readonly agent: Agent;
+  /** Port to listen on; `0` picks a free one. Not with `server`. @defaultValue 0 */
+  readonly port?: number;
+  /** Interface to listen on. Not with `server`. @defaultValue '127.0.0.1' */
+  readonly host?: string;
+  /** An existing HTTP server to attach the socket to; its other routes stay its own. @defaultValue undefined */
+  readonly server?: Server;
+  /** Path of the WebSocket endpoint. @defaultValue '/ws' */
+  readonly path?: string;
+  /** The shared pool every client's tasks run in. @defaultValue { concurrency: 4 } */
+  readonly pool?: Omit<PoolConfig, 'scheduler'>;
+  /**
+   * The shared budget every run waits for (`throttleBudget` with `estimateTokens(task)`); its state goes out
+   * in `metrics` frames. Rejected input never reaches it. @defaultValue no budget
+   */
+  readonly budget?: Budget;
+  /** Decides at the upgrade whether a client may connect (401 when not) and who it is. @defaultValue admit all */
+  readonly auth?: (request: IncomingMessage) => AuthResult | Promise<AuthResult>;
+  /**
+   * Origins allowed to connect (403 otherwise), compared exactly, or `'*'` for any. Left out, only clients
+   * that send no Origin (programs) and pages of the gateway's own origin may connect, so a web page elsewhere
+   * cannot spend the budget through a user's browser. @defaultValue same origin only
+   */
+  readonly origins?: readonly string[] | '*';
+  /** Per-client limits on top of the shared pool. @defaultValue no limits */
+  readonly perClient?: PerClientConfig;
+  /** Largest frame a client may send, in bytes; larger ones close the socket with 1009. @defaultValue 65536 */
+  readonly maxPayload?: number;
+  /** Buffered bytes on a socket above which deltas are coalesced. @defaultValue 1048576 */
+  readonly highWaterMark?: number;
+  /** Buffered plus held bytes above which a socket is closed with 1008. @defaultValue 16777216 */
+  readonly hardLimit?: number;
+  /** Interval of WebSocket pings; a peer that missed the last one is cut off. @defaultValue 30000 */
+  readonly heartbeatMs?: number;
+  /** Shortest interval between two `metrics` frames. @defaultValue 250 */
+  readonly metricsIntervalMs?: number;
+  /** Serve the dashboard page at `/` (only when the gateway owns its HTTP server). @defaultValue true */
+  readonly dashboard?: boolean;
+  /** Clock of heartbeats, metrics, drains and token windows. @defaultValue asyncScheduler */
+  readonly scheduler?: SchedulerLike;
+}
+
+export interface ResolvedServeConfig {
+  readonly agent: Agent;
+  readonly port: number;
+  readonly host: string;
+  readonly server: Server | undefined;
+  readonly path: string;
+  readonly pool: Omit<PoolConfig, 'scheduler'>;
+  readonly budget: Budget | undefined;
+  readonly auth: ((request: IncomingMessage) => AuthResult | Promise<AuthResult>) | undefined;
+  readonly origins: readonly string[] | '*' | undefined;
+  readonly perClient: Required<PerClientConfig> | undefined;
+  readonly maxPayload: number;
+  readonly highWaterMark: number;
+  readonly hardLimit: number;
+  readonly heartbeatMs: number;
+  readonly metricsIntervalMs: number;
+  readonly dashboard: boolean;
+  readonly scheduler: SchedulerLike;
+}
+
+/** Checks a `serve` config and merges the defaults, all in one place. */
+export function resolveServeConfig(config: ServeConfig): ResolvedServeConfig {
+  expectConfig('config', config);
+  const agent = config.agent as unknown;
+  if (typeof agent !== 'object' || agent === null || typeof (agent as Agent).run !== 'function') {
+    throw new TypeError(
+      `Expected \`agent\` to be an object with a \`run(task, { signal })\` method, got ${describe(agent)}`,
+    );
+  }
+  if (config.server !== undefined && (config.port !== undefined || config.host !== undefined)) {
+    throw new TypeError('Give either the "server" option or "port"/"host", not both');
+  }
+  if (config.server !== undefined && !(config.server instanceof Server)) {
+    throw new TypeError(`Expected \`server\` to be an http.Server, got ${describe(config.server)}`);
+  }
+  const path = config.path ?? '/ws';
+  if (typeof path !== 'string' || !path.startsWith('/') || path === '/') {
+    throw new TypeError(
+      `Expected \`path\` to be a path starting with "/" other than "/", got ${describe(path)}`,
+    );
+  }
+  const host = config.host ?? '127.0.0.1';
+  if (typeof host !== 'string' || host === '') {
+    throw new TypeError(`Expected \`host\` to be a host name or address, got ${describe(host)}`);
+  }
+  if (config.pool !== undefined) expectConfig('pool', config.pool);
+  if (
+    config.budget !== undefined &&
+    typeof (config.budget as Partial<Budget> | null)?.reserve !== 'function'
+  ) {
+    throw new TypeError(
+      `Expected \`budget\` to be a Budget from createBudget(), got ${describe(config.budget)}`,
+    );
+  }
+  if (config.auth !== undefined) expectFunction('auth', config.auth);
+  const origins = config.origins;
+  if (
+    origins !== undefined &&
+    origins !== '*' &&
+    !(Array.isArray(origins) && origins.every((o) => typeof o === 'string'))
+  ) {
+    throw new TypeError(`Expected \`origins\` to be an array of origins or '*', got ${describe(origins)}`);
+  }
+  const highWaterMark = expectInteger('highWaterMark', config.highWaterMark ?? 1024 * 1024, 1);
+  const hardLimit = expectInteger('hardLimit', config.hardLimit ?? 16 * 1024 * 1024, 1);
+  if (hardLimit <= highWaterMark) {
+    throw new TypeError(
+      `Expected \`hardLimit\` (${hardLimit}) to be greater than \`highWaterMark\` (${highWaterMark})`,
+    );
+  }
+  const scheduler = config.scheduler ?? asyncScheduler;
+  if (typeof (scheduler as Partial<SchedulerLike>).schedule !== 'function') {
+    throw new TypeError(`Expected \`scheduler\` to be an RxJS SchedulerLike, got ${describe(scheduler)}`);
+  }
+  return {
+    agent: config.agent,
+    port: expectInteger('port', config.port ?? 0, 0),
+    host,
+    server: config.server,
+    path,
+    pool: config.pool ?? {},
+    budget: config.budget,
+    auth: config.auth,
+    origins,
+    perClient: resolvePerClient(config.perClient),
+    maxPayload: expectInteger('maxPayload', config.maxPayload ?? 64 * 1024, 1),
+    highWaterMark,
+    hardLimit,
+    heartbeatMs: expectInteger('heartbeatMs', config.heartbeatMs ?? 30_000, 1),
+    metricsIntervalMs: expectInteger('metricsIntervalMs', config.metricsIntervalMs ?? 250, 1),
+    dashboard: config.dashboard ?? true,
+    scheduler,
+  };
+}
+
+function resolvePerClient(perClient: PerClientConfig | undefined): Required<PerClientConfig> | undefined {
+  if (perClient === undefined) return undefined;
+  expectConfig('perClient', perClient);
+  const inf = Number.POSITIVE_INFINITY;
+  return {
+    concurrency: expectInteger('perClient.concurrency', perClient.concurrency ?? inf, 1, true),
+    queueLimit: expectInteger('perClient.queueLimit', perClient.queueLimit ?? inf, 0, true),
+    tokensPerMinute: expectInteger('perClient.tokensPerMinute', perClient.tokensPerMinute ?? inf, 1, true),
+  };
+}

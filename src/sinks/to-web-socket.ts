@@ -1,0 +1,97 @@
+import { Observable, asyncScheduler } from 'rxjs';
+import type { MonoTypeOperatorFunction, SchedulerLike } from 'rxjs';
+import { WebSocketServer } from 'ws';
+import type { WebSocket } from 'ws';
+import type { TaskEvent } from '../core/types.js';
+import { describe, expectConfig, expectInteger } from '../core/validate.js';
+import { ClientConnection } from '../server/client-connection.js';
+import { eventToFrame } from '../server/protocol.js';
+import type { Gateway } from '../server/serve.js';
+
+/** Options of {@link toWebSocket} over a plain `WebSocketServer` (a gateway uses its own). */
+export interface ToWebSocketOptions {
+  /** Buffered bytes on a socket above which deltas are coalesced. @defaultValue 1048576 */
+  readonly highWaterMark?: number;
+  /** Buffered plus held bytes above which a socket is closed with 1008. @defaultValue 16777216 */
+  readonly hardLimit?: number;
+  /** Clock of the drain polls. @defaultValue asyncScheduler */
+  readonly scheduler?: SchedulerLike;
+}
+
+/**
+ * Sends a stream of task events to WebSocket clients as protocol frames and passes the events on unchanged.
+ * To a gateway, each event goes to the clients that see its task (subscribers of it or of `*`). To a plain
+ * `WebSocketServer`, every open client gets every event, with the same per-socket backpressure as the
+ * gateway: deltas are coalesced above `highWaterMark`, `settled` is never dropped, and a socket past
+ * `hardLimit` is closed with 1008. `retry` events are not sent.
+ *
+ * ```
+ * events:   --S--d--d--s--|
+ * result:   --S--d--d--s--|   (and each event sent as a frame)
+ * ```
+ *
+ * @example
+ * fromJsonl('prompts.jsonl').pipe(runAgents(agent), toWebSocket(wss)).subscribe();
+ */
+export function toWebSocket<V>(
+  target: WebSocketServer | Gateway,
+  options: ToWebSocketOptions = {},
+): MonoTypeOperatorFunction<TaskEvent<V>> {
+  expectConfig('options', options);
+  if (!(target instanceof WebSocketServer)) {
+    if (typeof (target as Partial<Gateway> | null)?.publish !== 'function') {
+      throw new TypeError(`Expected a WebSocketServer or a Gateway from \`serve\`, got ${describe(target)}`);
+    }
+    return (source) =>
+      new Observable<TaskEvent<V>>((subscriber) =>
+        source.subscribe({
+          next: (event) => {
+            target.publish(event);
+            subscriber.next(event);
+          },
+          error: (error: unknown) => {
+            subscriber.error(error);
+          },
+          complete: () => {
+            subscriber.complete();
+          },
+        }),
+      );
+  }
+  const highWaterMark = expectInteger('highWaterMark', options.highWaterMark ?? 1024 * 1024, 1);
+  const hardLimit = expectInteger('hardLimit', options.hardLimit ?? 16 * 1024 * 1024, highWaterMark + 1);
+  const scheduler = options.scheduler ?? asyncScheduler;
+  const connections = new WeakMap<WebSocket, ClientConnection>();
+  const connectionOf = (socket: WebSocket): ClientConnection => {
+    let connection = connections.get(socket);
+    if (connection === undefined) {
+      const created = new ClientConnection(socket, 'broadcast', { highWaterMark, hardLimit, scheduler });
+      socket.once('close', () => {
+        created.dispose();
+      });
+      connections.set(socket, created);
+      connection = created;
+    }
+    return connection;
+  };
+  return (source) =>
+    new Observable<TaskEvent<V>>((subscriber) =>
+      source.subscribe({
+        next: (event) => {
+          const frame = eventToFrame(event);
+          if (frame !== undefined) {
+            for (const socket of target.clients) {
+              if (socket.readyState === socket.OPEN) connectionOf(socket).send(frame);
+            }
+          }
+          subscriber.next(event);
+        },
+        error: (error: unknown) => {
+          subscriber.error(error);
+        },
+        complete: () => {
+          subscriber.complete();
+        },
+      }),
+    );
+}

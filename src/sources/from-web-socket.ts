@@ -1,0 +1,97 @@
+import { randomUUID } from 'node:crypto';
+import { Observable } from 'rxjs';
+import { WebSocket, WebSocketServer } from 'ws';
+import type { RawData } from 'ws';
+import { ValidationError } from '../core/errors.js';
+import type { ValidationInfo } from '../core/errors.js';
+import { InvalidTask } from '../core/invalid-task.js';
+import type { Task } from '../core/types.js';
+import { describe } from '../core/validate.js';
+import { frameText, parseClientFrame } from '../server/protocol.js';
+import type { ServerFrame } from '../server/protocol.js';
+
+/**
+ * The tasks clients submit over WebSocket, as a push source: every `submit` frame (see
+ * `src/server/protocol.ts`) of one socket, or of every socket of a `WebSocketServer`, becomes tasks; bare
+ * prompts get fresh ids, and the sender gets an `accepted` frame. A frame that is not valid gets an `error`
+ * frame back (the socket stays open); an invalid `submit` also becomes an `InvalidTask` (`frame-N`) that the
+ * pool settles as rejected. Other frame types are left to whoever else listens. Completes when the socket
+ * or the server closes.
+ *
+ * ```
+ * frames:  --submit(a,b)--ping--submit(bad)--close
+ * result:  --(ab)---------------frame-3------|
+ * ```
+ *
+ * @example
+ * fromWebSocket(wss).pipe(runAgents(agent, { concurrency: 8, queueLimit: 100 }), toWebSocket(wss)).subscribe();
+ */
+export function fromWebSocket(target: WebSocketServer | WebSocket): Observable<Task | InvalidTask> {
+  const isServer = target instanceof WebSocketServer;
+  if (!isServer && !(target instanceof WebSocket)) {
+    throw new TypeError(`Expected a WebSocketServer or a WebSocket from \`ws\`, got ${describe(target)}`);
+  }
+  return new Observable<Task | InvalidTask>((subscriber) => {
+    let frames = 0;
+    const detach: (() => void)[] = [];
+    const listen = (socket: WebSocket): void => {
+      const reply = (frame: ServerFrame): void => {
+        if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(frame));
+      };
+      const onMessage = (data: RawData, isBinary: boolean): void => {
+        frames++;
+        if (isBinary) {
+          reply({
+            type: 'error',
+            code: 'E_PROTOCOL',
+            message: 'Binary frames are not accepted; send JSON text',
+          });
+          return;
+        }
+        const parsed = parseClientFrame(frameText(data));
+        if (!parsed.success) {
+          reply(parsed.error);
+          if (parsed.frameType === 'submit') {
+            const { message, issues = [] } = parsed.error;
+            subscriber.next(
+              new InvalidTask(
+                `frame-${frames}`,
+                new ValidationError(message, { issues: issues as ValidationInfo['issues'], source: 'frame' }),
+              ),
+            );
+          }
+          return;
+        }
+        const frame = parsed.frame;
+        if (frame.type !== 'submit') return;
+        const submitted = frame.tasks ?? (frame.task === undefined ? [] : [frame.task]);
+        const tasks = submitted.map((t): Task =>
+          typeof t === 'string' ? { id: randomUUID(), input: t } : t,
+        );
+        reply({ type: 'accepted', taskIds: tasks.map((t) => t.id) });
+        for (const task of tasks) subscriber.next(task);
+      };
+      socket.on('message', onMessage);
+      detach.push(() => socket.off('message', onMessage));
+    };
+    const onClose = (): void => {
+      subscriber.complete();
+    };
+    if (isServer) {
+      for (const socket of target.clients) listen(socket);
+      target.on('connection', listen);
+      target.once('close', onClose);
+      detach.push(() => {
+        target.off('connection', listen);
+        target.off('close', onClose);
+      });
+    } else {
+      listen(target);
+      target.once('close', onClose);
+      detach.push(() => target.off('close', onClose));
+    }
+    return () => {
+      for (const undo of detach) undo();
+    };
+  });
+}
