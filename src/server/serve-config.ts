@@ -1,9 +1,9 @@
 import { Server } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import { asyncScheduler } from 'rxjs';
-import type { SchedulerLike } from 'rxjs';
+import type { Observable, SchedulerLike } from 'rxjs';
 import type { Budget } from '../budget/create-budget.js';
-import type { Agent } from '../core/types.js';
+import type { Agent, TaskEvent } from '../core/types.js';
 import { describe, expectConfig, expectFunction, expectInteger } from '../core/validate.js';
 import type { PoolConfig } from '../operators/pool.js';
 
@@ -43,6 +43,11 @@ export interface ServeConfig {
    * in `metrics` frames. Rejected input never reaches it. @defaultValue no budget
    */
   readonly budget?: Budget;
+  /**
+   * Task events produced elsewhere (other workers, through `fromRedisResults`) to push to the clients that
+   * watch their tasks. @defaultValue none
+   */
+  readonly results?: Observable<TaskEvent<unknown>>;
   /** Decides at the upgrade whether a client may connect (401 when not) and who it is. @defaultValue admit all */
   readonly auth?: (request: IncomingMessage) => AuthResult | Promise<AuthResult>;
   /**
@@ -77,6 +82,7 @@ export interface ResolvedServeConfig {
   readonly path: string;
   readonly pool: Omit<PoolConfig, 'scheduler'>;
   readonly budget: Budget | undefined;
+  readonly results: Observable<TaskEvent<unknown>> | undefined;
   readonly auth: ((request: IncomingMessage) => AuthResult | Promise<AuthResult>) | undefined;
   readonly origins: readonly string[] | '*' | undefined;
   readonly perClient: Required<PerClientConfig> | undefined;
@@ -151,6 +157,7 @@ export function resolveServeConfig(config: ServeConfig): ResolvedServeConfig {
     path,
     pool: config.pool ?? {},
     budget: config.budget,
+    results: config.results,
     auth: config.auth,
     origins,
     perClient: resolvePerClient(config.perClient),

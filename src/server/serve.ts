@@ -189,6 +189,13 @@ class GatewayServer implements Gateway {
               this.#budgetState = state;
             }),
           ]),
+      ...(this.#config.results === undefined
+        ? []
+        : [
+            this.#config.results.subscribe((event) => {
+              this.publish(event);
+            }),
+          ]),
       interval(this.#config.metricsIntervalMs, scheduler).subscribe(() => {
         this.#sendMetrics();
       }),

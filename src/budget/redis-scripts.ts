@@ -1,0 +1,293 @@
+import { createHash } from 'node:crypto';
+
+/** A Lua script and its SHA1, for EVALSHA. */
+export interface LuaScript {
+  readonly lua: string;
+  readonly sha: string;
+}
+
+function script(body: string): LuaScript {
+  const lua = PRELUDE + body;
+  return { lua, sha: createHash('sha1').update(lua).digest('hex') };
+}
+
+/*
+ * The arithmetic of `token-bucket.ts`, on the Redis server's clock (`TIME`). Numbers are stored and returned
+ * as `%.17g` strings: Lua numbers are doubles, but Redis turns a returned number into an integer and
+ * `tostring` keeps only 14 digits.
+ *
+ * KEYS: 1 state hash, 2 open runs hash, 3 audit stream, 4..6 sliding logs of tokens, requests, cost.
+ * The state hash holds `epoch` (server time when it was created), `spent`, and per limit `<name>:level`,
+ * `<name>:at` (updatedAt), `<name>:cd` (cooldownUntil, absent for none) and `<name>:used` (sum of its log).
+ * A log is a list of `at|amount|id` entries, oldest first.
+ *
+ * Every script takes the spec first (`name,limit,windowMs,capacity,ratePerMs,sliding;...`), then the
+ * epoch the caller last saw and how long it has seen Redis down, so that state lost by a restart is
+ * recreated paused until every grant made before the loss has left its window.
+ */
+const PRELUDE = `
+local S, OPEN, AUDIT = KEYS[1], KEYS[2], KEYS[3]
+local LOGS = { tokens = KEYS[4], requests = KEYS[5], cost = KEYS[6] }
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + tonumber(clock[2]) / 1000
+local INF = math.huge
+
+local function num(x) return string.format('%.17g', x) end
+
+local function parseSpec(text)
+  local limits = {}
+  for part in string.gmatch(text, '[^;]+') do
+    local f = {}
+    for v in string.gmatch(part, '[^,]+') do f[#f + 1] = v end
+    limits[#limits + 1] = { name = f[1], limit = tonumber(f[2]), windowMs = tonumber(f[3]),
+      capacity = tonumber(f[4]), rate = tonumber(f[5]), sliding = f[6] == '1' }
+  end
+  return limits
+end
+
+local function parseEntry(e)
+  local at, amount, id = string.match(e, '^([^|]*)|([^|]*)|(.*)$')
+  return tonumber(at), tonumber(amount), id
+end
+
+local function ensureEpoch(limits, expected, downFor)
+  local epoch = redis.call('HGET', S, 'epoch')
+  if not epoch then
+    epoch = num(now)
+    redis.call('HSET', S, 'epoch', epoch)
+  end
+  if expected ~= '' and expected ~= epoch then
+    -- Grants made before the loss happened before the caller first saw Redis down, and before the new
+    -- state was created; nothing is granted until they have surely slid out of every window.
+    local lostBy = math.min(tonumber(epoch), now - downFor)
+    for _, spec in ipairs(limits) do
+      local field = spec.name .. ':cd'
+      local cd = tonumber(redis.call('HGET', S, field))
+      local pause = lostBy + spec.windowMs
+      if pause > now and (cd == nil or cd < pause) then redis.call('HSET', S, field, num(pause)) end
+    end
+  end
+  return epoch
+end
+
+local function load(spec)
+  local n = spec.name
+  local v = redis.call('HMGET', S, n .. ':level', n .. ':at', n .. ':cd', n .. ':used')
+  local st = { level = tonumber(v[1]), at = tonumber(v[2]), cd = tonumber(v[3]) or -INF, used = tonumber(v[4]) or 0 }
+  if st.level == nil then
+    st.level = spec.capacity
+    st.at = now
+  end
+  st.level = math.min(spec.capacity, st.level + math.max(0, now - st.at) * spec.rate)
+  st.at = math.max(now, st.at)
+  if spec.sliding then
+    local key = LOGS[n]
+    while true do
+      local head = redis.call('LINDEX', key, 0)
+      if not head then break end
+      local at, amount = parseEntry(head)
+      if at + spec.windowMs > now then break end
+      redis.call('LPOP', key)
+      st.used = st.used - amount
+    end
+    -- Float sums drift; an empty log is exactly zero.
+    if redis.call('LLEN', key) == 0 or st.used < 0 then st.used = 0 end
+  end
+  return st
+end
+
+local function save(spec, st)
+  local n = spec.name
+  redis.call('HSET', S, n .. ':level', num(st.level), n .. ':at', num(st.at), n .. ':used', num(st.used))
+  if st.cd > -INF then redis.call('HSET', S, n .. ':cd', num(st.cd)) end
+end
+
+local function waitFor(spec, st, amount)
+  if amount > spec.limit then return INF end
+  -- A run that asks nothing of this limit is not held back by it, not even by its cooldown.
+  if amount <= 0 then return 0 end
+  local needed = math.min(amount, spec.capacity)
+  local bucketWait = 0
+  if st.level < needed then
+    if spec.rate > 0 then bucketWait = (needed - st.level) / spec.rate else bucketWait = INF end
+  end
+  local logWait = 0
+  if spec.sliding then
+    local excess = st.used + amount - spec.limit
+    if excess > 0 then
+      for _, e in ipairs(redis.call('LRANGE', LOGS[spec.name], 0, -1)) do
+        if excess <= 0 then break end
+        local at, am = parseEntry(e)
+        excess = excess - am
+        logWait = at + spec.windowMs - now
+      end
+    end
+  end
+  -- Whole milliseconds, as token-bucket.ts: a fractional wait could round to no progress at all.
+  return math.ceil(math.max(bucketWait, logWait, st.cd - now, 0))
+end
+
+local function logAppend(spec, st, amount, id)
+  if spec.sliding and amount > 0 then
+    redis.call('RPUSH', LOGS[spec.name], num(now) .. '|' .. num(amount) .. '|' .. id)
+    st.used = st.used + amount
+  end
+end
+
+local function adjustState(spec, st, id, delta)
+  if delta == 0 then return end
+  st.level = math.min(spec.capacity, st.level - delta)
+  if not spec.sliding then return end
+  if delta > 0 then
+    logAppend(spec, st, delta, id)
+    return
+  end
+  local refund = -delta
+  local key = LOGS[spec.name]
+  for i, e in ipairs(redis.call('LRANGE', key, 0, -1)) do
+    if refund <= 0 then break end
+    local at, am, eid = parseEntry(e)
+    if eid == id and am > 0 then
+      local back = math.min(refund, am)
+      refund = refund - back
+      st.used = st.used - back
+      redis.call('LSET', key, i - 1, num(at) .. '|' .. num(am - back) .. '|' .. eid)
+    end
+  end
+end
+
+local function available(spec, st)
+  if spec.sliding then return math.min(st.level, spec.limit - st.used) end
+  return st.level
+end
+
+local function audit(kind, id, limits, amounts)
+  if ARGV[#ARGV] ~= '1' then return end
+  local fields = { 'at', num(now), 'kind', kind, 'id', id }
+  for i, spec in ipairs(limits) do
+    fields[#fields + 1] = spec.name
+    fields[#fields + 1] = num(amounts[i])
+  end
+  redis.call('XADD', AUDIT, '*', unpack(fields))
+end
+
+local function amountsOf(text)
+  local list = {}
+  for v in string.gmatch(text, '[^,]+') do list[#list + 1] = tonumber(v) end
+  return list
+end
+`;
+
+/**
+ * ARGV: spec, expected epoch, down for (ms), maxTotalCost ('' for none), id, amounts per limit in spec
+ * order, cost, audit ('1'). Returns `{epoch, 'ok'}`, `{epoch, 'wait', ms}` or `{epoch, 'never', reason, limit}`.
+ */
+export const ACQUIRE = script(`
+local limits = parseSpec(ARGV[1])
+local epoch = ensureEpoch(limits, ARGV[2], tonumber(ARGV[3]))
+local maxTotal, id, amounts, cost = tonumber(ARGV[4]), ARGV[5], amountsOf(ARGV[6]), tonumber(ARGV[7])
+if maxTotal ~= nil then
+  local spent = tonumber(redis.call('HGET', S, 'spent')) or 0
+  if spent >= maxTotal then
+    if redis.call('HLEN', OPEN) > 0 then return { epoch, 'wait', 'inf' } end
+    return { epoch, 'never', 'max-total-cost', '' }
+  end
+end
+local states, wait = {}, 0
+for i, spec in ipairs(limits) do
+  if amounts[i] > spec.limit then return { epoch, 'never', 'exceeds-capacity', spec.name } end
+  states[i] = load(spec)
+  wait = math.max(wait, waitFor(spec, states[i], amounts[i]))
+end
+if wait > 0 then
+  for i, spec in ipairs(limits) do save(spec, states[i]) end
+  return { epoch, 'wait', num(wait) }
+end
+for i, spec in ipairs(limits) do
+  states[i].level = states[i].level - amounts[i]
+  logAppend(spec, states[i], amounts[i], id)
+  save(spec, states[i])
+end
+redis.call('HSET', S, 'spent', num((tonumber(redis.call('HGET', S, 'spent')) or 0) + cost))
+if maxTotal ~= nil then redis.call('HSET', OPEN, id, num(cost)) end
+audit('grant', id, limits, amounts)
+return { epoch, 'ok' }
+`);
+
+/** ARGV: spec, expected epoch, down for, id, deltas per limit, cost delta, final ('1'), audit. Returns `{epoch}`. */
+export const ADJUST = script(`
+local limits = parseSpec(ARGV[1])
+local epoch = ensureEpoch(limits, ARGV[2], tonumber(ARGV[3]))
+local id, deltas, cost = ARGV[4], amountsOf(ARGV[5]), tonumber(ARGV[6])
+local changed = false
+for i, spec in ipairs(limits) do
+  if deltas[i] ~= 0 then
+    local st = load(spec)
+    adjustState(spec, st, id, deltas[i])
+    save(spec, st)
+    changed = true
+  end
+end
+if cost ~= 0 then
+  redis.call('HSET', S, 'spent', num(math.max(0, (tonumber(redis.call('HGET', S, 'spent')) or 0) + cost)))
+end
+if ARGV[7] == '1' then redis.call('HDEL', OPEN, id) end
+if changed then audit('adjust', id, limits, deltas) end
+return { epoch }
+`);
+
+/** ARGV: spec, expected epoch, down for, limit name, ms from now to the end of the cooldown, audit. */
+export const COOL_DOWN = script(`
+local limits = parseSpec(ARGV[1])
+local epoch = ensureEpoch(limits, ARGV[2], tonumber(ARGV[3]))
+for _, spec in ipairs(limits) do
+  if spec.name == ARGV[4] then
+    local st = load(spec)
+    st.cd = math.max(st.cd, now + tonumber(ARGV[5]))
+    save(spec, st)
+  end
+end
+return { epoch }
+`);
+
+/** ARGV: spec, expected epoch, down for, limit name, remaining, provider limit, reset ms, audit. */
+export const RESYNC = script(`
+local limits = parseSpec(ARGV[1])
+local epoch = ensureEpoch(limits, ARGV[2], tonumber(ARGV[3]))
+local remaining, providerLimit, resetMs = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+for _, spec in ipairs(limits) do
+  if spec.name == ARGV[4] then
+    local st = load(spec)
+    st.level = math.min(st.level, remaining - math.max(0, providerLimit - spec.limit))
+    local unknown = providerLimit - remaining - st.used
+    if spec.sliding and unknown > 0 then
+      local at = math.min(now, now + math.max(0, resetMs) - spec.windowMs)
+      local entry = num(at) .. '|' .. num(unknown) .. '|'
+      local key, pivot = LOGS[spec.name], nil
+      for _, e in ipairs(redis.call('LRANGE', key, 0, -1)) do
+        if parseEntry(e) > at then pivot = e break end
+      end
+      if pivot then redis.call('LINSERT', key, 'BEFORE', pivot, entry) else redis.call('RPUSH', key, entry) end
+      st.used = st.used + unknown
+    end
+    save(spec, st)
+  end
+end
+return { epoch }
+`);
+
+/** ARGV: spec, expected epoch, down for, audit. Returns `{epoch, spent, cooldown ms from now or '', available...}`. */
+export const VIEW = script(`
+local limits = parseSpec(ARGV[1])
+local epoch = ensureEpoch(limits, ARGV[2], tonumber(ARGV[3]))
+local reply = { epoch, num(tonumber(redis.call('HGET', S, 'spent')) or 0), '' }
+local cd = -INF
+for _, spec in ipairs(limits) do
+  local st = load(spec)
+  save(spec, st)
+  cd = math.max(cd, st.cd)
+  reply[#reply + 1] = num(available(spec, st))
+end
+if cd > -INF then reply[3] = num(cd - now) end
+return reply
+`);

@@ -1,0 +1,230 @@
+import { Redis } from 'ioredis';
+import { firstValueFrom, lastValueFrom } from 'rxjs';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { createBudget } from '../../src/budget/create-budget.js';
+import { redisStore, StoreUnavailableError, type RedisStore } from '../../src/budget/redis-store.js';
+import type { BudgetSpec } from '../../src/budget/store.js';
+import { limitSpec } from '../../src/budget/token-bucket.js';
+import { BudgetExhaustedError } from '../../src/core/errors.js';
+import { describeRedis, startRedis, type RedisServer } from '../support/redis-server.js';
+
+const WINDOW = 60_000;
+/** 1,000 tokens a minute, all of it burstable, so counts are exact. */
+const spec: BudgetSpec = {
+  limits: [limitSpec('tokens', 1_000, { burstMs: WINDOW, sliding: true })],
+};
+
+let server: RedisServer;
+let admin: Redis;
+const stores: RedisStore[] = [];
+let keys = 0;
+
+const open = (config: Partial<Parameters<typeof redisStore>[0]> = {}): RedisStore => {
+  const store = redisStore({ url: server.url, ...config });
+  stores.push(store);
+  return store;
+};
+
+/** Resolves when the store's connection has noticed the server is gone. */
+const noticedDown = (store: RedisStore): Promise<void> =>
+  new Promise((resolve) => {
+    if (store.client.status !== 'ready') resolve();
+    else store.client.once('close', resolve);
+  });
+
+describeRedis('redisStore', () => {
+  beforeAll(async () => {
+    server = await startRedis();
+    admin = new Redis(server.url);
+    // The tests stop the server; the admin connection just reconnects.
+    admin.on('error', () => undefined);
+  });
+  afterEach(async () => {
+    await server.start();
+    await Promise.all(stores.splice(0).map((s) => s.close()));
+  });
+  afterAll(async () => {
+    admin.disconnect();
+    await server.stop();
+  });
+
+  const key = (): string => `k${++keys}`;
+
+  it('validates its config at creation', () => {
+    expect(() => redisStore({})).toThrow(
+      'One and only one of the `client` or `url` options must be given to redisStore, got neither',
+    );
+    expect(() => redisStore({ url: 'http://x' })).toThrow('Expected `url` to be a redis:// or rediss:// URL');
+    expect(() => redisStore({ url: 'redis://x', unavailable: { waitMs: -1 } })).toThrow(
+      'Expected `unavailable.waitMs` to be a finite number from 0 and up, got -1 (number)',
+    );
+    expect(() => redisStore({ url: 'redis://x', unavailable: { fallback: { processes: 0 } } })).toThrow(
+      'Expected `unavailable.fallback.processes` to be an integer from 1 and up, got 0 (number)',
+    );
+    expect(() => redisStore({ url: 'redis://x', prefx: 'a' } as never)).toThrow('Unknown option `prefx`');
+  });
+
+  it('grants up to the limit, then answers how long until the oldest grant slides out', async () => {
+    const store = open();
+    const k = key();
+    for (let i = 0; i < 10; i++) {
+      expect(await firstValueFrom(store.acquire(k, spec, `r${i}`, { tokens: 100 }, 0))).toEqual({
+        granted: true,
+      });
+    }
+    const refused = await firstValueFrom(store.acquire(k, spec, 'r10', { tokens: 100 }, 0));
+    expect(refused.granted).toBe(false);
+    expect('waitMs' in refused && refused.waitMs).toBeGreaterThan(WINDOW - 5_000);
+    expect('waitMs' in refused && refused.waitMs).toBeLessThanOrEqual(WINDOW);
+    expect(await firstValueFrom(store.acquire(k, spec, 'big', { tokens: 1_001 }, 0))).toEqual({
+      granted: false,
+      never: 'exceeds-capacity',
+      limit: 'tokens',
+    });
+  });
+
+  it('shares one budget atomically across connections', async () => {
+    const k = key();
+    const a = open();
+    const b = open();
+    const results = await Promise.all(
+      Array.from({ length: 300 }, (_, i) =>
+        firstValueFrom((i % 2 === 0 ? a : b).acquire(k, spec, `r${i}`, { tokens: 10 }, 0)),
+      ),
+    );
+    expect(results.filter((r) => r.granted)).toHaveLength(100);
+    const view = await firstValueFrom(a.view(k, spec, 0));
+    expect(view.available.tokens).toBeLessThan(1e-6);
+  });
+
+  it('refunds and charges reservations, counting money until they are final', async () => {
+    const store = open();
+    const k = key();
+    const priced: BudgetSpec = { ...spec, maxTotalCost: 1 };
+    await firstValueFrom(store.acquire(k, priced, 'a', { tokens: 600, cost: 0.6 }, 0));
+    await lastValueFrom(store.adjust(k, priced, 'a', { tokens: -400, cost: -0.2 }, 0, false));
+    let view = await firstValueFrom(store.view(k, priced, 0));
+    expect(view.available.tokens).toBeCloseTo(800, 6);
+    expect(view.spent).toBeCloseTo(0.4, 9);
+    await lastValueFrom(store.adjust(k, priced, 'a', { tokens: 100, cost: 0.6 }, 0, true));
+    view = await firstValueFrom(store.view(k, priced, 0));
+    expect(view.available.tokens).toBeCloseTo(700, 6);
+    expect(await firstValueFrom(store.acquire(k, priced, 'b', { tokens: 1, cost: 0 }, 0))).toEqual({
+      granted: false,
+      never: 'max-total-cost',
+    });
+  });
+
+  it('cools down and resyncs every process sharing the key', async () => {
+    const k = key();
+    const a = open();
+    const b = open();
+    await lastValueFrom(a.coolDown(k, spec, 'tokens', 1_000_000 + 5_000, 1_000_000));
+    const cooled = await firstValueFrom(b.acquire(k, spec, 'x', { tokens: 1 }, 0));
+    expect('waitMs' in cooled && cooled.waitMs).toBeGreaterThan(4_000);
+    const view = await firstValueFrom(b.view(k, spec, 10));
+    expect(view.cooldownUntil).toBeGreaterThan(4_000);
+
+    const k2 = key();
+    await lastValueFrom(
+      a.resync(k2, spec, 'tokens', { remaining: 300, providerLimit: 1_000, resetMs: 30_000 }, 0),
+    );
+    expect((await firstValueFrom(b.view(k2, spec, 0))).available.tokens).toBeCloseTo(300, 6);
+  });
+
+  it('reloads its scripts after the script cache is flushed (NOSCRIPT)', async () => {
+    const store = open();
+    const k = key();
+    await firstValueFrom(store.acquire(k, spec, 'a', { tokens: 1 }, 0));
+    await admin.script('FLUSH');
+    expect(await firstValueFrom(store.acquire(k, spec, 'b', { tokens: 1 }, 0))).toEqual({ granted: true });
+  });
+
+  it('audits grants and adjustments with the server time', async () => {
+    const store = open({ audit: true });
+    const k = key();
+    const [seconds] = await admin.time();
+    await firstValueFrom(store.acquire(k, spec, 'a', { tokens: 7 }, 0));
+    await lastValueFrom(store.adjust(k, spec, 'a', { tokens: 3 }, 0, true));
+    const entries = await admin.xrange(store.auditKey(k), '-', '+');
+    expect(entries.map(([, fields]) => fields.slice(2))).toEqual([
+      ['kind', 'grant', 'id', expect.stringMatching(/\/a$/), 'tokens', '7'],
+      ['kind', 'adjust', 'id', expect.stringMatching(/\/a$/), 'tokens', '3'],
+    ]);
+    const at = Number(entries[0]?.[1][1]);
+    expect(at).toBeGreaterThanOrEqual(Number(seconds) * 1000);
+  });
+
+  it('fails closed: waits while Redis is down, then rejects with StoreUnavailableError', async () => {
+    const store = open({ unavailable: { waitMs: 400 } });
+    const k = key();
+    await firstValueFrom(store.acquire(k, spec, 'a', { tokens: 1 }, 0));
+    const down = noticedDown(store);
+    await server.stop();
+    await down;
+    expect(await firstValueFrom(store.acquire(k, spec, 'b', { tokens: 1 }, 1_000))).toEqual({
+      granted: false,
+      waitMs: 250,
+    });
+    expect(await firstValueFrom(store.acquire(k, spec, 'b', { tokens: 1 }, 1_300))).toEqual({
+      granted: false,
+      waitMs: 100,
+    });
+    const error = await firstValueFrom(store.acquire(k, spec, 'b', { tokens: 1 }, 1_400)).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(StoreUnavailableError);
+    expect(error).toMatchObject({ code: 'E_STORE_UNAVAILABLE', info: { downForMs: 400, waitMs: 400 } });
+  });
+
+  it('through createBudget, a fail-closed store settles waiting runs as store-unavailable', async () => {
+    const store = open({ unavailable: { waitMs: 300 } });
+    const budget = createBudget({ tokensPerMinute: 1_000, store, key: key() });
+    await firstValueFrom(budget.reserve({ tokens: 10 }));
+    const down = noticedDown(store);
+    await server.stop();
+    await down;
+    const error = await firstValueFrom(budget.reserve({ tokens: 10 })).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BudgetExhaustedError);
+    expect(error).toMatchObject({ info: { reason: 'store-unavailable' } });
+    expect((error as BudgetExhaustedError).info.cause).toBeInstanceOf(StoreUnavailableError);
+  });
+
+  it('after a restart that lost the buckets, pauses until grants before it have left the window', async () => {
+    const store = open();
+    const k = key();
+    await firstValueFrom(store.acquire(k, spec, 'a', { tokens: 900 }, 0));
+    const down = noticedDown(store);
+    await server.stop();
+    await down;
+    await server.start();
+    await new Promise<void>((resolve) => {
+      if (store.client.status === 'ready') resolve();
+      else store.client.once('ready', resolve);
+    });
+    const paused = await firstValueFrom(store.acquire(k, spec, 'b', { tokens: 1 }, 0));
+    expect(paused.granted).toBe(false);
+    expect('waitMs' in paused && paused.waitMs).toBeGreaterThan(WINDOW - 5_000);
+    // A process that never saw the old state learns of the pause from Redis, not from its own memory.
+    const other = open();
+    const alsoPaused = await firstValueFrom(other.acquire(k, spec, 'c', { tokens: 1 }, 0));
+    expect(alsoPaused.granted).toBe(false);
+  });
+
+  it('with a fallback, grants 1/N of the limit locally once a window has passed since the outage began', async () => {
+    const store = open({ unavailable: { fallback: { processes: 4 } } });
+    const k = key();
+    await firstValueFrom(store.acquire(k, spec, 'a', { tokens: 1 }, 0));
+    const down = noticedDown(store);
+    await server.stop();
+    await down;
+    const early = await firstValueFrom(store.acquire(k, spec, 'b', { tokens: 10 }, 1_000));
+    expect(early.granted).toBe(false);
+    expect('waitMs' in early && early.waitMs).toBe(WINDOW);
+    const later = WINDOW + 1_000;
+    const granted = [];
+    for (let i = 0; i < 30; i++)
+      granted.push(await firstValueFrom(store.acquire(k, spec, `c${i}`, { tokens: 10 }, later)));
+    expect(granted.filter((r) => r.granted)).toHaveLength(25);
+  });
+});

@@ -1,0 +1,227 @@
+import { Redis } from 'ioredis';
+import { firstValueFrom, lastValueFrom, NEVER, of, Subject, take, toArray, filter } from 'rxjs';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { InvalidTask } from '../../src/core/invalid-task.js';
+import type { TaskEvent } from '../../src/core/types.js';
+import { pool } from '../../src/operators/pool.js';
+import { toRedisStream } from '../../src/sinks/to-redis-stream.js';
+import { fromRedisResults, RemoteAgentError } from '../../src/sources/from-redis-results.js';
+import { fromRedisStream } from '../../src/sources/from-redis-stream.js';
+import { describeRedis, startRedis, type RedisServer } from '../support/redis-server.js';
+
+let server: RedisServer;
+let redis: Redis;
+let streams = 0;
+
+const names = (): { stream: string; results: string; group: string } => {
+  const n = ++streams;
+  return { stream: `tasks-${n}`, results: `results-${n}`, group: `g-${n}` };
+};
+
+const add = async (stream: string, ...tasks: unknown[]): Promise<void> => {
+  for (const task of tasks) {
+    await redis.xadd(stream, '*', 'task', typeof task === 'string' ? task : JSON.stringify(task));
+  }
+};
+
+describeRedis('fromRedisStream', () => {
+  beforeAll(async () => {
+    server = await startRedis();
+    redis = new Redis(server.url);
+  });
+  afterAll(async () => {
+    redis.disconnect();
+    await server.stop();
+  });
+
+  it('validates its config at creation', () => {
+    expect(() => fromRedisStream({ url: server.url, stream: '', group: 'g', consumer: 'c' })).toThrow(
+      'Expected `stream` to be a non-empty string, got "" (string)',
+    );
+    expect(() =>
+      fromRedisStream({ url: server.url, client: redis, stream: 's', group: 'g', consumer: 'c' }),
+    ).toThrow('One and only one of the `client` or `url` options must be given to fromRedisStream, got both');
+    expect(() =>
+      fromRedisStream({ url: server.url, stream: 's', group: 'g', consumer: 'c', batch: 0 }),
+    ).toThrow('Expected `batch` to be an integer from 1 and up, got 0 (number)');
+  });
+
+  it('runs every entry through a pool, writes one result each, acknowledges them and stops when empty', async () => {
+    const { stream, results, group } = names();
+    await add(stream, { id: 'a', input: 'x' }, { id: 'b', input: 'y' }, 'not json', { id: 'c', inptu: 'z' });
+    const events = await lastValueFrom(
+      fromRedisStream({
+        url: server.url,
+        stream,
+        group,
+        consumer: 'w1',
+        stopWhenEmpty: true,
+        blockMs: 50,
+      }).pipe(
+        pool((task) => of(`done ${task.id}`), { concurrency: 2 }),
+        toRedisStream({ url: server.url, stream: results, ack: { stream, group } }),
+        filter((e) => e.type === 'settled'),
+        toArray(),
+      ),
+    );
+    expect(events.map((e) => e.taskId).sort()).toEqual([
+      'a',
+      'b',
+      'c',
+      expect.stringMatching(/^entry-\d+-\d+$/),
+    ]);
+    const written = await redis.xrange(results, '-', '+');
+    expect(written).toHaveLength(4);
+    const byTask = new Map(written.map(([, f]) => [f[1], JSON.parse(f[3] ?? '') as unknown]));
+    expect(byTask.get('a')).toMatchObject({ status: 'fulfilled', value: 'done a' });
+    expect(byTask.get('c')).toMatchObject({ status: 'rejected', error: { code: 'E_VALIDATION' } });
+    expect(await redis.xpending(stream, group)).toEqual([0, null, null, null]);
+  });
+
+  it('reads an entry only when the pool has room', async () => {
+    const { stream, group } = names();
+    await add(stream, ...Array.from({ length: 10 }, (_, i) => ({ id: `t${i}`, input: 'x' })));
+    const started = new Subject<TaskEvent>();
+    const subscription = fromRedisStream({ url: server.url, stream, group, consumer: 'w1', blockMs: 50 })
+      .pipe(pool(() => NEVER, { concurrency: 3 }))
+      .subscribe(started);
+    await firstValueFrom(
+      started.pipe(
+        filter((e) => e.type === 'started'),
+        take(3),
+        toArray(),
+      ),
+    );
+    const [pending] = (await redis.xpending(stream, group)) as [number];
+    subscription.unsubscribe();
+    // The pool may ask for one more while its three slots are busy; never for the rest.
+    expect(pending).toBeGreaterThanOrEqual(3);
+    expect(pending).toBeLessThanOrEqual(4);
+  });
+
+  it('reclaims entries a dead consumer left pending, and reports a task run twice only once', async () => {
+    const { stream, results, group } = names();
+    await add(stream, { id: 'a', input: 'x' });
+    await redis.xgroup('CREATE', stream, group, '0');
+    // A worker reads the entry, writes its result, and dies before acknowledging it.
+    await redis.xreadgroup('GROUP', group, 'dead', 'COUNT', 1, 'STREAMS', stream, '>');
+    await lastValueFrom(
+      of<TaskEvent>({
+        type: 'settled',
+        taskId: 'a',
+        result: {
+          status: 'fulfilled',
+          taskId: 'a',
+          value: 'first',
+          usage: { inputTokens: 1, outputTokens: 1 },
+          attempts: 1,
+          durationMs: 1,
+        },
+      }).pipe(toRedisStream({ client: redis, stream: results })),
+    );
+    const events = await lastValueFrom(
+      fromRedisStream({
+        client: redis,
+        stream,
+        group,
+        consumer: 'alive',
+        claimIdleMs: 60,
+        blockMs: 20,
+        stopWhenEmpty: true,
+      }).pipe(
+        pool((task) => of(`again ${task.id}`)),
+        toRedisStream({ client: redis, stream: results, ack: { stream, group } }),
+        filter((e) => e.type === 'settled'),
+        toArray(),
+      ),
+    );
+    expect(events.map((e) => e.taskId)).toEqual(['a']);
+    const written = await redis.xrange(results, '-', '+');
+    expect(written).toHaveLength(1);
+    expect(written[0]?.[1][3]).toContain('"first"');
+    expect(await redis.xpending(stream, group)).toEqual([0, null, null, null]);
+  });
+
+  it('fromRedisResults pushes results written elsewhere as settled events', async () => {
+    const { results } = names();
+    // Entries up to `from` are skipped.
+    const old = await redis.xadd(results, '*', 'taskId', 'old', 'result', '{}');
+    const received = lastValueFrom(
+      fromRedisResults({ url: server.url, stream: results, blockMs: 50, from: old ?? '0' }).pipe(
+        take(2),
+        toArray(),
+      ),
+    );
+    await redis.xadd(results, '*', 'taskId', 'x', 'result', 'garbage');
+    await redis.xadd(
+      results,
+      '*',
+      'taskId',
+      'a',
+      'result',
+      JSON.stringify({
+        status: 'fulfilled',
+        taskId: 'a',
+        value: 'ok',
+        usage: { inputTokens: 1, outputTokens: 2 },
+        attempts: 1,
+        durationMs: 5,
+      }),
+    );
+    await redis.xadd(
+      results,
+      '*',
+      'taskId',
+      'b',
+      'result',
+      JSON.stringify({
+        status: 'rejected',
+        taskId: 'b',
+        attempts: 2,
+        durationMs: 9,
+        error: {
+          name: 'TimeoutError',
+          code: 'E_TIMEOUT',
+          message: 'late',
+          retryable: true,
+          info: { limit: 'total', ms: 5, seen: 0 },
+        },
+      }),
+    );
+    const [a, b] = await received;
+    expect(a).toEqual({
+      type: 'settled',
+      taskId: 'a',
+      result: {
+        status: 'fulfilled',
+        taskId: 'a',
+        value: 'ok',
+        usage: { inputTokens: 1, outputTokens: 2 },
+        attempts: 1,
+        durationMs: 5,
+      },
+    });
+    expect(b?.type === 'settled' && b.result.status === 'rejected' && b.result.error).toBeInstanceOf(
+      RemoteAgentError,
+    );
+    expect(b?.type === 'settled' && b.result.status === 'rejected' && b.result.error.toJSON()).toEqual({
+      name: 'TimeoutError',
+      code: 'E_TIMEOUT',
+      message: 'late',
+      retryable: true,
+      info: { limit: 'total', ms: 5, seen: 0 },
+    });
+  });
+
+  it('turns an entry without the task field into an InvalidTask named after the entry', async () => {
+    const { stream, group } = names();
+    await redis.xadd(stream, '*', 'other', '1');
+    const first = await firstValueFrom(
+      fromRedisStream({ url: server.url, stream, group, consumer: 'w', blockMs: 20 }),
+    );
+    expect(first).toBeInstanceOf(InvalidTask);
+    expect((first as InvalidTask).error.message).toMatch(
+      /^Missing field `task` \(entry \d+-\d+ of tasks-\d+\)$/,
+    );
+  });
+});
