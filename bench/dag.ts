@@ -4,6 +4,7 @@
 // critical path first), the same engine with a ready-order FIFO queue, and a level-by-level executor.
 import { VirtualTimeScheduler, concat, from, lastValueFrom, mergeMap, timer } from 'rxjs';
 import { z } from 'zod';
+import { mulberry32 } from '../src/models/simulated-random.js';
 import { dagEngine } from '../src/operators/internal/dag-engine.js';
 import { defineTool } from '../src/tools/define-tool.js';
 import type { Tool } from '../src/tools/define-tool.js';
@@ -17,17 +18,6 @@ interface Plan {
 }
 
 const TOOL_KINDS = 6;
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function normal(random: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());

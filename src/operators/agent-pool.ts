@@ -6,6 +6,7 @@ import { parseTask } from '../core/schemas.js';
 import type { Agent, AgentEvent, Settled, Task, TaskEvent, Usage } from '../core/types.js';
 import { describe, expectConfig, expectNumber } from '../core/validate.js';
 import { expectScheduler } from './internal/validate-config.js';
+import { IDLE_POOL_STATE } from './pool.js';
 import type { PoolState } from './pool.js';
 import { runAgents } from './run-agents.js';
 import type { RunAgentsConfig } from './run-agents.js';
@@ -38,15 +39,7 @@ interface Pending {
   cancelled: RxAgentError | undefined;
 }
 
-const NO_STATE: AgentPoolState = {
-  queued: 0,
-  inFlight: 0,
-  completed: 0,
-  failed: 0,
-  droppedQueueFull: 0,
-  meanWaitMs: 0,
-  usage: { inputTokens: 0, outputTokens: 0 },
-};
+const NO_STATE: AgentPoolState = { ...IDLE_POOL_STATE, usage: { inputTokens: 0, outputTokens: 0 } };
 
 /**
  * The imperative facade over {@link runAgents}, for code that is not written as streams: submit prompts or

@@ -13,7 +13,7 @@ export { AgentPool } from './agent-pool.js';
 export type { AgentPoolConfig, AgentPoolState, DrainOptions, Fulfilled } from './agent-pool.js';
 export { allSettled } from './all-settled.js';
 export type { AllSettled } from './all-settled.js';
-export { pool } from './pool.js';
+export { IDLE_POOL_STATE, pool } from './pool.js';
 export type { PoolConfig, PoolOverflow, PoolState, Worker, WorkerContext } from './pool.js';
 export { runAgents } from './run-agents.js';
 export type { RunAgentsConfig } from './run-agents.js';

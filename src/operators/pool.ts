@@ -28,6 +28,16 @@ export interface PoolState {
   readonly meanWaitMs: number;
 }
 
+/** A pool before its first task: everything zero. */
+export const IDLE_POOL_STATE: PoolState = Object.freeze({
+  queued: 0,
+  inFlight: 0,
+  completed: 0,
+  failed: 0,
+  droppedQueueFull: 0,
+  meanWaitMs: 0,
+});
+
 /** What the pool does with a task that arrives when the queue holds `queueLimit` tasks. */
 export type PoolOverflow = 'reject' | 'drop-oldest' | 'drop-newest';
 

@@ -1,6 +1,7 @@
 import type { SchedulerLike, Subscription } from 'rxjs';
 import type { WebSocket } from 'ws';
 import { Deque } from '../operators/internal/deque.js';
+import { SlidingMinute } from './sliding-minute.js';
 import type { ServerFrame } from './protocol.js';
 
 /** How often a socket over its high-water mark is checked for room, in milliseconds. */
@@ -181,7 +182,6 @@ export class ClientConnection {
 }
 
 /** A minute, the window of `tokensPerMinute`. */
-const MINUTE_MS = 60_000;
 
 /**
  * A client's share of the gateway, keyed by its identity so several sockets of one client share it: its
@@ -197,9 +197,7 @@ export class ClientQuota<T> {
   running = 0;
   /** Sockets using this quota; the gateway forgets it when none is left and nothing runs or waits. */
   sockets = 0;
-  readonly #scheduler: SchedulerLike;
-  readonly #spent = new Deque<{ readonly at: number; readonly tokens: number }>();
-  #spentSum = 0;
+  readonly #spent: SlidingMinute;
   #reserved = 0;
 
   constructor(
@@ -209,7 +207,7 @@ export class ClientQuota<T> {
     this.concurrency = limits.concurrency;
     this.queueLimit = limits.queueLimit;
     this.tokensPerMinute = limits.tokensPerMinute;
-    this.#scheduler = scheduler;
+    this.#spent = new SlidingMinute(scheduler);
   }
 
   get idle(): boolean {
@@ -222,7 +220,7 @@ export class ClientQuota<T> {
    * limit still runs once the client is idle.
    */
   canStart(): boolean {
-    return this.running < this.concurrency && this.#used() + this.#reserved < this.tokensPerMinute;
+    return this.running < this.concurrency && this.#spent.total() + this.#reserved < this.tokensPerMinute;
   }
 
   start(estimate: number): void {
@@ -233,30 +231,12 @@ export class ClientQuota<T> {
   finish(estimate: number, tokens: number): void {
     this.running--;
     this.#reserved -= estimate;
-    if (tokens > 0) {
-      this.#spent.push({ at: this.#scheduler.now(), tokens });
-      this.#spentSum += tokens;
-    }
+    this.#spent.add(tokens);
   }
 
   /** Time until the oldest spending leaves the window, when that is what holds tasks back. */
   msUntilWindowMoves(): number | undefined {
     if (this.running >= this.concurrency) return undefined;
-    this.#used();
-    const oldest = this.#spent.peek();
-    return oldest === undefined ? undefined : Math.max(1, oldest.at + MINUTE_MS - this.#scheduler.now());
-  }
-
-  #used(): number {
-    const horizon = this.#scheduler.now() - MINUTE_MS;
-    for (
-      let oldest = this.#spent.peek();
-      oldest !== undefined && oldest.at <= horizon;
-      oldest = this.#spent.peek()
-    ) {
-      this.#spentSum -= oldest.tokens;
-      this.#spent.shift();
-    }
-    return this.#spentSum;
+    return this.#spent.msUntilOldestLeaves();
   }
 }

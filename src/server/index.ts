@@ -19,6 +19,7 @@ export {
   eventToFrame,
   frameText,
   parseClientFrame,
+  readClientFrame,
   settledToJson,
 } from './protocol.js';
 export type {

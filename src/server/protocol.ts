@@ -264,3 +264,15 @@ export function frameText(data: RawData): string {
   if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
   return Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(data).toString('utf8');
 }
+
+/**
+ * Reads one WebSocket message from a client as `ws` delivers it: binary frames are refused with
+ * `E_PROTOCOL`, text goes through {@link parseClientFrame}.
+ *
+ * @example
+ * socket.on('message', (data, isBinary) => readClientFrame(data, isBinary));
+ */
+export function readClientFrame(data: RawData, isBinary: boolean): ClientFrameResult {
+  if (isBinary) return protocolError('Binary frames are not accepted; send JSON text');
+  return parseClientFrame(frameText(data));
+}

@@ -11,15 +11,15 @@ import { estimateTokens } from '../budget/estimate.js';
 import type { BudgetState } from '../budget/create-budget.js';
 import { CancelledError, QueueFullError, toRxAgentError } from '../core/errors.js';
 import type { AgentEvent, Task, TaskEvent } from '../core/types.js';
-import { Deque } from '../operators/internal/deque.js';
-import { pool } from '../operators/pool.js';
+import { IDLE_POOL_STATE, pool } from '../operators/pool.js';
 import { throttleBudget } from '../operators/throttle-budget.js';
 import type { PoolState, Worker, WorkerContext } from '../operators/pool.js';
 import { ClientConnection, ClientQuota } from './client-connection.js';
 import { dashboardHtml } from './dashboard.js';
-import { eventToFrame, frameText, parseClientFrame } from './protocol.js';
+import { eventToFrame, readClientFrame } from './protocol.js';
 import type { MetricsFrame, SubmitFrame } from './protocol.js';
 import { resolveServeConfig } from './serve-config.js';
+import { SlidingMinute } from './sliding-minute.js';
 import type { ResolvedServeConfig, ServeConfig } from './serve-config.js';
 
 /** A running gateway. */
@@ -39,7 +39,6 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-const MINUTE_MS = 60_000;
 const TERMINATE_AFTER_MS = 1_000;
 
 interface Active {
@@ -96,19 +95,11 @@ class GatewayServer implements Gateway {
   /** Clients that subscribed to something beyond their own tasks. */
   readonly #watchers = new Set<ClientConnection>();
   readonly #quotas = new Map<string, ClientQuota<Active>>();
-  readonly #spent = new Deque<{ readonly at: number; readonly tokens: number }>();
   readonly #timers: Subscription[] = [];
   readonly #windowTimers = new Set<Subscription>();
+  readonly #spent: SlidingMinute;
   readonly #html: string;
-  #spentSum = 0;
-  #poolState: PoolState = {
-    queued: 0,
-    inFlight: 0,
-    completed: 0,
-    failed: 0,
-    droppedQueueFull: 0,
-    meanWaitMs: 0,
-  };
+  #poolState: PoolState = IDLE_POOL_STATE;
   #lastMetrics = '';
   #budgetState: BudgetState | undefined;
   #closing: Promise<void> | undefined;
@@ -122,6 +113,7 @@ class GatewayServer implements Gateway {
     this.#server = server;
     this.#ownServer = ownServer;
     this.#html = dashboardHtml(config.path);
+    this.#spent = new SlidingMinute(config.scheduler);
     this.#wss = new WebSocketServer({
       noServer: true,
       maxPayload: config.maxPayload,
@@ -367,15 +359,7 @@ class GatewayServer implements Gateway {
   }
 
   #onMessage(client: ClientConnection, data: RawData, isBinary: boolean): void {
-    if (isBinary) {
-      client.send({
-        type: 'error',
-        code: 'E_PROTOCOL',
-        message: 'Binary frames are not accepted; send JSON text',
-      });
-      return;
-    }
-    const parsed = parseClientFrame(frameText(data));
+    const parsed = readClientFrame(data, isBinary);
     if (!parsed.success) {
       client.send(parsed.error);
       return;
@@ -586,10 +570,7 @@ class GatewayServer implements Gateway {
     const active = this.#active.get(event.taskId);
     const usage = event.result.usage;
     const tokens = usage === undefined ? 0 : usage.inputTokens + usage.outputTokens;
-    if (tokens > 0) {
-      this.#spent.push({ at: this.#config.scheduler.now(), tokens });
-      this.#spentSum += tokens;
-    }
+    this.#spent.add(tokens);
     if (active === undefined) return;
     this.#active.delete(event.taskId);
     const wasRunning = active.state === 'running';
@@ -621,16 +602,7 @@ class GatewayServer implements Gateway {
   }
 
   #tokensPerMinute(): number {
-    const horizon = this.#config.scheduler.now() - MINUTE_MS;
-    for (
-      let oldest = this.#spent.peek();
-      oldest !== undefined && oldest.at <= horizon;
-      oldest = this.#spent.peek()
-    ) {
-      this.#spentSum -= oldest.tokens;
-      this.#spent.shift();
-    }
-    return this.#spentSum;
+    return this.#spent.total();
   }
 
   #sendMetrics(): void {

@@ -7,7 +7,7 @@ import type { ValidationInfo } from '../core/errors.js';
 import { InvalidTask } from '../core/invalid-task.js';
 import type { Task } from '../core/types.js';
 import { describe } from '../core/validate.js';
-import { frameText, parseClientFrame } from '../server/protocol.js';
+import { readClientFrame } from '../server/protocol.js';
 import type { ServerFrame } from '../server/protocol.js';
 
 /**
@@ -40,15 +40,7 @@ export function fromWebSocket(target: WebSocketServer | WebSocket): Observable<T
       };
       const onMessage = (data: RawData, isBinary: boolean): void => {
         frames++;
-        if (isBinary) {
-          reply({
-            type: 'error',
-            code: 'E_PROTOCOL',
-            message: 'Binary frames are not accepted; send JSON text',
-          });
-          return;
-        }
-        const parsed = parseClientFrame(frameText(data));
+        const parsed = readClientFrame(data, isBinary);
         if (!parsed.success) {
           reply(parsed.error);
           if (parsed.frameType === 'submit') {
