@@ -1,5 +1,5 @@
 import { createServer } from 'node:http';
-import { VirtualTimeScheduler, firstValueFrom } from 'rxjs';
+import { Subject, VirtualTimeScheduler, firstValueFrom } from 'rxjs';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { serve } from '../../src/server/serve.js';
@@ -155,6 +155,36 @@ describe('serve: protocol', () => {
     bystander.send({ type: 'ping', id: 'after' });
     await bystander.next('pong', (f) => f.id === 'after');
     expect(bystander.framesOf('t')).toEqual([]);
+  });
+
+  it('pushes results produced elsewhere to the clients that watch them', async () => {
+    const results = new Subject<TaskEvent<unknown>>();
+    const gateway = await start({ agent: new ManualAgent(), results });
+    const watcher = await client(gateway);
+    const bystander = await client(gateway);
+    watcher.send({ type: 'subscribe', taskIds: ['remote'] });
+    watcher.send({ type: 'ping' });
+    await watcher.next('pong');
+    results.next({
+      type: 'settled',
+      taskId: 'remote',
+      result: {
+        status: 'fulfilled',
+        taskId: 'remote',
+        value: 'done elsewhere',
+        usage: { inputTokens: 1, outputTokens: 2 },
+        attempts: 1,
+        durationMs: 5,
+      },
+    });
+    const settled = await watcher.settled('remote');
+    expect(settled.result).toMatchObject({ status: 'fulfilled', value: 'done elsewhere' });
+    bystander.send({ type: 'ping', id: 'after' });
+    await bystander.next('pong', (f) => f.id === 'after');
+    expect(bystander.framesOf('remote')).toEqual([]);
+    expect(results.observed).toBe(true);
+    await gateway.close();
+    expect(results.observed).toBe(false);
   });
 
   it('cancels a task on request, aborting its run', async () => {
