@@ -1,10 +1,8 @@
 // Four research questions on one topic, asked in parallel; the report uses whatever came back.
 // Run: npx tsx examples/research-fanout.ts
 import { from, lastValueFrom, tap } from 'rxjs';
-import type { Task } from '../src/core/types.js';
-import { simulatedModel } from '../src/models/simulated.js';
-import { allSettled } from '../src/operators/all-settled.js';
-import { runAgents } from '../src/operators/run-agents.js';
+import { allSettled, defaultAgent, runAgents } from '../src/index.js';
+import type { Task } from '../src/index.js';
 
 const topic = 'solid-state batteries';
 const sections: Task[] = [
@@ -14,17 +12,21 @@ const sections: Task[] = [
   { id: 'risks', input: `What are the open risks of ${topic}?` },
 ];
 
-const model = simulatedModel({
-  seed: 3,
-  latency: { minMs: 20, maxMs: 80 },
-  tokensPerSecond: 500,
-  failures: {
-    // 'market' hits one transient 503 and recovers on retry; 'risks' keeps failing and is reported missing.
-    on: (task, attempt) =>
-      task.id === 'risks' || (task.id === 'market' && attempt === 1) ? 'error' : undefined,
-    status: 503,
+// A real provider when OPENAI_API_KEY or OPENAI_BASE_URL is set; else the offline simulated model, set up to fail.
+const model = defaultAgent({
+  simulated: {
+    seed: 3,
+    latency: { minMs: 20, maxMs: 80 },
+    tokensPerSecond: 500,
+    failures: {
+      // 'market' hits one transient 503 and recovers on retry; 'risks' keeps failing and is reported missing.
+      on: (task, attempt) =>
+        task.id === 'risks' || (task.id === 'market' && attempt === 1) ? 'error' : undefined,
+      status: 503,
+    },
   },
 });
+console.log(`using ${model.description}`);
 const report = await lastValueFrom(
   from(sections).pipe(
     runAgents(model, { concurrency: 4, timeoutMs: 5_000, retry: { maxRetries: 1, baseDelayMs: 20 } }),

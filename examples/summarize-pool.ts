@@ -2,8 +2,7 @@
 // room in the queue instead of overflowing it, then drains the pool.
 // Run: npx tsx examples/summarize-pool.ts
 import { filter, firstValueFrom } from 'rxjs';
-import { simulatedModel } from '../src/models/simulated.js';
-import { AgentPool } from '../src/operators/agent-pool.js';
+import { AgentPool, defaultAgent } from '../src/index.js';
 
 const QUEUE_LIMIT = 10;
 const documents = Array.from(
@@ -12,7 +11,7 @@ const documents = Array.from(
 );
 
 const agentPool = new AgentPool({
-  agent: simulatedModel({ seed: 5, latency: { minMs: 5, maxMs: 30 }, tokensPerSecond: 2_000 }),
+  agent: defaultAgent({ simulated: { seed: 5, latency: { minMs: 5, maxMs: 30 }, tokensPerSecond: 2_000 } }),
   concurrency: 5,
   queueLimit: QUEUE_LIMIT,
   timeoutMs: 5_000,

@@ -3,21 +3,20 @@
 // 30 tokens each, output included) so the batch finishes in about ten seconds.
 // Run: npx tsx examples/throttled-batch.ts
 import { from, interval, lastValueFrom, tap } from 'rxjs';
-import { createBudget } from '../src/budget/create-budget.js';
-import { estimateTokens } from '../src/budget/estimate.js';
-import type { Task } from '../src/core/types.js';
-import { simulatedModel } from '../src/models/simulated.js';
-import { countTokens } from '../src/models/simulated-text.js';
-import { pool } from '../src/operators/pool.js';
-import { throttleBudget } from '../src/operators/throttle-budget.js';
+import { createBudget, defaultAgent, runAgents } from '../src/index.js';
+import type { Task } from '../src/index.js';
 
 const TOKENS_PER_MINUTE = 20_000;
-const model = simulatedModel({
-  seed: 3,
-  latency: { minMs: 50, maxMs: 150 },
-  tokensPerSecond: 200,
-  rateLimit: { tokensPerMinute: TOKENS_PER_MINUTE },
+// Offline, the simulated provider enforces the limit itself, so a 429 would show in its stats.
+const model = defaultAgent({
+  simulated: {
+    seed: 3,
+    latency: { minMs: 50, maxMs: 150 },
+    tokensPerSecond: 200,
+    rateLimit: { tokensPerMinute: TOKENS_PER_MINUTE },
+  },
 });
+const stats = model.kind === 'simulated' ? model.stats : undefined;
 // A five-second burst gets the batch going; the 60 s log keeps every window within the limit.
 const budget = createBudget({ tokensPerMinute: TOKENS_PER_MINUTE, burst: 5, model: 'gpt-4o-mini' });
 const tasks: Task[] = Array.from({ length: 200 }, (_, i) => ({
@@ -37,23 +36,16 @@ const started = Date.now();
 const line = (): void => {
   // What the provider counted in the last 60 s: its sliding window, which must stay within the limit.
   const since = Date.now() - 60_000;
-  const tokens = model.stats.admitted.reduce((sum, r) => (r.at > since ? sum + r.tokens : sum), 0);
+  const tokens = stats?.admitted.reduce((sum, r) => (r.at > since ? sum + r.tokens : sum), 0) ?? 0;
   process.stderr.write(
-    `\r${settled}/200 settled · ${tokens}/${TOKENS_PER_MINUTE} tokens in the last minute · ${waiting} waiting for the budget · $${spent.toFixed(5)} · ${model.stats.rateLimited} × 429   `,
+    `\r${settled}/200 settled · ${tokens}/${TOKENS_PER_MINUTE} tokens in the last minute · ${waiting} waiting for the budget · $${spent.toFixed(5)} · ${String(stats?.rateLimited ?? 0)} × 429   `,
   );
 };
 const ticker = interval(250).subscribe(line);
 
 await lastValueFrom(
   from(tasks).pipe(
-    pool(
-      (task, context) =>
-        // The provider counts ceil(characters / 4); estimating the same way keeps budget and provider in step.
-        model
-          .run(task, context)
-          .pipe(throttleBudget(budget, { cost: estimateTokens(task, { countTokens }) })),
-      { concurrency: 20 },
-    ),
+    runAgents(model, { concurrency: 20, budget }),
     tap((event) => {
       if (event.type === 'settled') settled++;
     }),
@@ -63,5 +55,5 @@ ticker.unsubscribe();
 line();
 process.stderr.write('\n');
 console.log(
-  `200 prompts in ${((Date.now() - started) / 1000).toFixed(1)} s, ${model.stats.rateLimited} answered 429.`,
+  `200 prompts in ${((Date.now() - started) / 1000).toFixed(1)} s, ${String(stats?.rateLimited ?? 0)} answered 429.`,
 );

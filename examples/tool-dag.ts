@@ -2,8 +2,7 @@
 // moment both have results, the save after it. Run with `npx tsx examples/tool-dag.ts`.
 import { asyncScheduler, map, timer } from 'rxjs';
 import { z } from 'zod';
-import { runPlan } from '../src/operators/run-plan.js';
-import { defineTool } from '../src/tools/define-tool.js';
+import { defineTool, runPlan } from '../src/index.js';
 
 const latency = (ms: number) => timer(ms);
 

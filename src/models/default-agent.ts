@@ -1,7 +1,7 @@
 import type { Agent } from '../core/types.js';
 import { expectConfig } from '../core/validate.js';
 import { openaiModel, type OpenAIModelConfig } from './openai.js';
-import { simulatedModel, type SimulatedModelConfig } from './simulated.js';
+import { simulatedModel, type SimulatedAgent, type SimulatedModelConfig } from './simulated.js';
 
 /** The model `defaultAgent` uses when neither config nor `RXAGENT_MODEL` names one. */
 export const DEFAULT_OPENAI_MODEL = 'gpt-4o-mini';
@@ -17,11 +17,22 @@ export interface DefaultAgentOptions {
 }
 
 /** The agent `defaultAgent` chose, saying which one it is. */
-export interface DefaultAgent extends Agent {
-  /** `'openai'` for the SDK-backed model (OpenAI or a compatible server), else `'simulated'`. */
-  readonly kind: 'openai' | 'simulated';
+export type DefaultAgent = OpenAIChoice | SimulatedChoice;
+
+interface Choice extends Agent {
   /** One line for people, such as `openai gpt-4o-mini at https://api.openai.com/v1`; never shows the key. */
   readonly description: string;
+}
+
+/** The SDK-backed model: OpenAI or a compatible server. */
+export interface OpenAIChoice extends Choice {
+  readonly kind: 'openai';
+}
+
+/** The offline simulated model, with what its provider side counted. */
+export interface SimulatedChoice extends Choice {
+  readonly kind: 'simulated';
+  readonly stats: SimulatedAgent['stats'];
 }
 
 /**
@@ -53,6 +64,10 @@ export function defaultAgent(options: DefaultAgentOptions = {}): DefaultAgent {
       kind: 'simulated',
       description: 'simulated model (set OPENAI_API_KEY or OPENAI_BASE_URL to use a real provider)',
       run: (task, context) => agent.run(task, context),
+      // A getter: the simulated model's stats are a fresh view on every read.
+      get stats() {
+        return agent.stats;
+      },
     };
   }
   const model = openai.model ?? set(env['RXAGENT_MODEL']) ?? DEFAULT_OPENAI_MODEL;

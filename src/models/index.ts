@@ -1,5 +1,5 @@
 export { DEFAULT_OPENAI_MODEL, defaultAgent } from './default-agent.js';
-export type { DefaultAgent, DefaultAgentOptions } from './default-agent.js';
+export type { DefaultAgent, DefaultAgentOptions, OpenAIChoice, SimulatedChoice } from './default-agent.js';
 export { openaiModel } from './openai.js';
 export type { OpenAIModelConfig } from './openai.js';
 export { simulatedModel } from './simulated.js';

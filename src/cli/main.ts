@@ -1,0 +1,140 @@
+#!/usr/bin/env node
+import { readFileSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Command, CommanderError, Option } from 'commander';
+import { processIo } from './command-io.js';
+import type { CommandIo } from './command-io.js';
+import { demoCommand } from './demo.js';
+import type { DemoOptions } from './demo.js';
+import { UsageError, parseAmountFlag, parseDurationFlag, parseIntegerFlag, parseUrlFlag } from './options.js';
+import { runCommand } from './run-command.js';
+import type { RunOptions } from './run-command.js';
+import { serveCommand } from './serve-command.js';
+import type { ServeOptions } from './serve-command.js';
+
+const RUN_HELP = `
+Each line of the prompts file is a task: {"id":"a","input":"...","maxOutputTokens":200}.
+Uses OpenAI (or the server at --base-url / OPENAI_BASE_URL) when OPENAI_API_KEY or a base URL is set,
+else the offline simulated model; the first line on stderr says which.
+
+Ctrl-C drains: no new task starts, running ones may finish within --drain-timeout, and every task
+still ends in the output (the others as rejected E_CANCELLED). Ctrl-C again cancels at once.
+
+Exit codes: 0 all fulfilled, 1 some rejected, 2 bad usage.
+
+Example:
+  rxagent run prompts.jsonl --out results.jsonl --concurrency 8 --tpm 90000 --timeout 30s --resume`;
+
+/** Builds the `rxagent` command; `done` receives each subcommand's exit code. */
+export function buildProgram(io: CommandIo, done: (code: number) => void): Command {
+  const program = new Command('rxagent')
+    .description('Run many LLM agent calls at once as RxJS streams.')
+    .version(version(), '-V, --version')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+      // Commander's "error: …" becomes the same one-line shape as the commands' own usage errors.
+      outputError: (text, write) => {
+        write(`rxagent: ${text.replace(/^error: /, '')}`);
+      },
+    });
+
+  program
+    .command('run')
+    .description('run every prompt of a JSONL file, appending results as JSONL')
+    .argument('<prompts>', 'JSONL file, one task per line')
+    .requiredOption('-o, --out <file>', 'results file (JSONL, appended)')
+    .option('--model <name>', 'provider model, or "simulated" for the offline model (default: RXAGENT_MODEL)')
+    .option('--base-url <url>', 'OpenAI-compatible endpoint, such as http://localhost:11434/v1', parseUrlFlag)
+    .option('-c, --concurrency <n>', 'tasks running at once', parseIntegerFlag(1), 5)
+    .option('--queue-limit <n>', 'tasks waiting at most', parseIntegerFlag(0))
+    .option('--tpm <n>', 'tokens per minute budget', parseIntegerFlag(1))
+    .option('--rpm <n>', 'requests per minute budget', parseIntegerFlag(1))
+    .option('--max-cost <usd>', 'no task starts once this many dollars are spent', parseAmountFlag)
+    .option('--timeout <duration>', 'time limit of each attempt (30s, 500ms, 2m)', parseDurationFlag, 30_000)
+    .option('--retries <n>', 'retries of a failed attempt', parseIntegerFlag(0), 2)
+    .option('--resume', 'skip tasks already fulfilled in the output', false)
+    .addOption(
+      new Option('--drain-timeout <duration>', 'on Ctrl-C, how long running tasks may go on')
+        .argParser(parseDurationFlag)
+        .default(10_000, '10s'),
+    )
+    .addHelpText('after', RUN_HELP)
+    .action(async (prompts: string, options: RunOptions) => {
+      done(await runCommand(prompts, options, io));
+    });
+
+  program
+    .command('serve')
+    .description('serve the WebSocket gateway and the live dashboard until Ctrl-C')
+    .option('-p, --port <n>', 'port to listen on (0 picks a free one)', parseIntegerFlag(0), 8080)
+    .option('--host <host>', 'interface to listen on', '127.0.0.1')
+    .option('-c, --concurrency <n>', 'tasks running at once', parseIntegerFlag(1), 8)
+    .option('--queue-limit <n>', 'tasks waiting at most', parseIntegerFlag(0), 200)
+    .option('--tpm <n>', 'tokens per minute budget', parseIntegerFlag(1))
+    .option('--rpm <n>', 'requests per minute budget', parseIntegerFlag(1))
+    .action(async (options: ServeOptions) => {
+      done(await serveCommand(options, io));
+    });
+
+  program
+    .command('demo')
+    .description('the four patterns of rxagent on the simulated model, offline, in under a minute')
+    .option('--serve', 'then keep the dashboard open until Ctrl-C', false)
+    .option('-p, --port <n>', 'port of the dashboard with --serve', parseIntegerFlag(0), 8080)
+    .action(async (options: DemoOptions) => {
+      done(await demoCommand(options, io));
+    });
+
+  return program;
+}
+
+/** Runs the command line; resolves with the exit code (2 for usage mistakes, printed as one line). */
+export async function main(argv: readonly string[], io: CommandIo): Promise<number> {
+  let code = 0;
+  const program = buildProgram(io, (c) => {
+    code = c;
+  });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (error) {
+    // Commander has already printed its message (or the help); only the exit code is left to choose.
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    if (error instanceof UsageError) {
+      io.stderr.write(`rxagent: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+}
+
+function version(): string {
+  // The same relative path holds from src/cli (tsx) and from dist/cli (the installed bin).
+  const text = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
+  return (JSON.parse(text) as { version: string }).version;
+}
+
+/** True when this file is the program (tsx or node on the file, or the npm bin symlink), not an import. */
+function invokedDirectly(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (invokedDirectly()) {
+  main(process.argv.slice(2), processIo).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      console.error(error);
+      process.exitCode = 1;
+    },
+  );
+}

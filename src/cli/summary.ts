@@ -1,0 +1,41 @@
+import { costOf } from '../budget/estimate.js';
+import type { Price } from '../budget/estimate.js';
+import type { AllSettled } from '../operators/all-settled.js';
+
+/**
+ * The end-of-run summary: outcomes by error code, tokens, cost (the usage's own, else priced with `price`),
+ * and the wall time against running the same tasks one after another (the sum of their durations).
+ *
+ * @example
+ * formatSummary(all, 1200, priceOf('gpt-4o-mini'));
+ * // '18/20 completed: 18 fulfilled, 2 rejected (E_TIMEOUT ×2)\ntokens: …\nwall time 1.2s against 9.8s …\n'
+ */
+export function formatSummary(all: AllSettled<unknown>, wallMs: number, price?: Price): string {
+  const byCode = new Map<string, number>();
+  let inputTokens = 0;
+  let outputTokens = 0;
+  let cost = 0;
+  let sequentialMs = 0;
+  for (const result of all.results) {
+    sequentialMs += result.durationMs;
+    if (result.usage !== undefined) {
+      inputTokens += result.usage.inputTokens;
+      outputTokens += result.usage.outputTokens;
+      cost += result.usage.cost ?? (price === undefined ? 0 : costOf(price, result.usage));
+    }
+    if (result.status === 'rejected') byCode.set(result.error.code, (byCode.get(result.error.code) ?? 0) + 1);
+  }
+  const codes = [...byCode].map(([code, n]) => `${code} ×${n}`).join(', ');
+  const priced = price !== undefined || all.results.some((r) => r.usage?.cost !== undefined);
+  const speedUp = wallMs > 0 ? `${(sequentialMs / wallMs).toFixed(1)}×` : 'n/a';
+  const lines = [
+    `${all.summary}: ${all.fulfilled} fulfilled, ${all.rejected} rejected${codes === '' ? '' : ` (${codes})`}`,
+    `tokens: ${inputTokens} in, ${outputTokens} out; cost ${priced ? `$${cost.toFixed(4)}` : 'not priced'}`,
+    `wall time ${seconds(wallMs)} against ${seconds(sequentialMs)} one after another (${speedUp} faster)`,
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)}s`;
+}
