@@ -1,23 +1,51 @@
-// The gateway: follows the results stream that every worker writes and shows each result as it lands,
-// exiting after COUNT of them with a JSON summary line. In a real deployment these events go to WebSocket
-// clients: serve({ agent, results: fromRedisResults({ url, stream }) }). Needs REDIS_URL, PREFIX, COUNT.
-import { lastValueFrom, take, tap, toArray } from 'rxjs';
+// The gateway: a WebSocket gateway (dashboard included) that pushes the results every worker writes to the
+// results stream to the clients watching them, through serve({ results: fromRedisResults(...) }). One client
+// in this process watches every task, as a browser on the dashboard would, and the gateway exits after COUNT
+// results with a JSON summary line. Needs REDIS_URL, PREFIX, COUNT.
+import { once } from 'node:events';
+import { Subject, switchMap, take } from 'rxjs';
+import WebSocket from 'ws';
+import { defaultAgent } from '../../src/models/default-agent.js';
+import { ServerFrameSchema, frameText } from '../../src/server/protocol.js';
+import { serve } from '../../src/server/serve.js';
 import { fromRedisResults } from '../../src/sources/from-redis-results.js';
 
 const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = process.env.PREFIX ?? 'scale-out:';
 const count = Number(process.env.COUNT ?? '30');
 
-const events = await lastValueFrom(
-  fromRedisResults({ url, stream: `${prefix}results`, from: '0' }).pipe(
-    take(count),
-    tap((event) => {
-      if (event.type === 'settled') console.log(`gateway: ${event.taskId} ${event.result.status}`);
-    }),
-    toArray(),
+// Results are pushed to the clients watching at that moment, so reading starts once the watcher is subscribed.
+const watching = new Subject<void>();
+const gateway = await serve({
+  // Tasks typed into the dashboard run here; the workers' results arrive through Redis.
+  agent: defaultAgent({ simulated: { seed: 7 } }),
+  results: watching.pipe(
+    take(1),
+    switchMap(() => fromRedisResults({ url, stream: `${prefix}results`, from: '0' })),
   ),
-);
-const fulfilled = events.filter((e) => e.type === 'settled' && e.result.status === 'fulfilled').length;
-console.log(
-  JSON.stringify({ results: events.length, fulfilled, unique: new Set(events.map((e) => e.taskId)).size }),
-);
+});
+console.log(`gateway: dashboard at ${gateway.url}/`);
+
+const socket = new WebSocket(gateway.wsUrl);
+await once(socket, 'open');
+const statuses = new Map<string, string>();
+let received = 0;
+const done = new Promise<void>((resolve) => {
+  socket.on('message', (data) => {
+    const frame = ServerFrameSchema.parse(JSON.parse(frameText(data)));
+    // Frames are answered in order, so the pong says the subscription is in place.
+    if (frame.type === 'pong') watching.next();
+    if (frame.type !== 'settled') return;
+    received++;
+    statuses.set(frame.taskId, frame.result.status);
+    console.log(`gateway: ${frame.taskId} ${frame.result.status}`);
+    if (received >= count) resolve();
+  });
+});
+socket.send(JSON.stringify({ type: 'subscribe', taskIds: '*' }));
+socket.send(JSON.stringify({ type: 'ping' }));
+await done;
+socket.close();
+await gateway.close();
+const fulfilled = [...statuses.values()].filter((status) => status === 'fulfilled').length;
+console.log(JSON.stringify({ results: received, fulfilled, unique: statuses.size }));

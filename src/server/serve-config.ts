@@ -6,6 +6,9 @@ import type { Budget } from '../budget/create-budget.js';
 import type { Agent, TaskEvent } from '../core/types.js';
 import { describe, expectConfig, expectFunction, expectInteger } from '../core/validate.js';
 import type { PoolConfig } from '../operators/pool.js';
+import type { RetryBackoffConfig } from '../operators/retry-backoff.js';
+import { limitRuns } from './run-limits.js';
+import type { LimitRun } from './run-limits.js';
 
 /** What an auth hook answers: `false` refuses the upgrade (401), `true` admits, a string admits as that identity. */
 export type AuthResult = boolean | string;
@@ -43,6 +46,24 @@ export interface ServeConfig {
    * in `metrics` frames. Rejected input never reaches it. @defaultValue no budget
    */
   readonly budget?: Budget;
+  /** Shorthand for `timeout: { total: timeoutMs }`; give one or the other. @defaultValue no timeout */
+  readonly timeoutMs?: number;
+  /**
+   * Limits for each attempt of a run, as in `timeoutWith`: a run past them is aborted and, if retries are left,
+   * tried again. @defaultValue no timeout
+   */
+  readonly timeout?: { readonly first?: number; readonly each?: number; readonly total?: number };
+  /**
+   * Retries of a failed run, as in `runAgents` (`retryBackoff`), or `false` for none. A run that already sent
+   * text to its client is not retried, and cancels and disconnects never are. @defaultValue { maxRetries: 2 }
+   */
+  readonly retry?: RetryBackoffConfig | false;
+  /**
+   * How long `close()` lets accepted tasks finish before it cancels the rest (`CancelledError` with reason
+   * `'drain-deadline'`); `close({ deadlineMs })` overrides it. `Infinity` waits for every task.
+   * @defaultValue 30000
+   */
+  readonly closeDeadlineMs?: number;
   /**
    * Task events produced elsewhere (other workers, through `fromRedisResults`) to push to the clients that
    * watch their tasks. @defaultValue none
@@ -82,6 +103,9 @@ export interface ResolvedServeConfig {
   readonly path: string;
   readonly pool: Omit<PoolConfig, 'scheduler'>;
   readonly budget: Budget | undefined;
+  /** Timeout, budget and retry around each run. */
+  readonly limitRun: LimitRun;
+  readonly closeDeadlineMs: number;
   readonly results: Observable<TaskEvent<unknown>> | undefined;
   readonly auth: ((request: IncomingMessage) => AuthResult | Promise<AuthResult>) | undefined;
   readonly origins: readonly string[] | '*' | undefined;
@@ -149,6 +173,13 @@ export function resolveServeConfig(config: ServeConfig): ResolvedServeConfig {
   if (typeof (scheduler as Partial<SchedulerLike>).schedule !== 'function') {
     throw new TypeError(`Expected \`scheduler\` to be an RxJS SchedulerLike, got ${describe(scheduler)}`);
   }
+  const limitRun = limitRuns({
+    timeoutMs: config.timeoutMs,
+    timeout: config.timeout,
+    retry: config.retry,
+    budget: config.budget,
+    scheduler,
+  });
   return {
     agent: config.agent,
     port: expectInteger('port', config.port ?? 0, 0),
@@ -157,6 +188,8 @@ export function resolveServeConfig(config: ServeConfig): ResolvedServeConfig {
     path,
     pool: config.pool ?? {},
     budget: config.budget,
+    limitRun,
+    closeDeadlineMs: expectInteger('closeDeadlineMs', config.closeDeadlineMs ?? 30_000, 0, true),
     results: config.results,
     auth: config.auth,
     origins,

@@ -3,16 +3,16 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { Observable, Subject, interval } from 'rxjs';
+import { Observable, Subject, defer, interval, throwError } from 'rxjs';
 import type { Subscription } from 'rxjs';
 import { WebSocketServer } from 'ws';
 import type { RawData, WebSocket } from 'ws';
 import { estimateTokens } from '../budget/estimate.js';
 import type { BudgetState } from '../budget/create-budget.js';
 import { CancelledError, QueueFullError, toRxAgentError } from '../core/errors.js';
+import { expectConfig, expectInteger } from '../core/validate.js';
 import type { AgentEvent, Task, TaskEvent } from '../core/types.js';
 import { IDLE_POOL_STATE, pool } from '../operators/pool.js';
-import { throttleBudget } from '../operators/throttle-budget.js';
 import type { PoolState, Worker, WorkerContext } from '../operators/pool.js';
 import { ClientConnection, ClientQuota } from './client-connection.js';
 import { dashboardHtml } from './dashboard.js';
@@ -35,8 +35,15 @@ export interface Gateway {
   readonly clients: number;
   /** Sends an event from another stream to the clients that see its task (subscribers of it or of `*`). */
   publish(event: TaskEvent<unknown>): void;
-  /** Stops accepting, lets every accepted task settle, then closes the sockets with 1001. */
-  close(): Promise<void>;
+  /**
+   * Stops accepting, lets every accepted task settle, then closes the sockets with 1001. Tasks still running
+   * or waiting `deadlineMs` after the call are cancelled (`CancelledError` with reason `'drain-deadline'`, their
+   * runs aborted), so an agent that never ends cannot hold the gateway open. A later call may shorten the
+   * deadline; every call resolves when the gateway has closed.
+   *
+   * @defaultValue deadlineMs: the `closeDeadlineMs` config, 30000
+   */
+  close(options?: { readonly deadlineMs?: number }): Promise<void>;
 }
 
 const TERMINATE_AFTER_MS = 1_000;
@@ -61,7 +68,9 @@ interface Active {
  * The protocol (`src/server/protocol.ts`) is checked both ways. Bad frames get an `error` frame and the
  * connection stays; frames over `maxPayload` close it with 1009; the auth hook and the Origin allow-list
  * answer 401 / 403 at the upgrade. Slow sockets get their deltas coalesced, and past `hardLimit` are closed
- * with 1008. A client that disconnects has its tasks cancelled: running ones have their `signal` aborted.
+ * with 1008. A client that disconnects has its tasks cancelled: running ones have their `signal` aborted and
+ * their budget reservations released. Each run goes through `timeout`, `budget` and `retry` in the order
+ * `runAgents` uses.
  *
  * @example
  * const gateway = await serve({ agent: simulatedModel({ seed: 1 }), port: 8080, perClient: { concurrency: 2 } });
@@ -97,6 +106,9 @@ class GatewayServer implements Gateway {
   readonly #quotas = new Map<string, ClientQuota<Active>>();
   readonly #timers: Subscription[] = [];
   readonly #windowTimers = new Set<Subscription>();
+  /** Drain deadlines of `close()` calls, cancelled once every task has settled. */
+  readonly #deadlines = new Set<Subscription>();
+  #isDrained = false;
   readonly #spent: SlidingMinute;
   readonly #html: string;
   #poolState: PoolState = IDLE_POOL_STATE;
@@ -201,7 +213,21 @@ class GatewayServer implements Gateway {
     this.#route(event);
   }
 
-  close(): Promise<void> {
+  close(options: { readonly deadlineMs?: number } = {}): Promise<void> {
+    expectConfig('options', options);
+    const deadlineMs = expectInteger(
+      'deadlineMs',
+      options.deadlineMs ?? this.#config.closeDeadlineMs,
+      0,
+      true,
+    );
+    if (deadlineMs !== Number.POSITIVE_INFINITY && !this.#isDrained) {
+      const timer = this.#config.scheduler.schedule(() => {
+        this.#deadlines.delete(timer);
+        this.#cancelAll(deadlineMs);
+      }, deadlineMs);
+      this.#deadlines.add(timer);
+    }
     this.#closing ??= this.#shutdown();
     return this.#closing;
   }
@@ -218,6 +244,9 @@ class GatewayServer implements Gateway {
       : Promise.resolve();
     this.#completeInputWhenIdle();
     await this.#drained;
+    this.#isDrained = true;
+    for (const timer of this.#deadlines) timer.unsubscribe();
+    this.#deadlines.clear();
     this.#sendMetrics();
     await Promise.all(
       [...this.#clients].map((client) => this.#closeSocket(client.socket, 1001, 'Gateway closing')),
@@ -494,13 +523,15 @@ class GatewayServer implements Gateway {
           subscriber.error(error);
         };
       }
-      const run$ = this.#config.agent.run(task, { signal: controller.signal });
-      const { budget } = this.#config;
-      const throttled$ =
-        budget === undefined
-          ? run$
-          : run$.pipe(throttleBudget<AgentEvent>(budget, { cost: estimateTokens(task) }));
-      const subscription = throttled$.subscribe(subscriber);
+      // Checked again at each attempt: cancelling one task can free budget that grants another cancelled
+      // in the same sweep, and that one must not reach the provider.
+      const attempt$ = defer(() =>
+        active?.cancelled === undefined
+          ? this.#config.agent.run(task, { signal: controller.signal })
+          : throwError(() => active.cancelled),
+      );
+      const run$ = this.#config.limitRun(attempt$, task);
+      const subscription = run$.subscribe(subscriber);
       return () => {
         context.signal.removeEventListener('abort', abort);
         if (active !== undefined) active.stop = undefined;
@@ -524,6 +555,18 @@ class GatewayServer implements Gateway {
       return;
     }
     this.#cancel(active, 'client-cancel');
+  }
+
+  /** The drain deadline passed: every task still waiting or running ends now. */
+  #cancelAll(deadlineMs: number): void {
+    const left = [...this.#active.values()];
+    for (const active of left) {
+      active.cancelled ??= new CancelledError(
+        `Task ${active.task.id} cancelled: the gateway closed and its drain deadline of ${deadlineMs} ms passed`,
+        { reason: 'drain-deadline', taskId: active.task.id },
+      );
+    }
+    for (const active of left) this.#stopCancelled(active);
   }
 
   #cancelTasksOf(client: ClientConnection): void {

@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Observable } from 'rxjs';
@@ -42,7 +42,8 @@ export function toJsonl<T extends TaskEvent<unknown> | Settled<unknown>>(
   return (source) =>
     new Observable<T>((subscriber) => {
       // Synchronous appends keep lines whole and in order, and make "written" mean written before going on.
-      let fd: number | undefined = openSync(path, 'a');
+      let fd: number | undefined = openSync(path, 'a+');
+      endTornLine(fd);
       const subscription = source.subscribe({
         next: (value) => {
           const result = settledOf(value);
@@ -70,6 +71,15 @@ export function toJsonl<T extends TaskEvent<unknown> | Settled<unknown>>(
         fd = undefined;
       };
     });
+}
+
+/** A run that crashed mid-write left a line without its newline; the next line must not be glued to it. */
+function endTornLine(fd: number): void {
+  const { size } = fstatSync(fd);
+  if (size === 0) return;
+  const last = Buffer.alloc(1);
+  readSync(fd, last, 0, 1, size - 1);
+  if (last[0] !== 0x0a) writeSync(fd, '\n');
 }
 
 function settledOf(value: TaskEvent<unknown> | Settled<unknown>): Settled<unknown> | undefined {

@@ -24,6 +24,7 @@ import { createBudget, type BudgetState } from '../../src/budget/create-budget.j
 import { estimateTokens } from '../../src/budget/estimate.js';
 import { openaiModel, type OpenAIModelConfig } from '../../src/models/openai.js';
 import { pool } from '../../src/operators/pool.js';
+import { runAgents } from '../../src/operators/run-agents.js';
 import { retryBackoff } from '../../src/operators/retry-backoff.js';
 import { throttleBudget } from '../../src/operators/throttle-budget.js';
 import { timeoutWith } from '../../src/operators/timeout-with.js';
@@ -504,11 +505,18 @@ describe('openaiModel with a budget', () => {
     expect(cooldowns).toHaveLength(1);
   });
 
-  it('200 tasks through a budget matched to the provider limit meet zero 429s', async () => {
+  it('200 tasks through runAgents with a budget matched to the provider limit meet zero 429s', async () => {
     const time = fastTime(120);
     const s = await start({ tokensPerMinute: 1_000, now: time.now });
     const budget = createBudget({ tokensPerMinute: 1_000, headroom: 0.9, scheduler: time.scheduler });
-    const agent = agentFor(s);
+    const observed: unknown[] = [];
+    const watched = {
+      ...budget,
+      observe: (report: Parameters<typeof budget.observe>[0]) => {
+        observed.push(report);
+        budget.observe(report);
+      },
+    };
     const tasks = Array.from({ length: 200 }, (_, i): Task => ({
       id: `t${i}`,
       input: `task ${i}`,
@@ -516,19 +524,21 @@ describe('openaiModel with a budget', () => {
     }));
     const settled = await lastValueFrom(
       from(tasks).pipe(
-        pool(
-          (task, { signal }) =>
-            agent
-              .run(task, { signal })
-              .pipe(throttleBudget(budget, { cost: estimateTokens(task, { countTokens: words }) })),
-          { concurrency: 20 },
-        ),
+        runAgents(agentFor(s), {
+          budget: watched,
+          estimate: (task) => estimateTokens(task, { countTokens: words }),
+          concurrency: 20,
+          scheduler: time.scheduler,
+        }),
         filter((e) => e.type === 'settled'),
         toArray(),
       ),
     );
     expect(settled.filter((e) => e.result.status === 'fulfilled')).toHaveLength(200);
     expect(s.rateLimited).toBe(0);
+    // Every response's x-ratelimit-* headers reached the budget.
+    expect(observed).toHaveLength(200);
+    expect(observed[0]).toMatchObject({ limitTokens: 1_000 });
     // 2,400 tokens against 1,000 a minute: the budget really held runs back for more than two minutes.
     const chat = s.requests.filter((r) => r.path === '/v1/chat/completions');
     expect((chat.at(-1)?.receivedAt ?? 0) - (chat[0]?.receivedAt ?? 0)).toBeGreaterThan(120_000);

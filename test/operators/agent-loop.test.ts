@@ -99,6 +99,44 @@ describe('agentLoop', () => {
     });
   });
 
+  it('runs the calls of a `parallel: false` tool in one message one after the other', () => {
+    const save = defineTool({
+      name: 'save',
+      input: z.object({ ms: z.number() }),
+      parallel: false,
+      run: ({ ms }) => timer(ms).pipe(map(() => 'saved')),
+    });
+    const { agent } = fakeAgent((_messages, step) =>
+      testScheduler.createColdObservable<AgentEvent>(
+        '(x|)',
+        step === 1
+          ? {
+              x: {
+                type: 'tool-calls',
+                calls: [call('c1', '{"ms":10}', 'save'), call('c2', '{"ms":10}', 'save')],
+              },
+            }
+          : { x: { type: 'done', text: 'ok', finishReason: 'stop' } },
+      ),
+    );
+    testScheduler.run(({ expectObservable }) => {
+      const result = agentLoop(agent, [save], { scheduler: testScheduler })({ id: 't', input: 'save twice' });
+      const expected = '(sta) 5ms (Ab) 6ms (BxdS|)';
+      const values = {
+        s: 'step 1',
+        t: 'tool-calls',
+        a: '>c1',
+        A: 'c1 fulfilled',
+        b: '>c2',
+        B: 'c2 fulfilled',
+        x: 'step 2',
+        d: 'done',
+        S: 'settled fulfilled',
+      };
+      expectObservable(result.pipe(map(show))).toBe(expected, values);
+    });
+  });
+
   it('hands bad arguments and unknown tools back to the model as error tool messages', () => {
     const { agent, seen } = fakeAgent((_messages, step) =>
       testScheduler.createColdObservable<AgentEvent>(

@@ -151,6 +151,31 @@ describe('dag: limits', () => {
     });
   });
 
+  it('stops counting a path once its nodes are skipped', () => {
+    testScheduler.run(({ expectObservable }) => {
+      const plan = [
+        node('f', 1, { fail: true }),
+        node('a', 10),
+        node('x', 10),
+        node('y', 10, { dependsOn: ['x', 'f'] }),
+        node('z', 10, { dependsOn: ['y'] }),
+      ];
+      // f's failure skips y and z, so x's path is as short as a's and a, ready first, goes first.
+      const expected = 'f (FYZa) 4ms (Ax) 6ms (X|)';
+      const values = {
+        f: '>f',
+        F: 'f!E_WORKER',
+        Y: 'y!E_DEPENDENCY_FAILED',
+        Z: 'z!E_DEPENDENCY_FAILED',
+        a: '>a',
+        A: 'a=10',
+        x: '>x',
+        X: 'x=10',
+      };
+      expectObservable(runPlan(plan, [work], { concurrency: 1 }).pipe(map(show))).toBe(expected, values);
+    });
+  });
+
   it('weighs paths by each tool’s durationHint', () => {
     testScheduler.run(({ expectObservable }) => {
       const slow = timed('slow', { durationHint: 5 });
@@ -180,6 +205,25 @@ describe('dag: limits', () => {
       const expected = '(ab) 6ms (AcB) 5ms (C|)';
       const values = { a: '>s1', b: '>w', A: 's1=10', c: '>s2', B: 'w=10', C: 's2=10' };
       expectObservable(runPlan(plan, [save, work]).pipe(map(show))).toBe(expected, values);
+    });
+  });
+});
+
+describe('dag: the parallel: false mutex under a cap', () => {
+  it('holds a second call back while a slot is free, and lets other tools take that slot', () => {
+    testScheduler.run(({ hot, expectObservable, expectSubscriptions }) => {
+      const save = timed('save', { parallel: false });
+      const plan = hot('  a 4ms b 1ms c 7ms |', {
+        a: { ...node('s1', 10), tool: 'save' },
+        b: { ...node('s2', 5), tool: 'save' },
+        c: node('w', 10),
+      });
+      const subs = '      ^ 14ms !';
+      // s2 arrives at 5 with a slot free but waits for s1; w, arriving later, runs at once.
+      const expected = '  a 6ms b 2ms (Ac)-C-(B|)';
+      const values = { a: '>s1', b: '>w', A: 's1=10', c: '>s2', C: 's2=5', B: 'w=10' };
+      expectObservable(plan.pipe(dag([save, work], { concurrency: 2 }), map(show))).toBe(expected, values);
+      expectSubscriptions(plan.subscriptions).toBe(subs);
     });
   });
 });

@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
 import { Subject, VirtualTimeScheduler, firstValueFrom } from 'rxjs';
+import type { BudgetState } from '../../src/budget/create-budget.js';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { serve } from '../../src/server/serve.js';
@@ -129,6 +130,11 @@ describe('serve: protocol', () => {
     expect(agent.runs.has('b')).toBe(false);
   });
 
+  it('turns permessage-deflate off even when the client offers it', async () => {
+    const c = await client(await start({ agent: words }), { perMessageDeflate: true });
+    expect(c.socket.extensions).toBe('');
+  });
+
   it('closes with 1009 a frame over maxPayload', async () => {
     const c = await client(await start({ agent: words, maxPayload: 1024 }));
     c.send({ type: 'submit', task: 'x'.repeat(2000) });
@@ -249,6 +255,62 @@ describe('serve: protocol', () => {
     expect((await c.settled('last')).result.status).toBe('fulfilled');
     expect((await c.closed).code).toBe(1001);
     await closing;
+  });
+
+  it('cancels what is left when the close deadline passes, aborting runs that would never end', async () => {
+    const agent = new ManualAgent();
+    const gateway = await start({ agent, closeDeadlineMs: 60_000 });
+    const c = await client(gateway);
+    c.send({
+      type: 'submit',
+      tasks: [
+        { id: 'quick', input: 'x' },
+        { id: 'stuck', input: 'y' },
+      ],
+    });
+    const quick = await agent.started('quick');
+    const stuck = await agent.started('stuck');
+    const closing = gateway.close();
+    quick.finish('ok');
+    expect((await c.settled('quick')).result.status).toBe('fulfilled');
+    // The config's minute would leave the stuck run holding the gateway; a later call shortens it.
+    const forced = gateway.close({ deadlineMs: 20 });
+    expect((await c.settled('stuck')).result).toMatchObject({
+      status: 'rejected',
+      error: { code: 'E_CANCELLED', info: { reason: 'drain-deadline', taskId: 'stuck' } },
+    });
+    expect(stuck.signal.aborted).toBe(true);
+    expect((await c.closed).code).toBe(1001);
+    await Promise.all([closing, forced]);
+    expect(() => gateway.close({ deadlineMs: -1 })).toThrow(
+      'Expected `deadlineMs` to be an integer from 0 and up, or Infinity, got -1 (number)',
+    );
+  });
+
+  it('bounds each attempt with timeoutMs and retries it like runAgents', async () => {
+    const agent = new ManualAgent();
+    const gateway = await start({ agent, timeoutMs: 50, retry: { maxRetries: 1, baseDelayMs: 0 } });
+    const c = await client(gateway);
+    const retried = firstValueFrom(agent.started$);
+    c.send({ type: 'submit', task: { id: 'hangs-once', input: 'x' } });
+    const first = await retried;
+    const second = await firstValueFrom(agent.started$);
+    expect(second).not.toBe(first);
+    second.emit('late ');
+    second.finish();
+    expect((await c.settled('hangs-once')).result).toMatchObject({
+      status: 'fulfilled',
+      value: 'late ',
+      attempts: 2,
+    });
+    const strict = await start({ agent, timeout: { first: 30 }, retry: false });
+    const d = await client(strict);
+    d.send({ type: 'submit', task: { id: 'hangs', input: 'y' } });
+    expect((await d.settled('hangs')).result).toMatchObject({
+      status: 'rejected',
+      attempts: 1,
+      error: { code: 'E_TIMEOUT', info: { limit: 'first', ms: 30 } },
+    });
   });
 
   it('sends metrics frames with queue depth and in-flight count', async () => {
@@ -416,6 +478,40 @@ describe('serve: budget', () => {
       initial.requestsAvailable,
     );
   });
+
+  it('releases the budget held by a client that disconnects, running or waiting', async () => {
+    const budgetClock = new VirtualTimeScheduler();
+    // One request a second, and a clock that never moves: only a release can free the slot again.
+    const budget = createBudget({ requestsPerMinute: 60, scheduler: budgetClock });
+    let state: BudgetState | undefined;
+    budget.state$.subscribe((s) => (state = s));
+    const initial = state!;
+    const agent = new ManualAgent();
+    const gateway = await start({ agent, budget, pool: { concurrency: 2 } });
+    const events: TaskEvent[] = [];
+    gateway.events$.subscribe((e) => events.push(e));
+    const c = await client(gateway);
+    c.send({
+      type: 'submit',
+      tasks: [
+        { id: 'granted', input: 'x' },
+        { id: 'in-line', input: 'y' },
+      ],
+    });
+    const run = await agent.started('granted');
+    await c.next('started', (f) => f.taskId === 'in-line');
+    expect(state).toMatchObject({ requestsAvailable: initial.requestsAvailable - 1, waiting: 1 });
+    const bothSettled = new Promise<void>((resolve) => {
+      gateway.events$.subscribe(() => {
+        if (events.filter((e) => e.type === 'settled').length === 2) resolve();
+      });
+    });
+    c.socket.terminate();
+    await bothSettled;
+    expect(run.signal.aborted).toBe(true);
+    expect(agent.runs.has('in-line')).toBe(false);
+    expect(state).toMatchObject({ requestsAvailable: initial.requestsAvailable, waiting: 0 });
+  });
 });
 
 describe('serve: config', () => {
@@ -437,6 +533,16 @@ describe('serve: config', () => {
     );
     await expect(serve({ agent: words, origins: 'x' as never })).rejects.toThrow(
       'Expected `origins` to be an array',
+    );
+    await expect(serve({ agent: words, timeoutMs: 5, timeout: { each: 1 } })).rejects.toThrow(
+      'Give `timeoutMs` or `timeout`, not both',
+    );
+    await expect(serve({ agent: words, timeout: {} })).rejects.toThrow('No timeout provided');
+    await expect(serve({ agent: words, retry: { maxRetries: -1 } })).rejects.toThrow(
+      'Expected `maxRetries` to be an integer from 0',
+    );
+    await expect(serve({ agent: words, closeDeadlineMs: -5 })).rejects.toThrow(
+      'Expected `closeDeadlineMs` to be an integer from 0 and up, or Infinity, got -5 (number)',
     );
   });
 });

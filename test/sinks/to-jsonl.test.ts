@@ -93,7 +93,6 @@ describe('toJsonl', () => {
     appendFileSync(path, '{"taskId":"t9","sta');
     expect([...(await readDoneIds(path))].sort()).toEqual(['t0', 't2']);
     expect([...(await readDoneIds(path, { includeRejected: true }))].sort()).toEqual(['t0', 't1', 't2']);
-    appendFileSync(path, '\n');
     const done = await readDoneIds(path);
     const ran: string[] = [];
     await lastValueFrom(
@@ -108,6 +107,8 @@ describe('toJsonl', () => {
     );
     expect(ran).toEqual(['t1', 't3', 't4', 't5']);
     expect([...(await readDoneIds(path))].sort()).toEqual(['t0', 't1', 't2', 't3', 't4', 't5']);
+    // The torn line stays on a line of its own; the resumed run's first line was not glued to it.
+    expect(readFileSync(path, 'utf8').split('\n')[3]).toBe('{"taskId":"t9","sta');
   });
 
   it('reads a missing file as nothing done, and checks arguments', async () => {

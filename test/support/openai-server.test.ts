@@ -159,6 +159,16 @@ describe('startOpenAIServer', () => {
     expect(dataEvents(await response.text()).at(-1)).toBe('[DONE]');
   });
 
+  it('answers slowly on cue, spacing data chunks by chunkDelayMs', async () => {
+    const s = await start({ behavior: { chunkDelayMs: 30 } });
+    const events = dataEvents(await (await chat(s.url, { stream: true })).text());
+    // A role chunk, three words, the finish chunk, then [DONE] after one more delay.
+    expect(events).toHaveLength(6);
+    expect(events.some((data) => data.includes('tool_calls'))).toBe(false);
+    const record = s.requests[0];
+    expect((record?.endedAt ?? 0) - (record?.receivedAt ?? 0)).toBeGreaterThanOrEqual(5 * 30 - 5);
+  });
+
   it('formats durations the way x-ratelimit-reset headers do', () => {
     expect([formatDuration(20), formatDuration(1_200), formatDuration(360_000), formatDuration(-5)]).toEqual([
       '20ms',

@@ -504,6 +504,8 @@ export async function startOpenAIServer(options: OpenAIServerOptions = {}): Prom
 
 /** Tool calls as OpenAI streams them: a first fragment with id and name, then argument pieces, interleaved. */
 function toolCallChunks(calls: readonly { id: string; name: string; arguments: string }[]): unknown[][] {
+  // A text answer carries no `tool_calls` at all, not an empty list.
+  if (calls.length === 0) return [];
   const pieces = calls.map((call) => call.arguments.match(/[\s\S]{1,8}/g) ?? []);
   const chunks: unknown[][] = [
     calls.map((call, index) => ({

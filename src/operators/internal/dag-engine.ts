@@ -136,6 +136,9 @@ export function dagEngine(
           run?.unsubscribe();
         }
         state.args = undefined;
+        // A node settled without running (skipped, cancelled, bad) shortens the paths through it; a node that
+        // ran was no longer on any ready node's remaining path.
+        if (!ran) ranks.clear();
         const result: Settled<unknown> =
           'error' in outcome
             ? // Core info interfaces have no index signature, hence the cast to the default info type.
