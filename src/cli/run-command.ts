@@ -3,7 +3,7 @@ import { open } from 'node:fs/promises';
 import { Subject, asyncScheduler, lastValueFrom, reduce } from 'rxjs';
 import { createBudget } from '../budget/create-budget.js';
 import type { Budget } from '../budget/create-budget.js';
-import { priceOf } from '../budget/estimate.js';
+import { costOf, priceOf } from '../budget/estimate.js';
 import type { Price } from '../budget/estimate.js';
 import { InvalidTask } from '../core/invalid-task.js';
 import type { Task, TaskEvent } from '../core/types.js';
@@ -82,7 +82,16 @@ export async function runCommand(file: string, options: RunOptions, io: CommandI
       onInterrupt: io.onInterrupt,
       drainTimeoutMs: options.drainTimeout,
       notify: (message) => io.stderr.write(`${newline}rxagent: ${message}\n`),
-    }).pipe(toJsonl<TaskEvent>(options.out), progress({ total, state$, stream: io.stderr }), allSettled()),
+    }).pipe(
+      toJsonl<TaskEvent>(options.out),
+      progress({
+        total,
+        state$,
+        stream: io.stderr,
+        ...(price === undefined ? {} : { price: (usage) => costOf(price, usage) }),
+      }),
+      allSettled(),
+    ),
   );
   io.stdout.write(formatSummary(all, asyncScheduler.now() - startedAt, price));
   return all.rejected === 0 ? 0 : 1;

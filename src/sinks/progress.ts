@@ -1,7 +1,7 @@
 import { Observable, asyncScheduler, interval } from 'rxjs';
 import type { MonoTypeOperatorFunction, SchedulerLike, Subscription } from 'rxjs';
-import type { TaskEvent } from '../core/types.js';
-import { expectConfig, expectInteger } from '../core/validate.js';
+import type { TaskEvent, Usage } from '../core/types.js';
+import { expectConfig, expectFunction, expectInteger } from '../core/validate.js';
 
 /** What `progress` writes to: `process.stderr` or any stream with `write`. */
 export interface ProgressStream {
@@ -20,6 +20,12 @@ export interface ProgressOptions {
   readonly stream?: ProgressStream;
   /** Draw even when the stream is not a terminal (one line per redraw then). @defaultValue false */
   readonly force?: boolean;
+  /**
+   * Dollars a settled run cost, for runs whose usage carries no `cost`: e.g.
+   * `(usage) => costOf(priceOf('gpt-4o-mini')!, usage)`. Spend shows once anything is priced.
+   * @defaultValue usage.cost only
+   */
+  readonly price?: (usage: Usage) => number;
   /** Time between redraws. @defaultValue 100 */
   readonly intervalMs?: number;
   /** Clock of the redraws, the rate and the ETA. @defaultValue asyncScheduler */
@@ -35,6 +41,8 @@ export interface ProgressSnapshot {
   readonly inFlight: number | undefined;
   readonly elapsedMs: number;
   readonly tokens: number;
+  /** Dollars spent by the settled runs; `undefined` when nothing is priced. */
+  readonly spent?: number;
 }
 
 /**
@@ -53,6 +61,7 @@ export interface ProgressSnapshot {
  */
 export function progress<V>(options: ProgressOptions = {}): MonoTypeOperatorFunction<TaskEvent<V>> {
   expectConfig('options', options);
+  if (options.price !== undefined) expectFunction('price', options.price);
   const total = options.total === undefined ? undefined : expectInteger('total', options.total, 0);
   const intervalMs = expectInteger('intervalMs', options.intervalMs ?? 100, 1);
   const stream: ProgressStream = options.stream ?? process.stderr;
@@ -65,6 +74,7 @@ export function progress<V>(options: ProgressOptions = {}): MonoTypeOperatorFunc
       let done = 0;
       let failed = 0;
       let tokens = 0;
+      let spent: number | undefined;
       let pool: { queued: number; inFlight: number } | undefined;
       let dirty = true;
       const draw = (final: boolean): void => {
@@ -78,8 +88,11 @@ export function progress<V>(options: ProgressOptions = {}): MonoTypeOperatorFunc
           inFlight: pool?.inFlight,
           elapsedMs: scheduler.now() - startedAt,
           tokens,
+          ...(spent === undefined ? {} : { spent }),
         };
-        const line = formatProgress(snapshot, stream.columns ?? 80);
+        // Some terminals report a width of 0; draw for the usual 80 columns then.
+        const columns = stream.columns !== undefined && stream.columns > 0 ? stream.columns : 80;
+        const line = formatProgress(snapshot, columns);
         stream.write(stream.isTTY === true ? `\r\x1b[2K${line}${final ? '\n' : ''}` : `${line}\n`);
       };
       const subscriptions: Subscription[] = [
@@ -102,7 +115,11 @@ export function progress<V>(options: ProgressOptions = {}): MonoTypeOperatorFunc
               done++;
               if (event.result.status === 'rejected') failed++;
               const usage = event.result.usage;
-              if (usage !== undefined) tokens += usage.inputTokens + usage.outputTokens;
+              if (usage !== undefined) {
+                tokens += usage.inputTokens + usage.outputTokens;
+                const cost = usage.cost ?? options.price?.(usage);
+                if (cost !== undefined) spent = (spent ?? 0) + cost;
+              }
               dirty = true;
             }
             subscriber.next(event);
@@ -146,6 +163,7 @@ export function formatProgress(snapshot: ProgressSnapshot, columns: number): str
   if (snapshot.failed > 0) parts.push(`${snapshot.failed} failed`);
   parts.push(`${rate.toFixed(1)}/s`);
   parts.push(`${compact(seconds > 0 ? (snapshot.tokens / seconds) * 60 : 0)} tok/min`);
+  if (snapshot.spent !== undefined) parts.push(`$${snapshot.spent.toFixed(4)}`);
   if (snapshot.queued !== undefined) parts.push(`q ${snapshot.queued}`);
   if (snapshot.inFlight !== undefined) parts.push(`run ${snapshot.inFlight}`);
   if (snapshot.total !== undefined && rate > 0 && snapshot.done < snapshot.total) {

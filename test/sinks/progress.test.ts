@@ -44,6 +44,25 @@ describe('progress', () => {
     ]);
   });
 
+  it('shows the spend, priced from usage when runs report no cost, and draws 80 columns for width 0', () => {
+    const scheduler = new TestScheduler((a, b) => {
+      expect(a).toEqual(b);
+    });
+    const writes: string[] = [];
+    const stream = { isTTY: true, columns: 0, write: (text: string) => writes.push(text) };
+    scheduler.run(({ cold, expectObservable }) => {
+      const source = cold('a 999ms b |', { a: ok('a'), b: ok('b') });
+      const price = (usage: { inputTokens: number; outputTokens: number }) =>
+        (usage.inputTokens + usage.outputTokens) / 1000;
+      const result = source.pipe(progress({ total: 2, stream, intervalMs: 5000, scheduler, price }));
+      expectObservable(result).toBe('a 999ms b |', { a: ok('a'), b: ok('b') });
+    });
+    expect(writes.at(-1)).toBe('\r\x1b[2K[####################] 2/2 2.0/s 3.6k tok/min $0.0600\n');
+    expect(() => progress({ price: 5 as never })).toThrow(
+      'Expected `price` to be a function, got 5 (number)',
+    );
+  });
+
   it('shows queue depth from state$, and draws nothing on a non-terminal unless forced', () => {
     const scheduler = new TestScheduler((a, b) => {
       expect(a).toEqual(b);
