@@ -9,8 +9,14 @@ import {
 } from 'rxjs';
 import { BudgetExhaustedError, type RateLimitError } from '../core/errors.js';
 import type { RateLimitSnapshot, Usage } from '../core/types.js';
-import { describe, expectConfig, expectNumber, expectOneOf } from '../core/validate.js';
-import { expectKnownKeys, expectScheduler } from '../operators/internal/validate-config.js';
+import {
+  describe,
+  expectConfig,
+  expectKnownKeys,
+  expectNumber,
+  expectOneOf,
+  expectScheduler,
+} from '../core/validate.js';
 import { costOf, priceOf, type Price } from './estimate.js';
 import { parseRateLimitHeaders, type HeadersLike } from './headers.js';
 import { memoryStore } from './memory-store.js';
@@ -386,10 +392,11 @@ export function createBudget(config: BudgetConfig): Budget {
                 answers++;
                 queue.splice(queue.indexOf(head), 1);
                 head.subscriber.error(
-                  new BudgetExhaustedError(`The budget store failed: ${String(error)}`, {
-                    reason: 'store-unavailable',
-                    cause: error,
-                  }),
+                  new BudgetExhaustedError(
+                    `The budget store failed: ${String(error)}`,
+                    { reason: 'store-unavailable', cause: error },
+                    { cause: error },
+                  ),
                 );
                 if (!sync) pump();
               },

@@ -19,8 +19,14 @@ import {
   type SchedulerLike,
 } from 'rxjs';
 import { RxAgentError } from '../core/errors.js';
-import { describe, expectConfig, expectInteger, expectNumber } from '../core/validate.js';
-import { expectKnownKeys, expectScheduler } from '../operators/internal/validate-config.js';
+import {
+  describe,
+  expectConfig,
+  expectInteger,
+  expectKnownKeys,
+  expectNumber,
+  expectScheduler,
+} from '../core/validate.js';
 import { connect, expectConnection, type RedisConnectionConfig } from '../sources/redis-connection.js';
 import { memoryStore } from './memory-store.js';
 import { ACQUIRE, ADJUST, COOL_DOWN, RESYNC, VIEW, type LuaScript } from './redis-scripts.js';

@@ -73,8 +73,8 @@ export interface TimeoutInfo {
 /** A run took longer than a `timeoutWith` limit allows. Retryable. */
 export class TimeoutError extends RxAgentError<TimeoutInfo> {
   override readonly name = 'TimeoutError';
-  constructor(message: string, info: TimeoutInfo) {
-    super('E_TIMEOUT', message, { info, retryable: true });
+  constructor(message: string, info: TimeoutInfo, options: ErrorOptions = {}) {
+    super('E_TIMEOUT', message, { info, retryable: true, cause: options.cause });
   }
 }
 
@@ -88,8 +88,8 @@ export interface QueueFullInfo {
 /** A task was turned away or evicted because the pool's queue was full. */
 export class QueueFullError extends RxAgentError<QueueFullInfo> {
   override readonly name = 'QueueFullError';
-  constructor(message: string, info: QueueFullInfo) {
-    super('E_QUEUE_FULL', message, { info });
+  constructor(message: string, info: QueueFullInfo, options: ErrorOptions = {}) {
+    super('E_QUEUE_FULL', message, { info, cause: options.cause });
   }
 }
 
@@ -122,8 +122,8 @@ export interface BudgetExhaustedInfo {
 /** A budget can never grant this run: the total-cost cap is spent, or the estimate exceeds a bucket. */
 export class BudgetExhaustedError extends RxAgentError<BudgetExhaustedInfo> {
   override readonly name = 'BudgetExhaustedError';
-  constructor(message: string, info: BudgetExhaustedInfo) {
-    super('E_BUDGET_EXHAUSTED', message, { info });
+  constructor(message: string, info: BudgetExhaustedInfo, options: ErrorOptions = {}) {
+    super('E_BUDGET_EXHAUSTED', message, { info, cause: options.cause });
   }
 }
 
@@ -153,8 +153,8 @@ export interface CancelledInfo {
 /** The task was cancelled before it could settle on its own. */
 export class CancelledError extends RxAgentError<CancelledInfo> {
   override readonly name = 'CancelledError';
-  constructor(message: string, info: CancelledInfo) {
-    super('E_CANCELLED', message, { info });
+  constructor(message: string, info: CancelledInfo, options: ErrorOptions = {}) {
+    super('E_CANCELLED', message, { info, cause: options.cause });
   }
 }
 
@@ -168,8 +168,8 @@ export interface ValidationInfo {
 /** Input did not match its schema. Carries the zod issues. */
 export class ValidationError extends RxAgentError<ValidationInfo> {
   override readonly name = 'ValidationError';
-  constructor(message: string, info: ValidationInfo) {
-    super('E_VALIDATION', message, { info });
+  constructor(message: string, info: ValidationInfo, options: ErrorOptions = {}) {
+    super('E_VALIDATION', message, { info, cause: options.cause });
   }
 }
 

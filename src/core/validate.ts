@@ -1,3 +1,5 @@
+import type { SchedulerLike } from 'rxjs';
+
 /** Describes a value for an error message: `-1 (number)`, `"5" (string)`, `undefined`. */
 export function describe(value: unknown): string {
   if (value === undefined) return 'undefined';
@@ -55,5 +57,41 @@ export function expectOneOf<C extends string>(name: string, value: unknown, choi
 export function expectConfig(name: string, value: unknown): void {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new TypeError(`Expected \`${name}\` to be a config object, got ${describe(value)}`);
+  }
+}
+
+/** Throws `TypeError` unless `value` is a finite number greater than 0. */
+export function expectPositive(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new TypeError(
+      `Expected \`${name}\` to be a positive finite number of milliseconds, got ${describe(value)}`,
+    );
+  }
+  return value;
+}
+
+/** Throws `TypeError` unless `value` looks like an RxJS `SchedulerLike` (has `now` and `schedule`). */
+export function expectScheduler(name: string, value: unknown): SchedulerLike {
+  const candidate = value as Partial<SchedulerLike> | null;
+  if (
+    typeof value !== 'object' ||
+    candidate === null ||
+    typeof candidate.now !== 'function' ||
+    typeof candidate.schedule !== 'function'
+  ) {
+    throw new TypeError(
+      `Expected \`${name}\` to be an RxJS scheduler (such as asyncScheduler), got ${describe(value)}`,
+    );
+  }
+  return value as SchedulerLike;
+}
+
+/** Throws `TypeError` on an option `owner` does not know, so a misspelt limit is not silently ignored. */
+export function expectKnownKeys(owner: string, config: object, known: readonly string[]): void {
+  const unknown = Object.keys(config).find((key) => !known.includes(key));
+  if (unknown !== undefined) {
+    throw new TypeError(
+      `Unknown option \`${unknown}\` for ${owner}; expected one of ${known.map((k) => `\`${k}\``).join(', ')}`,
+    );
   }
 }

@@ -1,5 +1,13 @@
 import { asyncScheduler, type SchedulerLike } from 'rxjs';
-import { describe, expectConfig, expectFunction, expectInteger, expectNumber } from '../core/validate.js';
+import {
+  describe,
+  expectConfig,
+  expectFunction,
+  expectInteger,
+  expectKnownKeys,
+  expectNumber,
+  expectScheduler,
+} from '../core/validate.js';
 import type { Task, ToolCall } from '../core/types.js';
 
 /** A fault the simulated model can inject into one run. */
@@ -107,16 +115,6 @@ const CONFIG_KEYS = [
 const FAILURE_KEYS = ['errorRate', 'hangRate', 'cutRate', 'on', 'cutAfter', 'status'] as const;
 const RATE_LIMIT_KEYS = ['tokensPerMinute', 'requestsPerMinute'] as const;
 
-function expectKnownKeys(name: string, value: object, keys: readonly string[]): void {
-  for (const key of Object.keys(value)) {
-    if (!keys.includes(key)) {
-      throw new TypeError(
-        `Unknown option \`${key}\` in \`${name}\`; expected ${keys.map((k) => `\`${k}\``).join(', ')}`,
-      );
-    }
-  }
-}
-
 function expectRate(name: string, value: unknown): number {
   if (typeof value !== 'number' || !(value >= 0 && value <= 1)) {
     throw new TypeError(`Expected \`${name}\` to be a number from 0 to 1, got ${describe(value)}`);
@@ -134,7 +132,7 @@ function resolveLatency(value: unknown): ResolvedConfig['latency'] {
       `Expected \`latency\` to be a number of milliseconds or \`{ minMs, maxMs }\`, got ${describe(value)}`,
     );
   }
-  expectKnownKeys('latency', value, ['minMs', 'maxMs']);
+  expectKnownKeys('simulatedModel `latency`', value, ['minMs', 'maxMs']);
   const { minMs, maxMs } = value as Record<string, unknown>;
   const min = expectInteger('latency.minMs', minMs, 0);
   return { minMs: min, maxMs: expectInteger('latency.maxMs', maxMs, min) };
@@ -143,7 +141,7 @@ function resolveLatency(value: unknown): ResolvedConfig['latency'] {
 function resolveFailures(value: unknown): ResolvedConfig['failures'] {
   const failures = (value ?? {}) as SimulatedFailures;
   expectConfig('failures', failures);
-  expectKnownKeys('failures', failures, FAILURE_KEYS);
+  expectKnownKeys('simulatedModel `failures`', failures, FAILURE_KEYS);
   const errorRate = expectRate('failures.errorRate', failures.errorRate ?? 0);
   const hangRate = expectRate('failures.hangRate', failures.hangRate ?? 0);
   const cutRate = expectRate('failures.cutRate', failures.cutRate ?? 0);
@@ -172,7 +170,7 @@ function resolveFailures(value: unknown): ResolvedConfig['failures'] {
 function resolveRateLimit(value: unknown): SimulatedRateLimit | undefined {
   if (value === undefined) return undefined;
   expectConfig('rateLimit', value);
-  expectKnownKeys('rateLimit', value as object, RATE_LIMIT_KEYS);
+  expectKnownKeys('simulatedModel `rateLimit`', value as object, RATE_LIMIT_KEYS);
   const { tokensPerMinute, requestsPerMinute } = value as SimulatedRateLimit;
   if (tokensPerMinute === undefined && requestsPerMinute === undefined) {
     throw new TypeError('Expected `rateLimit` to set `tokensPerMinute` or `requestsPerMinute`, got neither');
@@ -187,14 +185,6 @@ function resolveRateLimit(value: unknown): SimulatedRateLimit | undefined {
   };
 }
 
-function resolveScheduler(value: unknown): SchedulerLike {
-  const candidate = value as Partial<SchedulerLike> | null;
-  if (typeof candidate?.now !== 'function' || typeof candidate.schedule !== 'function') {
-    throw new TypeError(`Expected \`scheduler\` to be an RxJS SchedulerLike, got ${describe(value)}`);
-  }
-  return candidate as SchedulerLike;
-}
-
 /** Checks a `simulatedModel` config and merges the defaults, in one place. */
 export function resolveConfig(config: unknown): ResolvedConfig {
   if (config === undefined) config = {};
@@ -204,7 +194,7 @@ export function resolveConfig(config: unknown): ResolvedConfig {
     );
   }
   expectConfig('config', config);
-  expectKnownKeys('simulatedModel config', config as object, CONFIG_KEYS);
+  expectKnownKeys('simulatedModel', config as object, CONFIG_KEYS);
   const c = config as SimulatedModelConfig;
   const tokensPerSecond = c.tokensPerSecond ?? 50;
   if (typeof tokensPerSecond !== 'number' || !Number.isFinite(tokensPerSecond) || tokensPerSecond <= 0) {
@@ -215,7 +205,7 @@ export function resolveConfig(config: unknown): ResolvedConfig {
   if (c.tools !== undefined) expectFunction('tools', c.tools);
   return {
     seed: expectInteger('seed', c.seed ?? 1, 0),
-    scheduler: c.scheduler === undefined ? asyncScheduler : resolveScheduler(c.scheduler),
+    scheduler: expectScheduler('scheduler', c.scheduler ?? asyncScheduler),
     latency: resolveLatency(c.latency ?? { minMs: 200, maxMs: 600 }),
     tokensPerSecond,
     outputTokens: c.outputTokens === undefined ? undefined : expectInteger('outputTokens', c.outputTokens, 0),

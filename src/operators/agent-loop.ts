@@ -4,14 +4,13 @@ import { ValidationError, toRxAgentError } from '../core/errors.js';
 import type { RxAgentError } from '../core/errors.js';
 import { InvalidTask } from '../core/invalid-task.js';
 import type { Agent, AgentEvent, ChatMessage, Settled, Task, ToolCall, Usage } from '../core/types.js';
-import { describe, expectConfig, expectInteger } from '../core/validate.js';
+import { describe, expectConfig, expectInteger, expectKnownKeys, expectScheduler } from '../core/validate.js';
 import type { Tool } from '../tools/define-tool.js';
 import { DuplicateIdError, MaxStepsError } from '../tools/errors.js';
 import type { PlanNode } from '../tools/plan.js';
 import { checkTools } from './dag.js';
 import type { DagEvent } from './dag.js';
 import { dagEngine } from './internal/dag-engine.js';
-import { expectKnownKeys, expectScheduler } from './internal/validate-config.js';
 
 /** How `agentLoop` runs. */
 export interface AgentLoopConfig {

@@ -3,12 +3,13 @@ import type { SchedulerLike, Subscription } from 'rxjs';
 import { CancelledError, RxAgentError } from '../core/errors.js';
 import type { CancelledInfo } from '../core/errors.js';
 import { parseTask } from '../core/schemas.js';
-import type { Agent, AgentEvent, Settled, Task, TaskEvent, Usage } from '../core/types.js';
-import { describe, expectConfig, expectNumber } from '../core/validate.js';
-import { expectScheduler } from './internal/validate-config.js';
+import type { Agent, Settled, Task, TaskEvent, Usage } from '../core/types.js';
+import { expectConfig, expectNumber, expectScheduler } from '../core/validate.js';
+import { poolEngine } from './internal/pool-engine.js';
+import type { PoolCancel } from './internal/pool-engine.js';
 import { IDLE_POOL_STATE } from './pool.js';
 import type { PoolState } from './pool.js';
-import { runAgents } from './run-agents.js';
+import { runAgentsOptions } from './run-agents.js';
 import type { RunAgentsConfig } from './run-agents.js';
 
 /** Configuration of {@link AgentPool}: the agent, and everything {@link runAgents} takes. */
@@ -32,11 +33,9 @@ export interface DrainOptions {
 export type Fulfilled = Extract<Settled, { status: 'fulfilled' }>;
 
 interface Pending {
+  /** The object handed to the pool, which names the task when it is cancelled. */
+  readonly task: Task;
   readonly onEvent: (event: TaskEvent) => void;
-  /** Set while an attempt runs: ends it with the error. */
-  cancel: ((error: RxAgentError) => void) | undefined;
-  /** Set when cancelled while not running: the next attempt fails at once. */
-  cancelled: RxAgentError | undefined;
 }
 
 const NO_STATE: AgentPoolState = { ...IDLE_POOL_STATE, usage: { inputTokens: 0, outputTokens: 0 } };
@@ -58,6 +57,7 @@ export class AgentPool {
   /** The current state, then every change; completes when the pool is drained or closed. */
   readonly state$: Observable<AgentPoolState>;
   readonly #intake = new Subject<Task>();
+  readonly #cancels = new Subject<PoolCancel>();
   readonly #pending = new Map<string, Pending>();
   readonly #state = new BehaviorSubject<AgentPoolState>(NO_STATE);
   readonly #scheduler: SchedulerLike;
@@ -73,22 +73,22 @@ export class AgentPool {
   constructor(config: AgentPoolConfig) {
     expectConfig('config', config);
     const { agent, monitor, ...rest } = config;
-    if (typeof (agent as Partial<Agent> | null)?.run !== 'function') {
-      throw new TypeError(
-        `Expected \`agent\` to be an Agent (an object with a \`run(task, { signal })\` method), got ${describe(agent)}`,
-      );
-    }
-    this.#scheduler = expectScheduler('scheduler', config.scheduler ?? asyncScheduler);
-    const operator = runAgents(this.#cancellable(agent), {
-      ...rest,
-      monitor: (state) => {
-        this.#poolState = state;
-        this.#publish();
-        monitor?.(state);
+    const options = runAgentsOptions(
+      agent,
+      {
+        ...rest,
+        monitor: (state) => {
+          this.#poolState = state;
+          this.#publish();
+          monitor?.(state);
+        },
       },
-    });
+      'AgentPool',
+    );
+    this.#scheduler = expectScheduler('scheduler', config.scheduler ?? asyncScheduler);
     this.state$ = this.#state.asObservable();
-    this.#subscription = this.#intake.pipe(operator).subscribe({
+    const events$ = poolEngine(this.#intake, { ...options, cancel: this.#cancels });
+    this.#subscription = events$.subscribe({
       next: (event) => {
         this.#route(event);
       },
@@ -115,8 +115,9 @@ export class AgentPool {
   }
 
   /**
-   * One task's events, from `started` to `settled`; the task is submitted on subscription, and
-   * unsubscribing before it settles cancels it.
+   * One task's events, from `started` to `settled`; the task is submitted on subscription. Unsubscribing
+   * before it settles cancels it: a queued task leaves the queue without ever starting, a running one has
+   * its run aborted; either way it settles (unseen) as `CancelledError` with reason `'client-cancel'`.
    */
   stream(input: string | Task): Observable<TaskEvent> {
     return new Observable<TaskEvent>((subscriber) => {
@@ -182,7 +183,7 @@ export class AgentPool {
           }),
         );
       } else {
-        this.#pending.set(task.id, { onEvent, cancel: undefined, cancelled: undefined });
+        this.#pending.set(task.id, { task, onEvent });
         // The pool may settle it right here (queue full), which removes it from `#pending` again.
         this.#intake.next(task);
       }
@@ -243,9 +244,10 @@ export class AgentPool {
   #cancel(taskId: string, reason: CancelledInfo['reason']): void {
     const pending = this.#pending.get(taskId);
     if (pending === undefined) return;
-    const error = cancelled(reason, taskId, 'its stream was unsubscribed');
-    if (pending.cancel === undefined) pending.cancelled = error;
-    else pending.cancel(error);
+    this.#cancels.next({
+      task: pending.task,
+      error: cancelled(reason, taskId, 'its stream was unsubscribed'),
+    });
   }
 
   /** Tears the pool down and settles whatever is pending as cancelled. */
@@ -269,41 +271,6 @@ export class AgentPool {
     this.#resolveDrained?.();
     this.#publish();
     this.#state.complete();
-  }
-
-  /** Wraps the agent so one task can be cancelled without stopping the pool. */
-  #cancellable(agent: Agent): Agent {
-    return {
-      run: (task, context) =>
-        new Observable<AgentEvent>((subscriber) => {
-          const pending = this.#pending.get(task.id);
-          if (pending?.cancelled !== undefined) {
-            subscriber.error(pending.cancelled);
-            return undefined;
-          }
-          // A plain observer, not `subscriber` itself, so ending the run leaves `subscriber` open for the error.
-          const run = agent.run(task, context).subscribe({
-            next: (event) => {
-              subscriber.next(event);
-            },
-            error: (error: unknown) => {
-              subscriber.error(error);
-            },
-            complete: () => {
-              subscriber.complete();
-            },
-          });
-          if (pending !== undefined) {
-            pending.cancel = (error) => {
-              subscriber.error(error);
-            };
-          }
-          return () => {
-            run.unsubscribe();
-            if (pending !== undefined) pending.cancel = undefined;
-          };
-        }),
-    };
   }
 }
 

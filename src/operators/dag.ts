@@ -1,10 +1,17 @@
 import { asyncScheduler } from 'rxjs';
 import type { Observable, OperatorFunction, SchedulerLike } from 'rxjs';
 import type { InvalidTask } from '../core/invalid-task.js';
-import { describe, expectConfig, expectFunction, expectInteger, expectOneOf } from '../core/validate.js';
+import {
+  describe,
+  expectConfig,
+  expectFunction,
+  expectInteger,
+  expectKnownKeys,
+  expectOneOf,
+  expectScheduler,
+} from '../core/validate.js';
 import type { Tool } from '../tools/define-tool.js';
 import type { PlanNode } from '../tools/plan.js';
-import { expectKnownKeys, expectScheduler } from './internal/validate-config.js';
 import { dagEngine } from './internal/dag-engine.js';
 import type { DagEvent } from './internal/dag-engine.js';
 

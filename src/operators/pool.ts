@@ -2,9 +2,16 @@ import { asyncScheduler } from 'rxjs';
 import type { ObservableInput, OperatorFunction, SchedulerLike } from 'rxjs';
 import type { InvalidTask } from '../core/invalid-task.js';
 import type { AgentEvent, Task, TaskEvent } from '../core/types.js';
-import { expectConfig, expectFunction, expectInteger, expectOneOf } from '../core/validate.js';
-import { expectScheduler } from './internal/validate-config.js';
+import {
+  expectConfig,
+  expectFunction,
+  expectInteger,
+  expectKnownKeys,
+  expectOneOf,
+  expectScheduler,
+} from '../core/validate.js';
 import { poolEngine } from './internal/pool-engine.js';
+import type { PoolOptions } from './internal/pool-engine.js';
 
 /** What a worker gets besides its task. */
 export interface WorkerContext {
@@ -66,6 +73,16 @@ export type Worker<R> = (task: Task, context: WorkerContext) => ObservableInput<
 
 const OVERFLOWS: readonly PoolOverflow[] = ['reject', 'drop-oldest', 'drop-newest'];
 
+/** The options of `pool`, which the operators built on it accept too. */
+export const POOL_OPTIONS = [
+  'concurrency',
+  'queueLimit',
+  'overflow',
+  'onQueueFull',
+  'monitor',
+  'scheduler',
+] as const;
+
 /**
  * Runs a worker per task, never more than `concurrency` at once, and turns each run into `TaskEvent`s ending
  * in exactly one `settled` per task — whatever the worker does (throws, rejects, errors, completes empty).
@@ -99,15 +116,22 @@ export function pool<R = string>(
   worker: Worker<R>,
   config: PoolConfig = {},
 ): OperatorFunction<Task | InvalidTask, TaskEvent<R>> {
+  const options = poolOptions(worker, config);
+  return (source) => poolEngine(source, options);
+}
+
+/** Checks the arguments of `pool` and merges its defaults; also used by what builds on the pool engine. */
+export function poolOptions<R>(worker: Worker<R>, config: PoolConfig): PoolOptions<R> {
   expectFunction('worker', worker);
   expectConfig('config', config);
+  expectKnownKeys('pool', config, POOL_OPTIONS);
   const concurrency = expectInteger('concurrency', config.concurrency ?? 4, 1, true);
   const queueLimit = expectInteger('queueLimit', config.queueLimit ?? Number.POSITIVE_INFINITY, 0, true);
   const overflow = expectOneOf('overflow', config.overflow ?? 'reject', OVERFLOWS);
   if (config.onQueueFull !== undefined) expectFunction('onQueueFull', config.onQueueFull);
   if (config.monitor !== undefined) expectFunction('monitor', config.monitor);
   const scheduler = expectScheduler('scheduler', config.scheduler ?? asyncScheduler);
-  const options = {
+  return {
     worker,
     concurrency,
     queueLimit,
@@ -116,5 +140,4 @@ export function pool<R = string>(
     monitor: config.monitor,
     scheduler,
   };
-  return (source) => poolEngine(source, options);
 }

@@ -4,9 +4,16 @@ import { isAgentEvent } from '../core/agent-event.js';
 import { toRxAgentError } from '../core/errors.js';
 import type { RxAgentError } from '../core/errors.js';
 import type { AgentEvent } from '../core/types.js';
-import { describe, expectConfig, expectFunction, expectInteger, expectNumber } from '../core/validate.js';
+import {
+  describe,
+  expectConfig,
+  expectFunction,
+  expectInteger,
+  expectKnownKeys,
+  expectNumber,
+  expectScheduler,
+} from '../core/validate.js';
 import { backoffDelay, isQuotaError } from './internal/backoff.js';
-import { expectKnownKeys, expectScheduler } from './internal/validate-config.js';
 
 /** Emitted by {@link retryBackoff} just before it waits and resubscribes. */
 export type RetryEvent = Extract<AgentEvent, { type: 'retry' }>;

@@ -1,11 +1,13 @@
 import type { Observable, OperatorFunction } from 'rxjs';
 import type { InvalidTask } from '../core/invalid-task.js';
 import type { Agent, AgentEvent, Task, TaskEvent } from '../core/types.js';
-import { pool } from './pool.js';
+import { poolEngine } from './internal/pool-engine.js';
+import type { PoolOptions } from './internal/pool-engine.js';
+import { POOL_OPTIONS, poolOptions } from './pool.js';
 import type { PoolConfig, Worker } from './pool.js';
 import type { Budget } from '../budget/create-budget.js';
 import { estimateTokens } from '../budget/estimate.js';
-import { describe, expectConfig, expectFunction } from '../core/validate.js';
+import { describe, expectConfig, expectFunction, expectKnownKeys } from '../core/validate.js';
 import { retryBackoff } from './retry-backoff.js';
 import type { RetryBackoffConfig } from './retry-backoff.js';
 import { throttleBudget } from './throttle-budget.js';
@@ -48,12 +50,28 @@ export function runAgents(
   agent: Agent,
   config: RunAgentsConfig = {},
 ): OperatorFunction<Task | InvalidTask, TaskEvent> {
+  const options = runAgentsOptions(agent, config);
+  return (source) => poolEngine(source, options);
+}
+
+const OPTIONS = [...POOL_OPTIONS, 'timeoutMs', 'timeout', 'retry', 'budget', 'estimate'];
+
+/**
+ * Checks the arguments of `runAgents` into the options of its pool engine; `AgentPool` builds on them, and
+ * passes its own name as `owner` for the messages.
+ */
+export function runAgentsOptions(
+  agent: Agent,
+  config: RunAgentsConfig,
+  owner = 'runAgents',
+): PoolOptions<string> {
   if (typeof (agent as Partial<Agent> | null)?.run !== 'function') {
     throw new TypeError(
       `Expected \`agent\` to be an Agent (an object with a \`run(task, { signal })\` method), got ${describe(agent)}`,
     );
   }
   expectConfig('config', config);
+  expectKnownKeys(owner, config, OPTIONS);
   const {
     timeoutMs: _timeoutMs,
     timeout: _timeout,
@@ -62,7 +80,7 @@ export function runAgents(
     estimate: _estimate,
     ...poolConfig
   } = config;
-  return pool(agentWorker(agent, config), poolConfig);
+  return poolOptions(agentWorker(agent, config), poolConfig);
 }
 
 /** Builds the per-task worker: the agent's run, with the timeout inside the retry. */

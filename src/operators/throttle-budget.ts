@@ -1,7 +1,7 @@
 import { Observable, type MonoTypeOperatorFunction, type Subscription } from 'rxjs';
 import { isAgentEvent } from '../core/agent-event.js';
 import { RateLimitError } from '../core/errors.js';
-import { describe, expectNumber } from '../core/validate.js';
+import { describe, expectConfig, expectKnownKeys, expectNumber } from '../core/validate.js';
 import type { Budget, Reservation } from '../budget/create-budget.js';
 
 /** Options of `throttleBudget`. */
@@ -40,6 +40,8 @@ export function throttleBudget<T>(
   if (typeof budget !== 'object' || typeof (budget as Partial<Budget> | null)?.reserve !== 'function') {
     throw new TypeError(`Expected \`budget\` to be a Budget from createBudget(), got ${describe(budget)}`);
   }
+  expectConfig('options', options);
+  expectKnownKeys('throttleBudget', options, ['cost', 'requests']);
   const tokens = options.cost === undefined ? 0 : expectNumber('cost', options.cost, 0);
   const requests = options.requests === undefined ? 1 : expectNumber('requests', options.requests, 0);
   return (source) =>

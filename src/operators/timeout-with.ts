@@ -2,8 +2,13 @@ import { Observable, Subscription, asyncScheduler, from } from 'rxjs';
 import type { ObservableInput, OperatorFunction, SchedulerLike } from 'rxjs';
 import { TimeoutError } from '../core/errors.js';
 import type { TimeoutInfo } from '../core/errors.js';
-import { expectConfig, expectFunction } from '../core/validate.js';
-import { expectKnownKeys, expectPositive, expectScheduler } from './internal/validate-config.js';
+import {
+  expectConfig,
+  expectFunction,
+  expectKnownKeys,
+  expectPositive,
+  expectScheduler,
+} from '../core/validate.js';
 
 /** Limits for {@link timeoutWith}; at least one of `first`, `each` and `total` is required. */
 export interface TimeoutWithConfig<F> {

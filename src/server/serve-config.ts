@@ -4,7 +4,7 @@ import { asyncScheduler } from 'rxjs';
 import type { Observable, SchedulerLike } from 'rxjs';
 import type { Budget } from '../budget/create-budget.js';
 import type { Agent, TaskEvent } from '../core/types.js';
-import { describe, expectConfig, expectFunction, expectInteger } from '../core/validate.js';
+import { describe, expectConfig, expectFunction, expectInteger, expectScheduler } from '../core/validate.js';
 import type { PoolConfig } from '../operators/pool.js';
 import type { RetryBackoffConfig } from '../operators/retry-backoff.js';
 import { limitRuns } from './run-limits.js';
@@ -169,10 +169,7 @@ export function resolveServeConfig(config: ServeConfig): ResolvedServeConfig {
       `Expected \`hardLimit\` (${hardLimit}) to be greater than \`highWaterMark\` (${highWaterMark})`,
     );
   }
-  const scheduler = config.scheduler ?? asyncScheduler;
-  if (typeof (scheduler as Partial<SchedulerLike>).schedule !== 'function') {
-    throw new TypeError(`Expected \`scheduler\` to be an RxJS SchedulerLike, got ${describe(scheduler)}`);
-  }
+  const scheduler = expectScheduler('scheduler', config.scheduler ?? asyncScheduler);
   const limitRun = limitRuns({
     timeoutMs: config.timeoutMs,
     timeout: config.timeout,

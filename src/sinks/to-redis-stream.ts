@@ -1,7 +1,6 @@
 import { concatMap, defer, from, map, Observable, of, type MonoTypeOperatorFunction } from 'rxjs';
 import type { TaskEvent } from '../core/types.js';
-import { describe, expectConfig } from '../core/validate.js';
-import { expectKnownKeys } from '../operators/internal/validate-config.js';
+import { describe, expectConfig, expectKnownKeys } from '../core/validate.js';
 import {
   connect,
   expectConnection,

@@ -3,8 +3,7 @@ import { z } from 'zod';
 import { RxAgentError, type ErrorCode } from '../core/errors.js';
 import { UsageSchema } from '../core/schemas.js';
 import type { Settled, TaskEvent } from '../core/types.js';
-import { describe, expectConfig, expectInteger } from '../core/validate.js';
-import { expectKnownKeys } from '../operators/internal/validate-config.js';
+import { describe, expectConfig, expectInteger, expectKnownKeys } from '../core/validate.js';
 import { dedicated, expectConnection, type RedisConnectionConfig } from './redis-connection.js';
 
 /** Configuration of {@link fromRedisResults}. */

@@ -4,8 +4,7 @@ import { ValidationError } from '../core/errors.js';
 import { InvalidTask } from '../core/invalid-task.js';
 import { parseTask } from '../core/schemas.js';
 import type { Task } from '../core/types.js';
-import { describe, expectConfig, expectInteger } from '../core/validate.js';
-import { expectKnownKeys, expectScheduler } from '../operators/internal/validate-config.js';
+import { describe, expectConfig, expectInteger, expectKnownKeys, expectScheduler } from '../core/validate.js';
 import { pullSource, type PullSource } from './pull.js';
 import {
   dedicated,

@@ -28,6 +28,8 @@ export function pullSource<T>(open: () => Iterator<T> | AsyncIterator<T>): PullS
   const observable = new Observable<T>((subscriber) => {
     const iterator = open();
     let closed = false;
+    // An iterator that ran out or failed has nothing left to close, as in a `for await` loop.
+    let ended = false;
     const isClosed = (): boolean => closed;
     const step = async (): Promise<void> => {
       while (!subscriber.closed) {
@@ -35,6 +37,7 @@ export function pullSource<T>(open: () => Iterator<T> | AsyncIterator<T>): PullS
         // The subscriber may have unsubscribed while the iterator was producing.
         if (isClosed()) return;
         if (result.done === true) {
+          ended = true;
           subscriber.complete();
           return;
         }
@@ -42,14 +45,28 @@ export function pullSource<T>(open: () => Iterator<T> | AsyncIterator<T>): PullS
       }
     };
     step().catch((error: unknown) => {
+      ended = true;
       subscriber.error(error);
     });
     return () => {
       closed = true;
-      void iterator.return?.();
+      if (!ended) closeIterator(iterator);
     };
   });
   return Object.assign(observable, { [PULL]: open });
+}
+
+/**
+ * Calls `return()` on an iterator that is stopped early. What it throws or rejects with is dropped: the
+ * consumer has left, so there is no one to report it to, and it must not become an unhandled rejection.
+ */
+export function closeIterator(iterator: Iterator<unknown> | AsyncIterator<unknown>): void {
+  try {
+    const closing = iterator.return?.() as Partial<PromiseLike<unknown>> | undefined;
+    if (typeof closing?.then === 'function') closing.then(undefined, () => undefined);
+  } catch {
+    // See above: nothing to report to.
+  }
 }
 
 /**

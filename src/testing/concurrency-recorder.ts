@@ -9,7 +9,7 @@ import {
   type SchedulerLike,
 } from 'rxjs';
 import type { TaskEvent } from '../core/types.js';
-import { describe, expectConfig } from '../core/validate.js';
+import { expectConfig, expectScheduler } from '../core/validate.js';
 
 /** How many tasks were running from `time` on. */
 export interface ConcurrencySample {
@@ -38,11 +38,7 @@ export interface ConcurrencyRecorderOptions {
 
 function checkOptions(options: ConcurrencyRecorderOptions): SchedulerLike {
   expectConfig('options', options);
-  const scheduler = options.scheduler ?? asyncScheduler;
-  if (typeof (scheduler as Partial<SchedulerLike> | null)?.now !== 'function') {
-    throw new TypeError(`Expected \`scheduler\` to be an RxJS SchedulerLike, got ${describe(scheduler)}`);
-  }
-  return scheduler;
+  return expectScheduler('scheduler', options.scheduler ?? asyncScheduler);
 }
 
 /**

@@ -2,7 +2,7 @@ import { asyncScheduler, concat, defer, EMPTY, map, of, tap, throwError, type Sc
 import type { RunHelpers } from 'rxjs/testing';
 import { ProviderError } from '../core/errors.js';
 import type { Agent, AgentEvent } from '../core/types.js';
-import { describe, expectConfig } from '../core/validate.js';
+import { describe, expectConfig, expectScheduler } from '../core/validate.js';
 
 /** How one run of a task plays out. */
 export interface MarbleScript {
@@ -98,7 +98,7 @@ export function marbleAgent(
   }
   expectConfig('options', options);
   if (options.fallback !== undefined) checkScript('options.fallback', options.fallback);
-  const scheduler = options.scheduler ?? asyncScheduler;
+  const scheduler = expectScheduler('scheduler', options.scheduler ?? asyncScheduler);
   const runs: MarbleRun[] = [];
   const attempts = new Map<string, number>();
 

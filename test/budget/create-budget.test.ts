@@ -1,8 +1,9 @@
+import { throwError } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createBudget } from '../../src/budget/create-budget.js';
 import { memoryStore } from '../../src/budget/memory-store.js';
-import { RateLimitError } from '../../src/core/errors.js';
+import { BudgetExhaustedError, RateLimitError } from '../../src/core/errors.js';
 
 let testScheduler: TestScheduler;
 
@@ -82,6 +83,17 @@ describe('createBudget', () => {
     });
     // 30,000 of the provider's remaining are the other programs' share.
     expect(states).toEqual([500, 200]);
+  });
+
+  it('errors a waiting run with BudgetExhaustedError when its store fails, keeping the cause', () => {
+    const failure = new Error('connection refused');
+    const store = { ...memoryStore(), acquire: () => throwError(() => failure) };
+    const budget = createBudget({ tokensPerMinute: 60_000, store, scheduler: testScheduler });
+    const errors: unknown[] = [];
+    budget.reserve({ tokens: 1 }).subscribe({ error: (e: unknown) => errors.push(e) });
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toBeInstanceOf(BudgetExhaustedError);
+    expect(errors[0]).toMatchObject({ info: { reason: 'store-unavailable' }, cause: failure });
   });
 
   it('shares limits between budgets that share a store and key', () => {

@@ -1,12 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import {
+  BudgetExhaustedError,
+  CancelledError,
   QueueFullError,
   RateLimitError,
   RxAgentError,
   TimeoutError,
-  parseTask,
+  ValidationError,
   toRxAgentError,
-} from '../../src/index.js';
+} from '../../src/core/errors.js';
+import { parseTask } from '../../src/core/schemas.js';
 
 describe('errors', () => {
   it('carry a stable code, structured info and retryability', () => {
@@ -25,6 +28,19 @@ describe('errors', () => {
       retryable: true,
       info: { limit: 'first', ms: 5, seen: 0 },
     });
+  });
+
+  it('keep the error they were caused by, when given one', () => {
+    const cause = new Error('socket hang up');
+    const errors = [
+      new TimeoutError('late', { limit: 'total', ms: 5, seen: 0 }, { cause }),
+      new QueueFullError('full', { taskId: 't', queueLimit: 1, overflow: 'reject' }, { cause }),
+      new BudgetExhaustedError('spent', { reason: 'store-unavailable' }, { cause }),
+      new CancelledError('gone', { reason: 'closed' }, { cause }),
+      new ValidationError('bad', { issues: [] }, { cause }),
+    ];
+    for (const error of errors) expect(error.cause).toBe(cause);
+    expect(Object.hasOwn(new TimeoutError('late', { limit: 'total', ms: 5, seen: 0 }), 'cause')).toBe(false);
   });
 
   it('wraps anything thrown, keeping the cause', () => {

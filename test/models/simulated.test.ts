@@ -1,4 +1,4 @@
-import { lastValueFrom, toArray } from 'rxjs';
+import { lastValueFrom, map, retry, toArray } from 'rxjs';
 import type { TestScheduler } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
 import { CancelledError, ProviderError, RateLimitError } from '../../src/core/errors.js';
@@ -9,6 +9,7 @@ import {
   type SimulatedModelConfig,
 } from '../../src/models/simulated.js';
 import { toolRounds } from '../../src/models/simulated-text.js';
+import { pool } from '../../src/operators/pool.js';
 import { createTestScheduler } from '../../src/testing/test-scheduler.js';
 
 const live = (): AbortSignal => new AbortController().signal;
@@ -280,6 +281,27 @@ describe('simulatedModel faults', () => {
     expect(second!.text).toMatch(/^Simulated answer to: hi/);
   });
 
+  it('counts an attempt per subscription, so resubscribing one run (as a retry does) is the next attempt', () => {
+    const seen: number[] = [];
+    const on = (_task: Task, attempt: number): SimulatedFault => {
+      seen.push(attempt);
+      return attempt < 3 ? 'error' : 'none';
+    };
+    const scheduler = createTestScheduler();
+    let text = '';
+    scheduler.run(() => {
+      const model = simulatedModel({ scheduler, latency: 5, outputTokens: 3, failures: { on } });
+      model
+        .run(task('t', 'hi'), { signal: live() })
+        .pipe(retry(2))
+        .subscribe((e) => {
+          if (e.type === 'done') text = e.text;
+        });
+    });
+    expect(seen).toEqual([1, 2, 3]);
+    expect(text).toMatch(/^Simulated answer/);
+  });
+
   it('injects faults at a seeded rate, the same ones for the same seed', () => {
     const tasks = Array.from({ length: 400 }, (_, i) => task(`t${i}`, 'hi'));
     const config = { latency: 1, outputTokens: 1, failures: { errorRate: 0.25, cutRate: 0.25 } } as const;
@@ -383,6 +405,31 @@ describe('simulatedModel cancellation', () => {
     expect(pending).toEqual([0]);
   });
 
+  it('is stopped, and sees its signal abort, when the pool running it is unsubscribed', () => {
+    const scheduler = createTestScheduler();
+    const signals: AbortSignal[] = [];
+    const pending: number[] = [];
+    scheduler.run(({ cold, expectObservable }) => {
+      const model = simulatedModel({ ...config, scheduler });
+      const tasks = cold('a', { a: task('t', 'hi') });
+      const result = tasks.pipe(
+        pool(
+          (t, context) => {
+            signals.push(context.signal);
+            return model.run(t, context);
+          },
+          { scheduler },
+        ),
+        map((e) => e.type),
+      );
+      expectObservable(result, '^ 129ms !').toBe('s 99ms d 19ms d', { s: 'started', d: 'delta' });
+      expectNothingPendingAfter(scheduler, 130, pending);
+    });
+    expect(signals).toHaveLength(1);
+    expect(signals[0]!.aborted).toBe(true);
+    expect(pending).toEqual([0]);
+  });
+
   it('does not reach the provider when the signal is already aborted', () => {
     const scheduler = createTestScheduler();
     const model = simulatedModel({ ...config, scheduler });
@@ -425,8 +472,18 @@ describe('simulatedModel config', () => {
       'Expected `rateLimit.tokensPerMinute` to be an integer from 1 and up, got 0 (number)',
     ],
     [{ tools: 3 }, 'Expected `tools` to be a function, got 3 (number)'],
-    [{ scheduler: {} }, 'Expected `scheduler` to be an RxJS SchedulerLike, got an object'],
-    [{ toolScript: () => undefined }, 'Unknown option `toolScript` in `simulatedModel config`'],
+    [
+      { scheduler: {} },
+      'Expected `scheduler` to be an RxJS scheduler (such as asyncScheduler), got an object',
+    ],
+    [
+      { toolScript: () => undefined },
+      'Unknown option `toolScript` for simulatedModel; expected one of `seed`',
+    ],
+    [
+      { failures: { rate: 0.1 } },
+      'Unknown option `rate` for simulatedModel `failures`; expected one of `errorRate`',
+    ],
     [() => undefined, 'Did you mean `simulatedModel({ tools: fn })`?'],
   ])('rejects %o at creation', (config, message) => {
     expect(() => simulatedModel(config as SimulatedModelConfig)).toThrow(TypeError);

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { CancelledError, QueueFullError } from '../../src/core/errors.js';
 import type { Agent, TaskEvent } from '../../src/core/types.js';
 import { AgentPool } from '../../src/operators/agent-pool.js';
-import type { AgentPoolState } from '../../src/operators/agent-pool.js';
+import type { AgentPoolState, Fulfilled } from '../../src/operators/agent-pool.js';
 import { marbleAgent } from '../../src/testing/marble-agent.js';
 import type { MarbleAgent } from '../../src/testing/marble-agent.js';
 import { createTestScheduler } from '../../src/testing/test-scheduler.js';
@@ -116,8 +116,65 @@ describe('AgentPool', () => {
       });
       expectObservable(agentPool.stream('bye').pipe(mapType(type)), '^--!').toBe('s--', { s: 'started' });
     });
-    expect(agent.runs[1]).toMatchObject({ taskId: 'task-2', unsubscribedAt: 3 });
+    expect(agent.runs[1]).toMatchObject({ taskId: 'task-2', unsubscribedAt: 3, aborted: true });
+    expect(agent.runs[1]!.signal.reason).toMatchObject({ info: { reason: 'client-cancel' } });
     expect(states.at(-1)).toMatchObject({ completed: 1, failed: 1, inFlight: 0 });
+  });
+
+  it('takes a queued task out of the queue when its stream is unsubscribed, never starting it', async () => {
+    const scheduler = createTestScheduler();
+    let agent!: MarbleAgent;
+    const states: AgentPoolState[] = [];
+    let later!: Promise<Fulfilled>;
+    let drained!: Promise<void>;
+    scheduler.run((helpers) => {
+      const { expectObservable } = helpers;
+      agent = marbleAgent(helpers, {}, { fallback: '-----x|', scheduler });
+      const agentPool = new AgentPool({ agent, concurrency: 1, queueLimit: 1, retry: false, scheduler });
+      agentPool.state$.subscribe((s) => states.push(s));
+      const type = (e: TaskEvent): string => e.type;
+      expectObservable(agentPool.stream('first').pipe(mapType(type))).toBe('s----d(S|)', {
+        s: 'started',
+        d: 'delta',
+        S: 'settled',
+      });
+      // Queued behind the first, and unsubscribed before a slot frees: it must never start.
+      expectObservable(agentPool.stream('second').pipe(mapType(type)), '^-!').toBe('---');
+      // Had the second stayed queued, this one would be refused: the queue holds one task.
+      scheduler.schedule(() => {
+        later = agentPool.submit('third');
+        drained = agentPool.drain();
+      }, 3);
+    });
+    await expect(later).resolves.toMatchObject({ taskId: 'task-3', value: 'x', durationMs: 6 });
+    await drained;
+    expect(agent.runs.map((r) => [r.taskId, r.subscribedAt])).toEqual([
+      ['task-1', 0],
+      ['task-3', 6],
+    ]);
+    expect(states).toContainEqual(expect.objectContaining({ queued: 0, inFlight: 1, failed: 1 }));
+    expect(states.at(-1)).toMatchObject({ queued: 0, inFlight: 0, completed: 2, failed: 1 });
+  });
+
+  it('clears the retry timer of a task whose stream is unsubscribed while it waits to retry', () => {
+    const scheduler = createTestScheduler();
+    let agent!: MarbleAgent;
+    scheduler.run((helpers) => {
+      const { expectObservable } = helpers;
+      agent = marbleAgent(helpers, { 'task-1': ['-#', '-x|'] }, { scheduler });
+      const agentPool = new AgentPool({
+        agent,
+        retry: { maxRetries: 1, baseDelayMs: 10, jitter: 0 },
+        scheduler,
+      });
+      const type = (e: TaskEvent): string => e.type;
+      expectObservable(agentPool.stream('hi').pipe(mapType(type)), '^----!').toBe('sr---', {
+        s: 'started',
+        r: 'retry',
+      });
+    });
+    expect(agent.runs).toHaveLength(1);
+    expect(scheduler.actions.filter((a) => !a.closed)).toEqual([]);
   });
 
   it('refuses a duplicate pending id and an invalid task', async () => {
@@ -135,6 +192,9 @@ describe('AgentPool', () => {
     expect(() => new AgentPool(undefined as never)).toThrow('Expected `config` to be a config object');
     expect(() => new AgentPool({ agent: {} as never })).toThrow('Expected `agent` to be an Agent');
     expect(() => new AgentPool({ agent: hangingAgent([]), queueLimit: -1 })).toThrow(TypeError);
+    expect(() => new AgentPool({ agent: hangingAgent([]), retries: 2 } as never)).toThrow(
+      'Unknown option `retries` for AgentPool',
+    );
   });
 });
 

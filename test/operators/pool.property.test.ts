@@ -1,14 +1,27 @@
 import fc from 'fast-check';
-import { NEVER, Observable, defer, finalize, ignoreElements, map, mergeMap, throwError, timer } from 'rxjs';
+import {
+  NEVER,
+  Observable,
+  concat,
+  defer,
+  finalize,
+  ignoreElements,
+  map,
+  mergeMap,
+  of,
+  throwError,
+  timer,
+} from 'rxjs';
 import type { Subscription } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
 import { ProviderError } from '../../src/core/errors.js';
-import type { Task, TaskEvent } from '../../src/core/types.js';
+import type { AgentEvent, Task, TaskEvent } from '../../src/core/types.js';
 import { pool } from '../../src/operators/pool.js';
+import { retryBackoff } from '../../src/operators/retry-backoff.js';
 import { timeoutWith } from '../../src/operators/timeout-with.js';
 
-type Kind = 'ok' | 'throw' | 'error' | 'hang' | 'slow' | 'empty';
+type Kind = 'ok' | 'throw' | 'error' | 'hang' | 'slow' | 'empty' | 'burst';
 
 const TIMEOUT = 15;
 
@@ -19,19 +32,22 @@ const workload = fc.record({
   tasks: fc.array(
     fc.record({
       gap: fc.integer({ min: 0, max: 6 }),
-      kind: fc.constantFrom<Kind>('ok', 'ok', 'throw', 'error', 'hang', 'slow', 'empty'),
+      kind: fc.constantFrom<Kind>('ok', 'ok', 'throw', 'error', 'hang', 'slow', 'empty', 'burst'),
       latency: fc.integer({ min: 1, max: 10 }),
       priority: fc.integer({ min: 0, max: 2 }),
     }),
     { minLength: 1, maxLength: 15 },
   ),
   unsubscribeAt: fc.option(fc.integer({ min: 0, max: 80 }), { nil: undefined }),
+  // Leaving on the n-th event, synchronously, possibly while a run is emitting as it is subscribed.
+  unsubscribeAfterEvents: fc.option(fc.integer({ min: 1, max: 30 }), { nil: undefined }),
 });
 
 describe('pool (property)', () => {
   it('settles every task that entered exactly once, within the limit, and leaves nothing behind', () => {
     fc.assert(
-      fc.property(workload, ({ concurrency, queueLimit, overflow, tasks, unsubscribeAt }) => {
+      fc.property(workload, (w) => {
+        const { concurrency, queueLimit, overflow, tasks, unsubscribeAt, unsubscribeAfterEvents } = w;
         const scheduler = new TestScheduler((a, b) => {
           expect(a).toEqual(b);
         });
@@ -64,7 +80,7 @@ describe('pool (property)', () => {
         });
         const byId = new Map(schedule.map((t) => [t.id, t]));
 
-        const run = (kind: Kind, latency: number): Observable<string> => {
+        const run = (kind: Kind, latency: number): Observable<AgentEvent | string> => {
           switch (kind) {
             case 'ok':
               return timer(latency, scheduler).pipe(map(() => 'v'));
@@ -76,6 +92,11 @@ describe('pool (property)', () => {
               );
             case 'empty':
               return timer(latency, scheduler).pipe(ignoreElements());
+            case 'burst':
+              return concat(
+                of<AgentEvent>({ type: 'delta', text: 'x' }),
+                timer(latency, scheduler).pipe(map(() => 'v')),
+              );
             case 'hang':
               return NEVER;
             case 'throw':
@@ -86,7 +107,8 @@ describe('pool (property)', () => {
         const events: TaskEvent[] = [];
         const outcome = { done: false };
         let unsubscribing: Subscription | undefined;
-        const subscription = source
+        let subscription: Subscription | undefined = undefined;
+        subscription = source
           .pipe(
             pool(
               (task, { signal }) => {
@@ -101,13 +123,23 @@ describe('pool (property)', () => {
                   finalize(() => {
                     running--;
                   }),
+                  // Failed attempts wait for a retry timer, which cancellation must clear.
+                  retryBackoff<AgentEvent | string>({ maxRetries: 1, baseDelayMs: 4, jitter: 0, scheduler }),
                 );
               },
               { concurrency, queueLimit, overflow, scheduler },
             ),
           )
           .subscribe({
-            next: (e) => events.push(e),
+            next: (e) => {
+              events.push(e);
+              if (events.length === unsubscribeAfterEvents) {
+                subscription?.unsubscribe();
+                unsubscribing?.unsubscribe();
+                // Checked once the run that emitted this event has unwound, as on completion.
+                scheduler.schedule(noActionsLeft);
+              }
+            },
             complete: () => {
               outcome.done = true;
               unsubscribing?.unsubscribe();
@@ -143,11 +175,13 @@ describe('pool (property)', () => {
           expect(settled.size).toBe(tasks.length);
           expect(running).toBe(0);
         } else {
-          expect(unsubscribeAt).toBeDefined();
+          expect(unsubscribeAt ?? unsubscribeAfterEvents).toBeDefined();
           expect(settled.size).toBeLessThanOrEqual(arrived);
           // What started and never settled was cancelled through its signal.
           for (const id of started) {
-            if (!settled.has(id)) expect(signals.get(id)!.aborted).toBe(true);
+            const signal = signals.get(id);
+            // A consumer that left on `started` itself leaves no worker behind to cancel.
+            if (!settled.has(id) && signal !== undefined) expect(signal.aborted).toBe(true);
           }
           expect(running).toBe(0);
         }

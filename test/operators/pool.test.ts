@@ -1,4 +1,4 @@
-import { Observable, from, lastValueFrom, map, of, tap, toArray } from 'rxjs';
+import { Observable, concat, defer, finalize, from, lastValueFrom, map, of, take, tap, toArray } from 'rxjs';
 import type { TestScheduler } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
 import { ProviderError, TimeoutError, ValidationError } from '../../src/core/errors.js';
@@ -6,6 +6,7 @@ import { InvalidTask } from '../../src/core/invalid-task.js';
 import type { AgentEvent, Task, TaskEvent } from '../../src/core/types.js';
 import { pool } from '../../src/operators/pool.js';
 import type { PoolState } from '../../src/operators/pool.js';
+import { retryBackoff } from '../../src/operators/retry-backoff.js';
 import { settle } from '../../src/operators/settle.js';
 import { timeoutWith } from '../../src/operators/timeout-with.js';
 import { createTestScheduler } from '../../src/testing/test-scheduler.js';
@@ -240,6 +241,23 @@ describe('pool', () => {
     expect(errors).toHaveLength(2);
   });
 
+  it('keeps the cause of a TimeoutError when it adds where the pool stood', async () => {
+    const cause = new Error('socket hang up');
+    const late = new TimeoutError('late', { limit: 'each', ms: 5, seen: 1 }, { cause });
+    const [result] = await lastValueFrom(
+      of(task('a')).pipe(
+        pool(() => Promise.reject(late)),
+        settle(),
+        toArray(),
+      ),
+    );
+    expect(result).toMatchObject({
+      status: 'rejected',
+      error: { message: 'late (pool had 1 running, 0 waiting)' },
+    });
+    expect(result!.status === 'rejected' && result!.error.cause).toBe(cause);
+  });
+
   it('aborts the signal of every running worker on unsubscribe, drops the queue and leaves no timers', () => {
     const signals: AbortSignal[] = [];
     const started: string[] = [];
@@ -272,6 +290,57 @@ describe('pool', () => {
       info: { reason: 'unsubscribed', taskId: 'a' },
     });
     expect(scheduler.actions.filter((a) => !a.closed)).toEqual([]);
+  });
+
+  it('stops a run whose consumer leaves on an event the run emits while being subscribed', () => {
+    const scheduler: TestScheduler = createTestScheduler();
+    const signals: AbortSignal[] = [];
+    scheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
+      const rest = cold('-----(v|)', { v: 'x' });
+      const delta: AgentEvent = { type: 'delta', text: 'x' };
+      const result = of(task('a')).pipe(
+        pool(
+          (_t, { signal }) => {
+            signals.push(signal);
+            return concat(of(delta), rest);
+          },
+          { scheduler },
+        ),
+        take(2),
+        map(view),
+      );
+      expectObservable(result).toBe('(sd|)', { s: 'a>0', d: 'a~0:x' });
+      expectSubscriptions(rest.subscriptions).toBe('(^!)');
+    });
+    expect(signals[0]!.aborted).toBe(true);
+    expect(scheduler.actions.filter((a) => !a.closed)).toEqual([]);
+  });
+
+  it('starts the next task only after a retried run has torn down its last attempt', () => {
+    let running = 0;
+    let peak = 0;
+    createTestScheduler().run(({ hot, cold, expectObservable }) => {
+      const attempt = cold('-#', undefined, new ProviderError('down', { status: 500 }, { retryable: true }));
+      const result = hot('-ab|', tasks('ab')).pipe(
+        pool(
+          () =>
+            defer(() => {
+              peak = Math.max(peak, ++running);
+              return attempt;
+            }).pipe(
+              finalize(() => {
+                running--;
+              }),
+              retryBackoff({ maxRetries: 1, baseDelayMs: 1, jitter: 0 }),
+            ),
+          { concurrency: 1 },
+        ),
+        settle(),
+        map((r) => `${r.taskId}#${r.attempts}`),
+      );
+      expectObservable(result).toBe('----a--(b|)', { a: 'a#2', b: 'b#2' });
+    });
+    expect(peak).toBe(1);
   });
 
   it('aborts the signal of a running promise worker on unsubscribe and ignores its late result', async () => {
@@ -385,5 +454,8 @@ describe('pool', () => {
     );
     expect(() => pool(worker, { monitor: 1 as never })).toThrow(TypeError);
     expect(() => pool(worker, { scheduler: {} as never })).toThrow(TypeError);
+    expect(() => pool(worker, { concurency: 2 } as never)).toThrow(
+      'Unknown option `concurency` for pool; expected one of `concurrency`, `queueLimit`',
+    );
   });
 });

@@ -1,6 +1,13 @@
-import { map } from 'rxjs';
+import { from, map, tap, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import type { Task, TaskEvent } from '../../src/core/types.js';
+import { createBudget } from '../../src/budget/create-budget.js';
+import { estimateTokens } from '../../src/budget/estimate.js';
+import { memoryStore } from '../../src/budget/memory-store.js';
+import type { BudgetStore } from '../../src/budget/store.js';
+import type { Settled, Task, TaskEvent } from '../../src/core/types.js';
+import { simulatedModel } from '../../src/models/simulated.js';
+import type { SimulatedAgent } from '../../src/models/simulated.js';
+import { countTokens } from '../../src/models/simulated-text.js';
 import { runAgents } from '../../src/operators/run-agents.js';
 import { settle } from '../../src/operators/settle.js';
 import { marbleAgent } from '../../src/testing/marble-agent.js';
@@ -85,6 +92,86 @@ describe('runAgents', () => {
     });
   });
 
+  it('reports to a simulated model the attempt each retry is, and counts them in the result', () => {
+    const seen: number[] = [];
+    let results: Settled[] = [];
+    createTestScheduler().run(() => {
+      const model = simulatedModel({
+        latency: 5,
+        outputTokens: 2,
+        failures: {
+          on: (_task, attempt) => {
+            seen.push(attempt);
+            return attempt < 3 ? 'error' : 'none';
+          },
+        },
+      });
+      from([{ id: 'a', input: 'hello' }])
+        .pipe(runAgents(model, { retry: { maxRetries: 2, baseDelayMs: 10, jitter: 0 } }), settle(), toArray())
+        .subscribe((r) => (results = r));
+    });
+    expect(seen).toEqual([1, 2, 3]);
+    // Attempts at 0, 15 (fails at 5, waits 10) and 40 (fails at 20, waits 20); the third streams its two
+    // tokens at 45 and 65 (50 tokens per second).
+    expect(results).toMatchObject([{ status: 'fulfilled', attempts: 3, durationMs: 65 }]);
+  });
+
+  it('with a budget, keeps every 60 s window of the provider within its limit, retries included: no 429', () => {
+    const limit = 6_000;
+    let grants = 0;
+    let results: Settled[] = [];
+    let model!: SimulatedAgent;
+    createTestScheduler().run(() => {
+      model = simulatedModel({
+        seed: 3,
+        latency: { minMs: 100, maxMs: 400 },
+        tokensPerSecond: 100,
+        rateLimit: { tokensPerMinute: limit },
+        // Every fourth task fails once, after the provider has counted it: its retry must wait its turn.
+        failures: { on: (task, attempt) => (attempt === 1 && Number(task.id) % 4 === 0 ? 'error' : 'none') },
+      });
+      const store = memoryStore();
+      const counting: BudgetStore = {
+        ...store,
+        acquire: (...args) => store.acquire(...args).pipe(tap((r) => (grants += r.granted ? 1 : 0))),
+      };
+      const budget = createBudget({ tokensPerMinute: limit, store: counting });
+      const tasks = Array.from({ length: 40 }, (_, i) => ({
+        id: String(i),
+        input: `Question ${i}: how do streams compose?`,
+        maxOutputTokens: 200,
+      }));
+      from(tasks)
+        .pipe(
+          runAgents(model, {
+            concurrency: 8,
+            budget,
+            // What the simulated provider charges at admission: its token count plus the reserved output.
+            estimate: (task) => estimateTokens(task, { countTokens }),
+            retry: { maxRetries: 2, baseDelayMs: 100, jitter: 0 },
+          }),
+          settle(),
+          toArray(),
+        )
+        .subscribe((r) => (results = r));
+    });
+    const { admitted, rateLimited } = model.stats;
+    expect(rateLimited).toBe(0);
+    expect(results).toHaveLength(40);
+    expect(results.every((r) => r.status === 'fulfilled')).toBe(true);
+    expect(results.filter((r) => r.attempts === 2)).toHaveLength(10);
+    // 40 first attempts and 10 retries, each granted by the budget before the provider saw it.
+    expect(admitted).toHaveLength(50);
+    expect(grants).toBe(50);
+    for (const { at } of admitted) {
+      const inWindow = admitted.filter((a) => a.at > at - 60_000 && a.at <= at);
+      expect(inWindow.reduce((sum, a) => sum + a.tokens, 0)).toBeLessThanOrEqual(limit);
+    }
+    // More than a minute's worth of tokens, so the limit was what paced the runs.
+    expect(admitted.reduce((sum, a) => sum + a.tokens, 0)).toBeGreaterThan(limit);
+    expect(admitted.at(-1)!.at).toBeGreaterThan(60_000);
+  });
+
   it('checks its arguments when created', () => {
     expect(() => runAgents({} as never)).toThrow('Expected `agent` to be an Agent');
     const agent = { run: () => undefined as never };
@@ -92,5 +179,8 @@ describe('runAgents', () => {
     expect(() => runAgents(agent, { timeout: {} })).toThrow('No timeout provided');
     expect(() => runAgents(agent, { retry: { maxRetries: -1 } })).toThrow(TypeError);
     expect(() => runAgents(agent, { concurrency: 0 })).toThrow(TypeError);
+    expect(() => runAgents(agent, { timeoutMS: 5 } as never)).toThrow(
+      /^Unknown option `timeoutMS` for runAgents; expected one of `concurrency`, .*`timeoutMs`/,
+    );
   });
 });

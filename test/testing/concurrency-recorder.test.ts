@@ -1,4 +1,4 @@
-import { concat, map, mergeMap, of, type Observable } from 'rxjs';
+import { EMPTY, concat, map, mergeMap, of, type Observable } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { AgentEvent, Task, TaskEvent } from '../../src/core/types.js';
 import { concurrencyRecorder, recordConcurrency } from '../../src/testing/concurrency-recorder.js';
@@ -72,6 +72,15 @@ describe('recordConcurrency', () => {
 });
 
 describe('concurrencyRecorder', () => {
+  it('rejects bad options at creation', () => {
+    expect(() => concurrencyRecorder(3 as never)).toThrow(
+      'Expected `options` to be a config object, got 3 (number)',
+    );
+    expect(() => recordConcurrency(EMPTY, { scheduler: {} as never })).toThrow(
+      'Expected `scheduler` to be an RxJS scheduler (such as asyncScheduler), got an object',
+    );
+  });
+
   it('passes the events through unchanged and counts them live', () => {
     const recorder = concurrencyRecorder();
     createTestScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {

@@ -128,6 +128,9 @@ describe('marbleAgent', () => {
         'Expected `scripts.t` to hold at least one script',
       );
       expect(() => marbleAgent(helpers, 'x' as unknown as Record<string, string>)).toThrow(TypeError);
+      expect(() => marbleAgent(helpers, {}, { scheduler: Date as never })).toThrow(
+        'Expected `scheduler` to be an RxJS scheduler (such as asyncScheduler), got a function',
+      );
     });
   });
 });

@@ -12,7 +12,7 @@ import {
 import { InvalidTask } from '../../core/invalid-task.js';
 import { describe } from '../../core/validate.js';
 import type { AgentEvent, Settled, Task, TaskEvent, Usage } from '../../core/types.js';
-import { PULL, isPullable } from '../../sources/pull.js';
+import { PULL, closeIterator, isPullable } from '../../sources/pull.js';
 import type { PoolOverflow, PoolState, Worker, WorkerContext } from '../pool.js';
 import { PriorityQueue } from './priority-queue.js';
 
@@ -24,6 +24,17 @@ export interface PoolOptions<R> {
   readonly onQueueFull: ((task: Task) => void) | undefined;
   readonly monitor: ((state: PoolState) => void) | undefined;
   readonly scheduler: SchedulerLike;
+  /**
+   * Tasks to cancel one by one, as `AgentPool` does when a stream is unsubscribed: a queued task leaves the
+   * queue without starting, a running one is unsubscribed and its signal aborted; both settle with `error`.
+   */
+  readonly cancel?: Observable<PoolCancel> | undefined;
+}
+
+/** One task to cancel, named by the very object the pool received. */
+export interface PoolCancel {
+  readonly task: Task;
+  readonly error: RxAgentError;
 }
 
 /** The engine behind `pool`: one instance per subscription. */
@@ -45,6 +56,7 @@ const QUEUED = 0;
 const RUNNING = 1;
 const DONE = 2;
 const ABORTED = 3;
+const WITHDRAWN = 4;
 
 const NO_USAGE: Usage = Object.freeze({ inputTokens: 0, outputTokens: 0 });
 
@@ -77,13 +89,23 @@ class Engine<R> {
   #sourceSubscription: Subscription | undefined;
   #iterator: Iterator<Task | InvalidTask> | AsyncIterator<Task | InvalidTask> | undefined;
   #pullPending = false;
+  // Kept only when tasks can be cancelled one by one: the queued and running run of each task.
+  readonly #runs: Map<Task, Run<R>> | undefined;
+  // Cancelled runs still in the queue: removing from the middle of a deque is O(n), so they are skipped
+  // when they come up instead, and left out of every count.
+  #withdrawn = 0;
+  #cancelSubscription: Subscription | undefined;
 
   constructor(subscriber: Subscriber<TaskEvent<R>>, options: PoolOptions<R>) {
     this.#subscriber = subscriber;
     this.#options = options;
+    this.#runs = options.cancel === undefined ? undefined : new Map();
   }
 
   open(source: Observable<Task | InvalidTask>): void {
+    this.#cancelSubscription = this.#options.cancel?.subscribe(({ task, error }) => {
+      this.#cancelTask(task, error);
+    });
     if (isPullable(source)) {
       try {
         this.#iterator = source[PULL]();
@@ -114,7 +136,11 @@ class Engine<R> {
   }
 
   get waiting(): number {
-    return this.#queue.size;
+    return this.#queued;
+  }
+
+  get #queued(): number {
+    return this.#queue.size - this.#withdrawn;
   }
 
   now(): number {
@@ -128,6 +154,7 @@ class Engine<R> {
   /** Called by a run once it has its outcome. */
   finish(run: Run<R>, result: Settled<R>): void {
     this.#unlink(run);
+    this.#runs?.delete(run.task);
     this.#inFlight--;
     if (result.status === 'fulfilled') this.#completed++;
     else this.#failed++;
@@ -139,6 +166,8 @@ class Engine<R> {
   teardown(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#cancelSubscription?.unsubscribe();
+    this.#cancelSubscription = undefined;
     this.#sourceSubscription?.unsubscribe();
     this.#sourceSubscription = undefined;
     if (this.#iterator !== undefined && !this.#intakeDone) closeIterator(this.#iterator);
@@ -152,6 +181,21 @@ class Engine<R> {
       run = next;
     }
     this.#queue.clear();
+    this.#withdrawn = 0;
+    this.#runs?.clear();
+  }
+
+  #cancelTask(task: Task, error: RxAgentError): void {
+    const run = this.#runs?.get(task);
+    if (run === undefined || this.#closed) return;
+    if (!run.withdraw()) {
+      run.cancel(error);
+      return;
+    }
+    this.#runs?.delete(task);
+    this.#withdrawn++;
+    this.#reject(task.id, error);
+    if (!this.#pumping) this.#checkDone();
   }
 
   #accept(item: Task | InvalidTask): void {
@@ -171,19 +215,23 @@ class Engine<R> {
     }
     const now = this.now();
     const run = new Run(this, item, this.#order++, now);
-    if (this.#inFlight < this.#options.concurrency && this.#queue.size === 0) {
+    if (this.#inFlight < this.#options.concurrency && this.#queued === 0) {
+      this.#runs?.set(item, run);
       this.#start(run, now);
       return;
     }
-    if (this.#queue.size < this.#options.queueLimit) {
+    if (this.#queued < this.#options.queueLimit) {
+      this.#runs?.set(item, run);
       this.#queue.push(run, priorityOf(item));
       if (this.#options.monitor !== undefined) this.#notify();
       this.#pump();
       return;
     }
     let dropped = run;
-    if (this.#options.overflow === 'drop-oldest' && this.#queue.size > 0) {
-      dropped = this.#queue.shiftOldest() as Run<R>;
+    if (this.#options.overflow === 'drop-oldest' && this.#queued > 0) {
+      dropped = this.#shift(true) as Run<R>;
+      this.#runs?.delete(dropped.task);
+      this.#runs?.set(item, run);
       this.#queue.push(run, priorityOf(item));
     }
     this.#dropForQueueFull(dropped.task, dropped === run ? 'refused' : 'evicted');
@@ -253,7 +301,7 @@ class Engine<R> {
     do {
       this.#pumpAgain = false;
       while (!this.#closed && this.#inFlight < this.#options.concurrency) {
-        const run = this.#queue.shift();
+        const run = this.#shift(false);
         if (run !== undefined) {
           this.#start(run, this.now());
         } else if (!this.#pull()) {
@@ -263,6 +311,15 @@ class Engine<R> {
     } while ((this.#pumpAgain as boolean) && !this.#closed);
     this.#pumping = false;
     this.#checkDone();
+  }
+
+  /** Takes the next run to start (or, with `oldest`, to evict) out of the queue, skipping withdrawn ones. */
+  #shift(oldest: boolean): Run<R> | undefined {
+    for (;;) {
+      const run = oldest ? this.#queue.shiftOldest() : this.#queue.shift();
+      if (run === undefined || !run.withdrawn) return run;
+      this.#withdrawn--;
+    }
   }
 
   /** Takes one item from the pull source; false when none is available right now. */
@@ -313,7 +370,7 @@ class Engine<R> {
   }
 
   #checkDone(): void {
-    if (this.#closed || !this.#intakeDone || this.#inFlight > 0 || this.#queue.size > 0) return;
+    if (this.#closed || !this.#intakeDone || this.#inFlight > 0 || this.#queued > 0) return;
     const failure = this.#sourceError;
     if (failure === undefined) this.#subscriber.complete();
     else this.#subscriber.error(failure.error);
@@ -324,7 +381,7 @@ class Engine<R> {
     if (monitor === undefined) return;
     try {
       monitor({
-        queued: this.#queue.size,
+        queued: this.#queued,
         inFlight: this.#inFlight,
         completed: this.#completed,
         failed: this.#failed,
@@ -354,7 +411,7 @@ class Run<R> implements WorkerContext {
   #usage: MutableUsage | undefined;
   #hasResult = false;
   #result: R | undefined;
-  #hold = false;
+  #subscribing = false;
   #held: Settled<R> | undefined;
 
   constructor(engine: Engine<R>, task: Task, order: number, enqueuedAt: number) {
@@ -396,24 +453,32 @@ class Run<R> implements WorkerContext {
         return;
       }
       const observable = input instanceof Observable ? input : from(input);
-      // The outcome is held until the run's subscription has torn down, so the next task starts only after
-      // this one has released what it held (timers, connections), as `mergeMap` does.
-      this.#hold = true;
-      const subscription = observable.subscribe({
-        next: (value) => {
-          this.#value(value);
-        },
-        error: (error: unknown) => {
-          this.#error(error);
-        },
-        complete: () => {
-          this.#complete();
-        },
-      });
-      subscription.add(() => {
-        this.#release();
-      });
-      if (this.#isRunning()) this.#subscription = subscription;
+      this.#subscribing = true;
+      let subscription: Subscription;
+      try {
+        subscription = observable.subscribe({
+          next: (value) => {
+            this.#value(value);
+          },
+          error: (error: unknown) => {
+            this.#error(error);
+          },
+          complete: () => {
+            this.#complete();
+          },
+        });
+      } finally {
+        this.#subscribing = false;
+      }
+      if (this.#isRunning()) {
+        this.#subscription = subscription;
+        return;
+      }
+      // Settled, cancelled or aborted while subscribing (as when a consumer leaves on a synchronous event).
+      subscription.unsubscribe();
+      const held = this.#held;
+      this.#held = undefined;
+      if (held !== undefined) this.#engine.finish(this, held);
     } catch (error) {
       this.#error(error);
     }
@@ -431,6 +496,29 @@ class Run<R> implements WorkerContext {
     this.#subscription = undefined;
     subscription?.unsubscribe();
     this.#controller?.abort(this.#cancelled());
+  }
+
+  get withdrawn(): boolean {
+    return this.#state === WITHDRAWN;
+  }
+
+  /** Marks a queued run as cancelled; false if it has already left the queue. */
+  withdraw(): boolean {
+    if (this.#state !== QUEUED) return false;
+    this.#state = WITHDRAWN;
+    return true;
+  }
+
+  /** Ends a running run with `error`: its work is unsubscribed and its signal aborted, then it settles. */
+  cancel(error: RxAgentError): void {
+    if (this.#state !== RUNNING) return;
+    this.#state = DONE;
+    this.#result = undefined;
+    const subscription = this.#subscription;
+    this.#subscription = undefined;
+    subscription?.unsubscribe();
+    this.#controller?.abort(error);
+    this.#settle(this.#rejected(error));
   }
 
   #cancelled(): CancelledError {
@@ -509,28 +597,33 @@ class Run<R> implements WorkerContext {
   #error(error: unknown): void {
     if (this.#state !== RUNNING) return;
     this.#state = DONE;
-    this.#subscription = undefined;
     this.#result = undefined;
+    this.#settle(this.#rejected(this.#describe(error)));
+  }
+
+  #rejected(error: RxAgentError): Settled<R> {
     const usage = this.#usage;
-    this.#settle({
+    return {
       status: 'rejected',
       taskId: this.task.id,
-      error: this.#describe(error),
+      error,
       ...(usage === undefined ? {} : { usage }),
       attempts: this.#retries + 1,
       durationMs: this.#engine.now() - this.#startedAt,
-    });
+    };
   }
 
   #settle(result: Settled<R>): void {
-    if (this.#hold) this.#held = result;
-    else this.#engine.finish(this, result);
-  }
-
-  #release(): void {
-    const result = this.#held;
-    if (result === undefined) return;
-    this.#held = undefined;
+    if (this.#subscribing) {
+      this.#held = result;
+      return;
+    }
+    // Torn down before the slot is reused, so the next task starts only after this one has released what it
+    // held (timers, connections, budget reservations) — whatever order its finalizers were added in: a retry
+    // adds each attempt's after the run's own.
+    const subscription = this.#subscription;
+    this.#subscription = undefined;
+    subscription?.unsubscribe();
     this.#engine.finish(this, result);
   }
 
@@ -538,14 +631,11 @@ class Run<R> implements WorkerContext {
   #describe(error: unknown): RxAgentError {
     if (!(error instanceof TimeoutError)) return toRxAgentError(error);
     const pool = { running: this.#engine.running, waiting: this.#engine.waiting };
-    const described = new TimeoutError(
+    return new TimeoutError(
       `${error.message} (pool had ${pool.running} running, ${pool.waiting} waiting)`,
       { ...error.info, pool },
+      { cause: error.cause },
     );
-    if (error.cause !== undefined) {
-      Object.defineProperty(described, 'cause', { value: error.cause, writable: true, configurable: true });
-    }
-    return described;
   }
 }
 
@@ -563,15 +653,4 @@ function isPromiseLike<T>(value: unknown): value is PromiseLike<T> {
       !(value instanceof Observable) &&
       typeof (value as { then?: unknown }).then === 'function')
   );
-}
-
-function closeIterator(iterator: Iterator<unknown> | AsyncIterator<unknown>): void {
-  try {
-    const closing = iterator.return?.();
-    if (isPromiseLike(closing)) {
-      closing.then(undefined, () => undefined);
-    }
-  } catch {
-    // The pool is stopping anyway; an iterator that fails to close has nothing left to report to.
-  }
 }
