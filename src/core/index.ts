@@ -42,6 +42,9 @@ export {
   expectConfig,
   expectFunction,
   expectInteger,
+  expectKnownKeys,
   expectNumber,
   expectOneOf,
+  expectPositive,
+  expectScheduler,
 } from './validate.js';
