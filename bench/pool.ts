@@ -2,6 +2,7 @@
 // pool against p-limit, p-queue and RxJS mergeMap in one process; then peak RSS for 1M tasks from a
 // generator, each contender in its own child process so RSS is its own.
 import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import pLimit from 'p-limit';
 import PQueue from 'p-queue';
@@ -105,7 +106,7 @@ function* generate(n: number): Generator<Task> {
 }
 
 const rssContenders: Record<string, (n: number) => Promise<number>> = {
-  // What the process costs before any task: Node, the tsx loader (its own thread) and the imports.
+  // What the process costs before any task: Node and the compiled imports.
   'baseline: no tasks': () => Promise.resolve(0),
   'rxagent pool (fromTasks(generator))': (n) =>
     countSettled(fromTasks(generate(n)).pipe(pool(worker, { concurrency: 50 }))),
@@ -128,14 +129,31 @@ async function measureRss(name: string): Promise<void> {
   console.log(JSON.stringify({ done, ms, peakMb }));
 }
 
+/**
+ * Compiles this file and what it imports to plain JavaScript, so the children measure what users run in
+ * production: the tsx loader alone costs ~35 MB of RSS and would hide the pool's own figures.
+ */
+function compileSelf(): string {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const outDir = join(root, '.bench-out');
+  const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+  const flags = ['--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022'];
+  const more = ['--strict', '--exactOptionalPropertyTypes', '--skipLibCheck', '--types', 'node'];
+  const out = ['--rootDir', root, '--outDir', outDir];
+  execFileSync(process.execPath, [tsc, ...flags, ...more, ...out, fileURLToPath(import.meta.url)], {
+    cwd: root,
+  });
+  return join(outDir, 'bench', 'pool.js');
+}
+
 function rssTable(): void {
-  const self = fileURLToPath(import.meta.url);
+  const self = compileSelf();
   console.log(`\nPeak RSS, ${RSS_TASKS.toLocaleString('en')} tasks from a generator, concurrency 50\n`);
   console.log('| contender | peak RSS (MB) | above baseline (MB) | s |');
   console.log('|---|---:|---:|---:|');
   let baseline = 0;
   for (const name of Object.keys(rssContenders)) {
-    const out = execFileSync(process.execPath, ['--import', 'tsx', self, 'rss', name], { encoding: 'utf8' });
+    const out = execFileSync(process.execPath, [self, 'rss', name], { encoding: 'utf8' });
     const { peakMb, ms } = JSON.parse(out.trim().split('\n').pop()!) as { peakMb: number; ms: number };
     if (name.startsWith('baseline')) baseline = peakMb;
     const above = (peakMb - baseline).toFixed(0);
