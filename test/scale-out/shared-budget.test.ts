@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeRedis, startRedis, type RedisServer } from '../support/redis-server.js';
+import { afterAll, expect, it } from 'vitest';
+import { describeRedis, useRedis, type RedisServer } from '../support/redis-server.js';
 import { killAll, maxInWindow, startChild, stopAll, type Child } from './fixtures/children.js';
 
 const LIMIT = 6_000;
@@ -13,14 +13,12 @@ let redis: Redis;
 const children: Child[] = [];
 
 describeRedis('four worker processes sharing a 6,000 tokens/minute budget (a minute scaled to 2 s)', () => {
-  beforeAll(async () => {
-    server = await startRedis();
-    redis = new Redis(server.url);
+  useRedis((s, r) => {
+    server = s;
+    redis = r;
   });
   afterAll(async () => {
     await killAll(children);
-    redis.disconnect();
-    await server.stop();
   });
 
   it('never grants more than the limit plus one burst in any window, by the Redis clock', async () => {

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeRedis, startRedis, type RedisServer } from '../support/redis-server.js';
+import { afterAll, expect, it } from 'vitest';
+import { describeRedis, useRedis, type RedisServer } from '../support/redis-server.js';
 import { killAll, startChild, type Child } from './fixtures/children.js';
 
 const TASKS = 60;
@@ -10,14 +10,12 @@ let redis: Redis;
 const children: Child[] = [];
 
 describeRedis('a worker killed with SIGKILL mid-run', () => {
-  beforeAll(async () => {
-    server = await startRedis();
-    redis = new Redis(server.url);
+  useRedis((s, r) => {
+    server = s;
+    redis = r;
   });
   afterAll(async () => {
     await killAll(children);
-    redis.disconnect();
-    await server.stop();
   });
 
   it('leaves every task with exactly one result: the others reclaim its entries', async () => {

@@ -1,11 +1,11 @@
 import { Redis } from 'ioredis';
 import { lastValueFrom, of, take, toArray } from 'rxjs';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { TimeoutError } from '../../src/core/errors.js';
 import type { TaskEvent } from '../../src/core/types.js';
 import { toRedisStream } from '../../src/sinks/to-redis-stream.js';
 import { fromRedisStream } from '../../src/sources/from-redis-stream.js';
-import { describeRedis, startRedis, type RedisServer } from '../support/redis-server.js';
+import { describeRedis, useRedis, type RedisServer } from '../support/redis-server.js';
 
 let server: RedisServer;
 let redis: Redis;
@@ -24,13 +24,9 @@ const settled = (taskId: string, value: string): TaskEvent => ({
 });
 
 describeRedis('toRedisStream', () => {
-  beforeAll(async () => {
-    server = await startRedis();
-    redis = new Redis(server.url);
-  });
-  afterAll(async () => {
-    redis.disconnect();
-    await server.stop();
+  useRedis((s, r) => {
+    server = s;
+    redis = r;
   });
 
   it('validates its config at creation', () => {

@@ -1,13 +1,13 @@
 import { Redis } from 'ioredis';
 import { firstValueFrom, lastValueFrom, NEVER, of, Subject, take, toArray, filter } from 'rxjs';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { InvalidTask } from '../../src/core/invalid-task.js';
 import type { TaskEvent } from '../../src/core/types.js';
 import { pool } from '../../src/operators/pool.js';
 import { toRedisStream } from '../../src/sinks/to-redis-stream.js';
 import { fromRedisResults, RemoteAgentError } from '../../src/sources/from-redis-results.js';
 import { fromRedisStream } from '../../src/sources/from-redis-stream.js';
-import { describeRedis, startRedis, type RedisServer } from '../support/redis-server.js';
+import { describeRedis, useRedis, type RedisServer } from '../support/redis-server.js';
 
 let server: RedisServer;
 let redis: Redis;
@@ -25,13 +25,9 @@ const add = async (stream: string, ...tasks: unknown[]): Promise<void> => {
 };
 
 describeRedis('fromRedisStream', () => {
-  beforeAll(async () => {
-    server = await startRedis();
-    redis = new Redis(server.url);
-  });
-  afterAll(async () => {
-    redis.disconnect();
-    await server.stop();
+  useRedis((s, r) => {
+    server = s;
+    redis = r;
   });
 
   it('validates its config at creation', () => {

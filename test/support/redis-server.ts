@@ -1,6 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { describe } from 'vitest';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe } from 'vitest';
 
 const BINARY = process.env.REDIS_SERVER ?? 'redis-server';
 
@@ -110,4 +111,21 @@ export async function startRedis(): Promise<RedisServer> {
       child = await launch(port);
     },
   };
+}
+
+/**
+ * Starts a redis-server and a client before the tests of the enclosing block and stops both after them.
+ * `onStart` receives them; after-hooks registered later in the block run before this one stops Redis.
+ */
+export function useRedis(onStart: (server: RedisServer, redis: Redis) => void): void {
+  let started: { server: RedisServer; redis: Redis } | undefined;
+  beforeAll(async () => {
+    const server = await startRedis();
+    started = { server, redis: new Redis(server.url) };
+    onStart(started.server, started.redis);
+  });
+  afterAll(async () => {
+    started?.redis.disconnect();
+    await started?.server.stop();
+  });
 }
