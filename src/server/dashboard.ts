@@ -26,13 +26,14 @@ const PAGE = `<!doctype html>
   header b { font-variant-numeric: tabular-nums; }
   #connection.down { color: #ff8a80; }
   main { padding: 1em; display: grid; gap: 1em; }
+  main > * { min-width: 0; }
   form { display: grid; gap: .5em; grid-template-columns: 1fr auto; align-items: start; }
   textarea { width: 100%; box-sizing: border-box; min-height: 5em; font: inherit; }
   #panes { display: grid; gap: .8em; grid-template-columns: repeat(auto-fill, minmax(22em, 1fr)); }
-  .pane { background: #fff; border: 1px solid #d6dae1; border-radius: 6px; padding: .6em; display: grid; gap: .4em; }
+  .pane { background: #fff; border: 1px solid #d6dae1; border-radius: 6px; padding: .6em; display: grid; grid-template-columns: minmax(0, 1fr); gap: .4em; min-width: 0; }
   .pane .head { display: flex; gap: .6em; align-items: center; }
-  .pane .prompt { flex: 1; font-weight: 600; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
-  .pane .text { white-space: pre-wrap; margin: 0; max-height: 16em; overflow: auto; font: 13px/1.4 ui-monospace, monospace; }
+  .pane .prompt { flex: 1; min-width: 0; font-weight: 600; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+  .pane .text { white-space: pre-wrap; overflow-wrap: anywhere; margin: 0; max-height: 16em; overflow: auto; font: 13px/1.4 ui-monospace, monospace; }
   .status { font-size: 12px; padding: 0 .4em; border-radius: 3px; background: #e3e7ee; }
   .status.running { background: #fff3c4; } .status.fulfilled { background: #c8f2d2; } .status.rejected { background: #ffd6d6; }
   .timing, .error { font-size: 12px; color: #5a6270; } .error { color: #b00020; }
