@@ -2,14 +2,22 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { describeRedis } from './support/redis-server.js';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
 
-async function example(name: string): Promise<string> {
+/** The environment without a provider or a Redis of the developer's: examples then run offline on their own. */
+function offlineEnv(): NodeJS.ProcessEnv {
+  const { OPENAI_API_KEY: _key, OPENAI_BASE_URL: _url, REDIS_URL: _redis, ...env } = process.env;
+  return env;
+}
+
+async function example(name: string, timeout = 30_000): Promise<string> {
   const { stdout } = await run(process.execPath, ['--import', 'tsx', `examples/${name}.ts`], {
     cwd: root,
-    timeout: 30_000,
+    timeout,
+    env: offlineEnv(),
   });
   return stdout;
 }
@@ -26,4 +34,24 @@ describe('examples', () => {
     expect(out).toContain('peak queue depth 10 (limit 10)');
     expect(out.trim().split('\n').at(-1)).toBe('50/50 documents summarized');
   }, 40_000);
+
+  it('tool-dag runs the two searches together and saves time against sequential calls', async () => {
+    const out = await example('tool-dag');
+    const match = /Done in (\d+) ms; one call after another would take (\d+) ms/.exec(out);
+    expect(match).not.toBeNull();
+    expect(Number(match![1])).toBeLessThan(Number(match![2]));
+  }, 40_000);
+
+  it('throttled-batch stays under the provider limit: no 429', async () => {
+    const out = await example('throttled-batch', 60_000);
+    expect(out.trim().split('\n').at(-1)).toMatch(/^200 prompts in [\d.]+ s, 0 answered 429\.$/);
+  }, 90_000);
+});
+
+describeRedis('the scale-out example', () => {
+  it('gets exactly one result per task from three workers', async () => {
+    const out = await example('scale-out/run', 90_000);
+    expect(out).toMatch(/Summary: 30 tasks, 30 results \(30 distinct\)/);
+    expect(out).toMatch(/exit codes 0,0,0,0/);
+  }, 120_000);
 });
