@@ -52,7 +52,11 @@ export function buildProgram(io: CommandIo, done: (code: number) => void): Comma
     .option('--tpm <n>', 'tokens per minute budget', parseIntegerFlag(1))
     .option('--rpm <n>', 'requests per minute budget', parseIntegerFlag(1))
     .option('--max-cost <usd>', 'no task starts once this many dollars are spent', parseAmountFlag)
-    .option('--timeout <duration>', 'time limit of each attempt (30s, 500ms, 2m)', parseDurationFlag, 30_000)
+    .addOption(
+      new Option('--timeout <duration>', 'time limit of each attempt (30s, 500ms, 2m)')
+        .argParser(parseDurationFlag)
+        .default(30_000, '30s'),
+    )
     .option('--retries <n>', 'retries of a failed attempt', parseIntegerFlag(0), 2)
     .option('--resume', 'skip tasks already fulfilled in the output', false)
     .addOption(
