@@ -23,7 +23,9 @@ import { memoryStore } from './memory-store.js';
 import type { AcquireResult, Amounts, BudgetSpec, BudgetStore } from './store.js';
 import { limitSpec, type LimitName, type LimitSpec } from './token-bucket.js';
 
-/** Configuration of `createBudget`. Declare at least one limit; every declared limit must grant a run. */
+/**
+ * Configuration of {@link createBudget}. Declare at least one limit; every declared limit must grant a run.
+ */
 export interface BudgetConfig {
   /** Tokens per minute the provider allows. @defaultValue no limit */
   readonly tokensPerMinute?: number;
@@ -84,7 +86,7 @@ export interface BudgetState {
 export interface BudgetRequest {
   /** Estimated tokens (input + reserved output). */
   readonly tokens: number;
-  /** @defaultValue 1 */
+  /** Requests the run makes. @defaultValue 1 */
   readonly requests?: number;
 }
 

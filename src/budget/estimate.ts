@@ -15,7 +15,7 @@ export interface Price {
   readonly output: number;
 }
 
-/** Options of `estimateTokens`. */
+/** Options of {@link estimateTokens}. */
 export interface EstimateOptions {
   /** Output tokens to reserve when the task sets no `maxOutputTokens`. @defaultValue 1024 */
   readonly defaultMaxOutputTokens?: number;
@@ -40,7 +40,7 @@ function countMessage(message: ChatMessage, count: (text: string) => number): nu
  * charge rate limits this way at admission, so it is what `throttleBudget` reserves.
  *
  * @example
- * const cost = estimateTokens({ id: 'a', input: 'Summarise this', maxOutputTokens: 200 }); // 203
+ * const cost = estimateTokens({ input: 'Summarise this', maxOutputTokens: 200 }); // 204
  * tasks$.pipe(pool((task, ctx) => agent.run(task, ctx).pipe(throttleBudget(budget, { cost: estimateTokens(task) }))));
  */
 export function estimateTokens(
@@ -85,7 +85,12 @@ export function priceOf(model: string, overrides: Readonly<Record<string, Price>
   return Object.hasOwn(SUPPLEMENT, model) ? SUPPLEMENT[model] : undefined;
 }
 
-/** Dollars a run costs at `price`. */
+/**
+ * Dollars a run costs at `price`.
+ *
+ * @example
+ * costOf({ input: 0.15, output: 0.6 }, { inputTokens: 1_000, outputTokens: 500 }); // 0.00045
+ */
 export function costOf(
   price: Price,
   usage: { readonly inputTokens: number; readonly outputTokens: number },

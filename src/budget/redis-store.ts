@@ -77,14 +77,22 @@ export interface RedisStore extends BudgetStore {
   close(): Promise<void>;
 }
 
+/** The `info` of a {@link StoreUnavailableError}. */
 export interface StoreUnavailableInfo {
   /** How long this process has seen Redis unreachable. */
   readonly downForMs: number;
+  /** The store's `unavailable.waitMs`, which that exceeded. */
   readonly waitMs: number;
   readonly [key: string]: unknown;
 }
 
-/** Redis stayed unreachable longer than a fail-closed `redisStore` waits. */
+/**
+ * Redis stayed unreachable longer than a fail-closed `redisStore` waits. A run meets it as the `cause` of a
+ * `BudgetExhaustedError` with reason `'store-unavailable'`.
+ *
+ * @example
+ * const storeDown = error instanceof BudgetExhaustedError && error.cause instanceof StoreUnavailableError;
+ */
 export class StoreUnavailableError extends RxAgentError<StoreUnavailableInfo> {
   override readonly name = 'StoreUnavailableError';
   constructor(message: string, info: StoreUnavailableInfo, cause?: unknown) {

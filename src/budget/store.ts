@@ -7,7 +7,7 @@ export type Amounts = Readonly<Partial<Record<LimitName, number>>>;
 /** The limits of one budget, sent with every store call so a shared store needs no set-up step. */
 export interface BudgetSpec {
   readonly limits: readonly LimitSpec[];
-  /** Dollars after which nothing new starts. */
+  /** Dollars after which nothing new starts. @defaultValue no cap */
   readonly maxTotalCost?: number;
 }
 

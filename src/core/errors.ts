@@ -20,10 +20,13 @@ export type ErrorCode =
   | 'E_PROTOCOL'
   | 'E_STORE_UNAVAILABLE';
 
+/** What the {@link RxAgentError} constructor takes besides the code and message. */
 export interface RxAgentErrorOptions<I> {
+  /** Structured data about the failure, kept in `info` and in `toJSON()`. */
   readonly info: I;
+  /** What caused it, kept as the standard `Error#cause`. @defaultValue none */
   readonly cause?: unknown;
-  /** Whether retrying the same request may succeed. */
+  /** Whether retrying the same request may succeed; `defaultRetryable` reads it. @defaultValue false */
   readonly retryable?: boolean;
 }
 
@@ -58,6 +61,7 @@ export class RxAgentError<I = Record<string, unknown>> extends Error {
   }
 }
 
+/** The `info` of a {@link TimeoutError}. */
 export interface TimeoutInfo {
   /** Which limit fired. */
   readonly limit: 'first' | 'each' | 'total';
@@ -70,7 +74,14 @@ export interface TimeoutInfo {
   readonly [key: string]: unknown;
 }
 
-/** A run took longer than a `timeoutWith` limit allows. Retryable. */
+/**
+ * A run took longer than a `timeoutWith` limit allows. Retryable.
+ *
+ * @example
+ * if (result.status === 'rejected' && result.error instanceof TimeoutError) {
+ *   console.log(`${result.error.info.limit} limit of ${result.error.info.ms}ms`, result.error.info.pool);
+ * }
+ */
 export class TimeoutError extends RxAgentError<TimeoutInfo> {
   override readonly name = 'TimeoutError';
   constructor(message: string, info: TimeoutInfo, options: ErrorOptions = {}) {
@@ -78,6 +89,7 @@ export class TimeoutError extends RxAgentError<TimeoutInfo> {
   }
 }
 
+/** The `info` of a {@link QueueFullError}. */
 export interface QueueFullInfo {
   readonly taskId: string;
   readonly queueLimit: number;
@@ -85,7 +97,14 @@ export interface QueueFullInfo {
   readonly [key: string]: unknown;
 }
 
-/** A task was turned away or evicted because the pool's queue was full. */
+/**
+ * A task was turned away or evicted because the pool's queue was full.
+ *
+ * @example
+ * agentPool.submit(prompt).catch((error: unknown) => {
+ *   if (error instanceof QueueFullError) console.warn(`busy: queue holds ${error.info.queueLimit}`);
+ * });
+ */
 export class QueueFullError extends RxAgentError<QueueFullInfo> {
   override readonly name = 'QueueFullError';
   constructor(message: string, info: QueueFullInfo, options: ErrorOptions = {}) {
@@ -93,33 +112,53 @@ export class QueueFullError extends RxAgentError<QueueFullInfo> {
   }
 }
 
+/** The `info` of a {@link RateLimitError}. */
 export interface RateLimitInfo {
+  /** The limit that was reached. */
   readonly limit: 'tokens' | 'requests';
+  /** How long the provider (or budget) asks to wait before the next attempt. */
   readonly retryAfterMs: number;
+  /** The HTTP status, when the error came from a response. */
   readonly status?: number;
   readonly [key: string]: unknown;
 }
 
-/** The provider (or a budget) answered 429. Retryable after `retryAfterMs`, which has no upper cap. */
+/**
+ * The provider (or a budget) answered 429. Retryable after `retryAfterMs`, which has no upper cap.
+ *
+ * @example
+ * budget.rateLimited(new RateLimitError('429 from the provider', { limit: 'tokens', retryAfterMs: 2_000 }));
+ */
 export class RateLimitError extends RxAgentError<RateLimitInfo> {
   override readonly name = 'RateLimitError';
   constructor(message: string, info: RateLimitInfo, cause?: unknown) {
     super('E_RATE_LIMITED', message, { info, retryable: true, cause });
   }
+  /** `info.retryAfterMs`: how long to wait before the next attempt. */
   get retryAfterMs(): number {
     return this.info.retryAfterMs;
   }
+  /** `info.limit`: the limit that was reached. */
   get limit(): 'tokens' | 'requests' {
     return this.info.limit;
   }
 }
 
+/** The `info` of a {@link BudgetExhaustedError}. */
 export interface BudgetExhaustedInfo {
   readonly reason: 'max-total-cost' | 'exceeds-capacity' | 'store-unavailable';
   readonly [key: string]: unknown;
 }
 
-/** A budget can never grant this run: the total-cost cap is spent, or the estimate exceeds a bucket. */
+/**
+ * A budget will not grant this run: the total-cost cap is spent, the estimate exceeds a whole limit, or the
+ * budget's store stayed unreachable (`info.reason` says which).
+ *
+ * @example
+ * if (result.status === 'rejected' && result.error instanceof BudgetExhaustedError) {
+ *   console.log(`not run: ${result.error.info.reason}`);
+ * }
+ */
 export class BudgetExhaustedError extends RxAgentError<BudgetExhaustedInfo> {
   override readonly name = 'BudgetExhaustedError';
   constructor(message: string, info: BudgetExhaustedInfo, options: ErrorOptions = {}) {
@@ -127,15 +166,25 @@ export class BudgetExhaustedError extends RxAgentError<BudgetExhaustedInfo> {
   }
 }
 
+/** The `info` of a {@link ProviderError}. */
 export interface ProviderInfo {
+  /** The HTTP status; absent for connection and stream failures. */
   readonly status?: number;
+  /** The provider's error type (`'insufficient_quota'`), or rxagent's kind of failure (`'connection'`). */
   readonly type?: string;
-  /** Text streamed before the failure, kept so callers can use partial output. */
+  /** Text streamed before the failure, kept so callers can use partial output; absent when none came. */
   readonly partialText?: string;
   readonly [key: string]: unknown;
 }
 
-/** The model provider failed. `retryable` is true for 408/409/5xx/connection errors. */
+/**
+ * The model provider failed. `retryable` is true for 408/409/5xx/connection errors.
+ *
+ * @example
+ * if (error instanceof ProviderError && error.info.partialText !== undefined) {
+ *   console.log(`partial answer: ${error.info.partialText}`);
+ * }
+ */
 export class ProviderError extends RxAgentError<ProviderInfo> {
   override readonly name = 'ProviderError';
   constructor(message: string, info: ProviderInfo, options: { retryable?: boolean; cause?: unknown } = {}) {
@@ -143,14 +192,21 @@ export class ProviderError extends RxAgentError<ProviderInfo> {
   }
 }
 
+/** The `info` of a {@link CancelledError}. */
 export interface CancelledInfo {
   readonly reason:
     'unsubscribed' | 'closed' | 'drain-deadline' | 'client-cancel' | 'disconnect' | 'fail-fast';
+  /** The task cancelled, when one task was. */
   readonly taskId?: string;
   readonly [key: string]: unknown;
 }
 
-/** The task was cancelled before it could settle on its own. */
+/**
+ * The task was cancelled before it could settle on its own.
+ *
+ * @example
+ * const cancelledByUser = error instanceof CancelledError && error.info.reason === 'client-cancel';
+ */
 export class CancelledError extends RxAgentError<CancelledInfo> {
   override readonly name = 'CancelledError';
   constructor(message: string, info: CancelledInfo, options: ErrorOptions = {}) {
@@ -158,14 +214,23 @@ export class CancelledError extends RxAgentError<CancelledInfo> {
   }
 }
 
+/** The `info` of a {@link ValidationError}. */
 export interface ValidationInfo {
   readonly issues: readonly core.$ZodIssue[];
-  /** Where the input came from, such as `line 12` or `frame`. */
+  /** Where the input came from, such as `line 12` or `frame`; absent when the caller did not say. */
   readonly source?: string;
   readonly [key: string]: unknown;
 }
 
-/** Input did not match its schema. Carries the zod issues. */
+/**
+ * Input did not match its schema. Carries the zod issues.
+ *
+ * @example
+ * const parsed = parseTask(JSON.parse(line), 'line 12');
+ * if (!parsed.success) {
+ *   for (const issue of parsed.error.info.issues) console.error(issue.path, issue.message);
+ * }
+ */
 export class ValidationError extends RxAgentError<ValidationInfo> {
   override readonly name = 'ValidationError';
   constructor(message: string, info: ValidationInfo, options: ErrorOptions = {}) {
@@ -173,7 +238,13 @@ export class ValidationError extends RxAgentError<ValidationInfo> {
   }
 }
 
-/** Turns anything thrown into an `RxAgentError`, keeping the original as `cause`. */
+/**
+ * Turns anything thrown into an `RxAgentError` (code `E_WORKER` unless it already is one), keeping the
+ * original as `cause`.
+ *
+ * @example
+ * run$.pipe(catchError((error: unknown) => of({ failed: toRxAgentError(error).toJSON() })));
+ */
 export function toRxAgentError(error: unknown): RxAgentError {
   if (error instanceof RxAgentError) return error as RxAgentError;
   const message = error instanceof Error ? error.message : `Non-error thrown: ${safeString(error)}`;

@@ -5,9 +5,9 @@ import type { RxAgentError } from './errors.js';
 export interface ChatMessage {
   readonly role: 'system' | 'user' | 'assistant' | 'tool';
   readonly content: string;
-  /** For `role: 'tool'`: the id of the call this message answers. */
+  /** For `role: 'tool'`: the id of the call this message answers; required there. @defaultValue none */
   readonly toolCallId?: string;
-  /** For `role: 'assistant'`: the tool calls the model asked for. */
+  /** For `role: 'assistant'`: the tool calls the model asked for. @defaultValue none */
   readonly toolCalls?: readonly ToolCall[];
 }
 
@@ -20,12 +20,19 @@ export interface ToolCall {
 
 /** One unit of work: a prompt (or conversation) with an id that names it in every event. */
 export interface Task<M = unknown> {
+  /** Names the task in every event and result; 1 to 256 characters when it comes from outside. */
   readonly id: string;
+  /** A prompt (sent as one user message) or a whole conversation. */
   readonly input: string | readonly ChatMessage[];
-  /** The most output tokens the run may produce; budgets reserve this much. */
+  /**
+   * The most output tokens the run may produce; budgets reserve this much.
+   * @defaultValue the agent's own cap (`defaultMaxOutputTokens` of `openaiModel`, `maxOutputTokens` of
+   * `simulatedModel`); `estimateTokens` reserves `DEFAULT_MAX_OUTPUT_TOKENS` (1024)
+   */
   readonly maxOutputTokens?: number;
   /** Higher leaves the queue first; equal priorities keep arrival order. @defaultValue 0 */
   readonly priority?: number;
+  /** The caller's own data, carried with the task; rxagent never reads it. @defaultValue none */
   readonly meta?: M;
 }
 
@@ -33,11 +40,14 @@ export interface Task<M = unknown> {
 export interface Usage {
   readonly inputTokens: number;
   readonly outputTokens: number;
-  /** In US dollars. */
+  /** In US dollars; absent when no price is known. */
   readonly cost?: number;
 }
 
-/** A provider's view of its rate limits, as `x-ratelimit-*` headers report it. */
+/**
+ * A provider's view of its rate limits, as `x-ratelimit-*` headers report it. A field whose header the
+ * provider did not send is absent.
+ */
 export interface RateLimitSnapshot {
   readonly limitTokens?: number;
   readonly limitRequests?: number;
@@ -49,9 +59,14 @@ export interface RateLimitSnapshot {
   readonly resetRequestsMs?: number;
 }
 
+/** Why a model stopped: OpenAI's finish reasons in kebab-case, `'other'` for any other a provider sends. */
 export type FinishReason = 'stop' | 'length' | 'tool-calls' | 'content-filter' | 'other';
 
-/** What a model emits during one run. */
+/**
+ * What a model emits during one run: text `delta`s as they stream, the `tool-calls` it asks for, `usage` and
+ * `rate-limits` reports, a `retry` notice from `retryBackoff` (`attempt` is the attempt about to start, from
+ * 2), and a final `done` with the whole text.
+ */
 export type AgentEvent =
   | { readonly type: 'delta'; readonly text: string }
   | { readonly type: 'tool-calls'; readonly calls: readonly ToolCall[] }
@@ -70,12 +85,24 @@ export interface RunContext {
   readonly signal: AbortSignal;
 }
 
-/** Anything that can run a task as a stream of events: a model, an adapter, a fake. */
+/**
+ * Anything that can run a task as a stream of events: a model, an adapter, a fake. A run is cold, and
+ * unsubscribing (or the `signal` aborting) must stop it, so the pool can cancel what it no longer needs.
+ *
+ * @example
+ * const echo: Agent = {
+ *   run: (task) => of({ type: 'done', text: textOf(task), finishReason: 'stop' }),
+ * };
+ */
 export interface Agent {
   run(task: Task, context: RunContext): Observable<AgentEvent>;
 }
 
-/** The `Promise.allSettled` shape of one task's outcome. */
+/**
+ * The `Promise.allSettled` shape of one task's outcome. `attempts` is 0 for a task that never ran (invalid,
+ * turned away by a full queue, cancelled while queued), and `durationMs` counts from its start, not its
+ * arrival.
+ */
 export type Settled<V = string> =
   | {
       readonly status: 'fulfilled';

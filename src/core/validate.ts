@@ -1,6 +1,11 @@
 import type { SchedulerLike } from 'rxjs';
 
-/** Describes a value for an error message: `-1 (number)`, `"5" (string)`, `undefined`. */
+/**
+ * Describes a value for an error message: `-1 (number)`, `"5" (string)`, `undefined`, `an object`.
+ *
+ * @example
+ * throw new TypeError(`Expected \`path\` to be a file path, got ${describe(path)}`);
+ */
 export function describe(value: unknown): string {
   if (value === undefined) return 'undefined';
   if (value === null) return 'null';
@@ -11,7 +16,12 @@ export function describe(value: unknown): string {
   return `${typeof value} value`;
 }
 
-/** Throws `TypeError` unless `value` is an integer ≥ `min` (or `Infinity` when allowed). */
+/**
+ * Throws `TypeError` unless `value` is an integer ≥ `min` (or `Infinity` when allowed); returns it typed.
+ *
+ * @example
+ * const concurrency = expectInteger('concurrency', config.concurrency ?? 4, 1, true);
+ */
 export function expectInteger(name: string, value: unknown, min: number, allowInfinity = false): number {
   const ok =
     typeof value === 'number' &&
@@ -26,7 +36,12 @@ export function expectInteger(name: string, value: unknown, min: number, allowIn
   return value;
 }
 
-/** Throws `TypeError` unless `value` is a finite number ≥ `min`. */
+/**
+ * Throws `TypeError` unless `value` is a finite number ≥ `min`; returns it typed.
+ *
+ * @example
+ * const baseDelayMs = expectNumber('baseDelayMs', config.baseDelayMs ?? 500, 0);
+ */
 export function expectNumber(name: string, value: unknown, min: number): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
     throw new TypeError(
@@ -36,14 +51,24 @@ export function expectNumber(name: string, value: unknown, min: number): number 
   return value;
 }
 
-/** Throws `TypeError` unless `value` is a function. */
+/**
+ * Throws `TypeError` unless `value` is a function.
+ *
+ * @example
+ * if (config.monitor !== undefined) expectFunction('monitor', config.monitor);
+ */
 export function expectFunction(name: string, value: unknown): void {
   if (typeof value !== 'function') {
     throw new TypeError(`Expected \`${name}\` to be a function, got ${describe(value)}`);
   }
 }
 
-/** Throws `TypeError` unless `value` is one of `choices`. */
+/**
+ * Throws `TypeError` unless `value` is one of `choices`; returns it narrowed to them.
+ *
+ * @example
+ * const window = expectOneOf('window', config.window ?? 'sliding', ['sliding', 'bucket']);
+ */
 export function expectOneOf<C extends string>(name: string, value: unknown, choices: readonly C[]): C {
   if (typeof value !== 'string' || !(choices as readonly string[]).includes(value)) {
     throw new TypeError(
@@ -53,14 +78,26 @@ export function expectOneOf<C extends string>(name: string, value: unknown, choi
   return value as C;
 }
 
-/** Throws `TypeError` unless `value` is a plain object (a config), suggesting the usual mistake. */
+/**
+ * Throws `TypeError` unless `value` is an object other than `null` or an array, as a config must be; checked
+ * first, so that the checks of its fields can read them safely.
+ *
+ * @example
+ * expectConfig('config', config);
+ */
 export function expectConfig(name: string, value: unknown): void {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new TypeError(`Expected \`${name}\` to be a config object, got ${describe(value)}`);
   }
 }
 
-/** Throws `TypeError` unless `value` is a finite number greater than 0. */
+/**
+ * Throws `TypeError` unless `value` is a finite number greater than 0; meant for durations, as its message
+ * speaks of milliseconds. Returns it typed.
+ *
+ * @example
+ * if (config.each !== undefined) expectPositive('each', config.each);
+ */
 export function expectPositive(name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
     throw new TypeError(
@@ -70,7 +107,13 @@ export function expectPositive(name: string, value: unknown): number {
   return value;
 }
 
-/** Throws `TypeError` unless `value` looks like an RxJS `SchedulerLike` (has `now` and `schedule`). */
+/**
+ * Throws `TypeError` unless `value` looks like an RxJS `SchedulerLike` (has `now` and `schedule`); returns it
+ * typed.
+ *
+ * @example
+ * const scheduler = expectScheduler('scheduler', config.scheduler ?? asyncScheduler);
+ */
 export function expectScheduler(name: string, value: unknown): SchedulerLike {
   const candidate = value as Partial<SchedulerLike> | null;
   if (
@@ -86,7 +129,12 @@ export function expectScheduler(name: string, value: unknown): SchedulerLike {
   return value as SchedulerLike;
 }
 
-/** Throws `TypeError` on an option `owner` does not know, so a misspelt limit is not silently ignored. */
+/**
+ * Throws `TypeError` on an option `owner` does not know, so a misspelt limit is not silently ignored.
+ *
+ * @example
+ * expectKnownKeys('myOperator', config, ['concurrency', 'scheduler']);
+ */
 export function expectKnownKeys(owner: string, config: object, known: readonly string[]): void {
   const unknown = Object.keys(config).find((key) => !known.includes(key));
   if (unknown !== undefined) {

@@ -26,12 +26,15 @@ interface Choice extends Agent {
 
 /** The SDK-backed model: OpenAI or a compatible server. */
 export interface OpenAIChoice extends Choice {
+  /** Tells the two choices apart. */
   readonly kind: 'openai';
 }
 
 /** The offline simulated model, with what its provider side counted. */
 export interface SimulatedChoice extends Choice {
+  /** Tells the two choices apart. */
   readonly kind: 'simulated';
+  /** What the simulated provider counted so far, read afresh on every access. */
   readonly stats: SimulatedAgent['stats'];
 }
 

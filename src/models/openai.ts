@@ -13,7 +13,10 @@ import { incompleteStreamError, toProviderError } from './openai-errors.js';
 
 /** Configuration of {@link openaiModel}. */
 export interface OpenAIModelConfig {
-  /** The model name sent with every request. @defaultValue the `RXAGENT_MODEL` environment variable */
+  /**
+   * The model name sent with every request; required when `RXAGENT_MODEL` is not set.
+   * @defaultValue the `RXAGENT_MODEL` environment variable
+   */
   readonly model?: string;
   /**
    * The API key. Servers that need none (a local vLLM or Ollama) may go without when `baseURL` is set.

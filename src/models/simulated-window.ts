@@ -4,6 +4,7 @@ import type { RateLimitSnapshot } from '../core/types.js';
 export interface AdmittedRequest {
   /** Scheduler time of admission, in milliseconds. */
   readonly at: number;
+  /** The task the request ran. */
   readonly taskId: string;
   /** Input tokens plus the reserved output tokens. */
   readonly tokens: number;

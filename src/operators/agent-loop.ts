@@ -12,7 +12,7 @@ import { checkTools } from './dag.js';
 import type { DagEvent } from './dag.js';
 import { dagEngine } from './internal/dag-engine.js';
 
-/** How `agentLoop` runs. */
+/** How {@link agentLoop} runs. */
 export interface AgentLoopConfig {
   /** The most model calls for one task; a model still asking for tools after that settles `E_MAX_STEPS`. @defaultValue 8 */
   readonly maxSteps?: number;
@@ -53,14 +53,16 @@ class InvalidToolCall extends InvalidTask {
  * model is called again. A step whose run ends without tool calls is the final answer (the `done` text, else
  * the deltas). Arguments that are not a JSON object, fail the tool's schema, or name an unknown tool do not
  * stop the loop: the tool message carries the error (`Error E_VALIDATION: …`) so the model can correct itself.
- * Tool arguments are taken literally (no `$id` references). The returned function suits `pool` as a worker;
- * its Observable never errors: a model failure or reaching `maxSteps` ends in a rejected `settled`.
+ * Tool arguments are taken literally (no `$id` references). The returned Observable never errors: a model
+ * failure or reaching `maxSteps` ends in a rejected `settled`. Given to `pool` as a worker, the loop's last
+ * event (its `settled`) becomes the pool's fulfilled value whatever its `result.status`, so read that status.
  *
  * ```
- * model:   --(calls a,b)|        --done|
- * tools:                 a---A
- *                        b-B
- * loop:    s-g-----------ab-B-A-s--g----S|     s = step, g = agent event, a/A b/B = tool events, S = settled
+ * model:   --t|                  step 1: t = tool-calls [a, b]
+ * tool a:     -------A|
+ * tool b:     -----B|
+ * model:             ----d|      step 2: d = done
+ * loop:    s-g(ab)-B-(As)g(S|)   s = step, g = agent event, a b / A B = tool started / settled, S = settled
  * ```
  *
  * @example

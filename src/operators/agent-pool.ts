@@ -20,6 +20,7 @@ export interface AgentPoolConfig extends RunAgentsConfig {
 
 /** The pool's state, plus the tokens (and cost) of the tasks settled so far. */
 export interface AgentPoolState extends PoolState {
+  /** Summed over the settled tasks; `cost` appears once a run reports one. */
   readonly usage: Usage;
 }
 

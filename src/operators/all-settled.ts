@@ -22,7 +22,6 @@ export interface AllSettled<R = string> {
  * result:  ---------(x|)  x = { results: [A, B, c, d], fulfilled: 3, rejected: 1, total: 4,
  *                               summary: '3/4 completed' }
  * ```
-
  *
  * @example
  * const { results, summary } = await lastValueFrom(tasks$.pipe(runAgents(agent), allSettled()));

@@ -17,7 +17,7 @@ import type { DagEvent } from './internal/dag-engine.js';
 
 export type { DagEvent } from './internal/dag-engine.js';
 
-/** How `dag` runs a plan. */
+/** How {@link dag} runs a plan. */
 export interface DagConfig {
   /** The most nodes running at once. @defaultValue Infinity */
   readonly concurrency?: number;
@@ -52,8 +52,8 @@ export interface DagConfig {
  * unsubscribing aborts running tools. An error from the plan itself aborts running tools and is passed on.
  *
  * ```
- * plan:   a---b---c----|            (c depends on a and b; a takes 3 frames, b takes 5)
- * dag:    S---S---F-S--F--S-F-|     S = node-started, F = node-settled: c starts as b settles
+ * plan:   a-b-c-----|           c depends on a and b; a runs 3 frames, b 5, c 4
+ * dag:    a-bA---(Bc)(C|)       a b c = node-started, A B C = node-settled: c starts as b settles
  * ```
  *
  * @example

@@ -91,7 +91,6 @@ export const POOL_OPTIONS = [
  * tasks:   -abc----------|     concurrency 2; a's run takes 6 frames, b's 10, c's 4
  * result:  -ab----(Ac)CB-|     a b c = started (c the instant a's slot frees), A B C = settled
  * ```
-
  *
  * The worker's `AgentEvent`s become task events: `delta` → `delta` with a per-task `seq` from 0,
  * `tool-calls` → `tool`, `retry` → `retry` (and one more attempt), `usage` is summed into the result,

@@ -97,7 +97,7 @@ export function defaultRetryable(error: unknown): boolean {
  * (unless `replay`), and errors with the last error, as an `RxAgentError`, when it gives up.
  *
  * ```
- * attempts: --#  then --#  then --a--|       (a cold source that fails twice, then succeeds)
+ * attempts: --#  then --#  then --a--|       (a cold source that fails twice with a retryable error)
  *           retryBackoff({ maxRetries: 2, baseDelayMs: 3, random: () => 0 })
  * result:   --r----r-------a--|               r = { type: 'retry', attempt: 2 then 3, delayMs: 3 then 6 }
  * source:   ^-!

@@ -39,7 +39,6 @@ export interface RunAgentsConfig extends PoolConfig {
  *          runAgents(agent, { timeout: { total: 3 }, retry: { maxRetries: 2, baseDelayMs: 2, jitter: 0 } })
  * result:  -s--r--d(S|)     s started, r retry (the timeout fired), d delta, S settled ('x', 2 attempts)
  * ```
-
  *
  * The timeout sits inside the retry, so a timed-out attempt is retried and each attempt gets the whole time.
  *

@@ -13,8 +13,8 @@ import type { DagConfig, DagEvent } from './dag.js';
  * rejected `ValidationError` (its dependents as `DependencyFailedError`) instead of throwing.
  *
  * ```
- * plan:    [s1, s2, sum]          (sum refers to ${s1.top} and ${s2.top})
- * result:  (SS)--FF-S--F|
+ * plan:    [s1, s2, sum]          sum refers to ${s1.top} and ${s2.top}; s1 runs 5 frames, s2 8, sum 4
+ * result:  (ab)-A--(Bc)(C|)       a b c = node-started, A B C = node-settled
  * ```
  *
  * @example

@@ -9,7 +9,6 @@ import type { Settled, TaskEvent } from '../core/types.js';
  * events:  -sdA-sB-|     s started, d delta, A B settled
  * result:  ---a--b-|     a b = the Settled results of A and B
  * ```
-
  *
  * @example
  * tasks$.pipe(runAgents(agent), settle()).subscribe((r) => console.log(r.taskId, r.status));

@@ -4,7 +4,7 @@ import { RateLimitError } from '../core/errors.js';
 import { describe, expectConfig, expectKnownKeys, expectNumber } from '../core/validate.js';
 import type { Budget, Reservation } from '../budget/create-budget.js';
 
-/** Options of `throttleBudget`. */
+/** Options of {@link throttleBudget}. */
 export interface ThrottleBudgetOptions {
   /** Estimated tokens of the run (input + reserved output), such as `estimateTokens(task)`. @defaultValue 0 */
   readonly cost?: number;
@@ -23,7 +23,7 @@ export interface ThrottleBudgetOptions {
  * ```
  *
  * The reservation is taken before the source is subscribed; runs wait in arrival order. `usage` events
- * refund or charge the difference (see `tokenAccounting`), `rate-limits` events are fed to
+ * refund or charge the difference (see `BudgetConfig.tokenAccounting`), `rate-limits` events are fed to
  * `budget.observe`, and a `RateLimitError` from the source puts the whole budget in cooldown for its
  * `retryAfterMs` before it propagates (a retry upstream re-enters the budget). A run that fails or is
  * unsubscribed before emitting anything is refunded: the provider never counted it. Anything else keeps

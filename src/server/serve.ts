@@ -28,6 +28,7 @@ export interface Gateway {
   readonly url: string;
   /** URL of the WebSocket endpoint: `ws://127.0.0.1:8080/ws`. */
   readonly wsUrl: string;
+  /** The port it listens on, the one picked when `port` was 0. */
   readonly port: number;
   /** Every task event of the gateway, as it happens (hot). Pipe it to `toJsonl` or `progress`. */
   readonly events$: Observable<TaskEvent>;
@@ -65,12 +66,12 @@ interface Active {
  * Starts the WebSocket gateway: clients submit tasks and watch them stream, over one socket each, into a
  * shared pool; the dashboard page is served at `/`. Resolves once it listens.
  *
- * The protocol (`src/server/protocol.ts`) is checked both ways. Bad frames get an `error` frame and the
- * connection stays; frames over `maxPayload` close it with 1009; the auth hook and the Origin allow-list
- * answer 401 / 403 at the upgrade. Slow sockets get their deltas coalesced, and past `hardLimit` are closed
- * with 1008. A client that disconnects has its tasks cancelled: running ones have their `signal` aborted and
- * their budget reservations released. Each run goes through `timeout`, `budget` and `retry` in the order
- * `runAgents` uses.
+ * Every client frame is checked against `ClientFrameSchema`; what the gateway sends has the shape of
+ * `ServerFrameSchema`. Bad frames get an `error` frame and the connection stays; frames over `maxPayload`
+ * close it with 1009; the auth hook and the Origin allow-list answer 401 / 403 at the upgrade. Slow sockets
+ * get their deltas coalesced, and past `hardLimit` are closed with 1008. A client that disconnects has its
+ * tasks cancelled: running ones have their `signal` aborted and their budget reservations released. Each run
+ * goes through `timeout`, `budget` and `retry` in the order `runAgents` uses.
  *
  * @example
  * const gateway = await serve({ agent: simulatedModel({ seed: 1 }), port: 8080, perClient: { concurrency: 2 } });

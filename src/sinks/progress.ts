@@ -6,7 +6,12 @@ import { expectConfig, expectFunction, expectInteger } from '../core/validate.js
 /** What `progress` writes to: `process.stderr` or any stream with `write`. */
 export interface ProgressStream {
   write(text: string): unknown;
+  /**
+   * A terminal is redrawn in place; anything else gets nothing (or, with `force`, a line per redraw).
+   * @defaultValue false
+   */
   readonly isTTY?: boolean;
+  /** Width the line is cut to. @defaultValue 80 */
   readonly columns?: number;
 }
 
@@ -34,12 +39,19 @@ export interface ProgressOptions {
 
 /** The figures a progress line shows. */
 export interface ProgressSnapshot {
+  /** Tasks settled, fulfilled or not. */
   readonly done: number;
+  /** Tasks settled as rejected. */
   readonly failed: number;
+  /** Tasks expected in all; `undefined` draws no bar and no ETA. */
   readonly total: number | undefined;
+  /** Tasks in the pool's queue; `undefined` when unknown. */
   readonly queued: number | undefined;
+  /** Tasks running; `undefined` when unknown. */
   readonly inFlight: number | undefined;
+  /** Time since the stream was subscribed, for the rates and the ETA. */
   readonly elapsedMs: number;
+  /** Input plus output tokens of the settled runs. */
   readonly tokens: number;
   /** Dollars spent by the settled runs; `undefined` when nothing is priced. */
   readonly spent?: number;
@@ -52,8 +64,8 @@ export interface ProgressSnapshot {
  * a terminal, unless `force`.
  *
  * ```
- * events:  --S--d--s--S--s--|
- * result:  --S--d--s--S--s--|   stderr: [#####-----] 1/2 ... then [##########] 2/2
+ * events:  --S--d--s--S--s--|   S started, d delta, s settled (total: 2)
+ * result:  --S--d--s--S--s--|   stderr: [##########----------] 1/2 … then [####################] 2/2
  * ```
  *
  * @example

@@ -20,14 +20,14 @@ export interface ToJsonlOptions {
  * {@link readDoneIds} tells which tasks to skip when resuming. Takes task events or `Settled` values.
  *
  * ```
- * events:  --S--d--s--S--s--|
- * result:  --S--d--s--S--s--|   (a line appended at each s)
+ * events:  --S--d--s--S--s--|   S started, d delta, s settled
+ * result:  --S--d--s--S--s--|   a line appended at each s, before it is passed on
  * ```
  *
  * @example
  * const done = await readDoneIds('results.jsonl');
- * fromJsonl('prompts.jsonl')
- *   .pipe(filter((t) => t instanceof InvalidTask || !done.has(t.id)), runAgents(agent), toJsonl('results.jsonl'))
+ * filterPull(fromJsonl('prompts.jsonl'), (t) => t instanceof InvalidTask || !done.has(t.id))
+ *   .pipe(runAgents(agent), toJsonl('results.jsonl'))
  *   .subscribe();
  */
 export function toJsonl<T extends TaskEvent<unknown> | Settled<unknown>>(

@@ -45,9 +45,9 @@ return written
  * event once its result is stored). With the keys in different hash slots this needs a non-cluster Redis.
  *
  * ```
- * source:  --s--d--S(a)--S(b)--|
- * redis:            w(a)  w(b)         w = write the result, then XACK the entry
- * result:  --s--d--S(a)--S(b)--|
+ * source:  --s--d--A--B--|      s started, d delta, A B settled
+ * redis:           w  w         w = write the result and XACK its entries, in one script
+ * result:  --s--d--A--B--|      each settled passed on once its write has returned
  * ```
  *
  * Commands wait in ioredis's offline queue while Redis is away; if it stays away past the client's

@@ -26,8 +26,8 @@ export interface ToWebSocketOptions {
  * `hardLimit` is closed with 1008. `retry` events are not sent.
  *
  * ```
- * events:   --S--d--d--s--|
- * result:   --S--d--d--s--|   (and each event sent as a frame)
+ * events:   --S--d--d--s--|   S started, d delta, s settled
+ * result:   --S--d--d--s--|   each event also sent as a frame (`started`, `delta`, `settled`)
  * ```
  *
  * @example

@@ -21,8 +21,8 @@ export interface FromEmitterOptions {
  * removes the listeners.
  *
  * ```
- * emitter:  --'hi'--{id:'b'}--{bad}--end
- * result:   --t1----b---------inv----|
+ * emitter:  --h--b--x--e      h = 'hi', b = { id: 'b', input: '…' }, x = { bad: 1 }, e = the `endEvent`
+ * result:   --t--b--i--|      t = { id: <fresh UUID>, input: 'hi' }, i = InvalidTask('event-3')
  * ```
  *
  * @example

@@ -43,7 +43,15 @@ const SettledSchema = z.discriminatedUnion('status', [
   }),
 ]);
 
-/** An error that happened in another process, rebuilt from its JSON with the same name, code and info. */
+/**
+ * An error that happened in another process, rebuilt from its JSON with the same name, code and info. Its
+ * class is not the original's, so tell errors apart by `code`, not `instanceof`.
+ *
+ * @example
+ * if (result.status === 'rejected' && result.error.code === 'E_TIMEOUT') {
+ *   console.log(result.error.name); // 'TimeoutError'
+ * }
+ */
 export class RemoteAgentError extends RxAgentError {
   override readonly name: string;
   constructor(json: z.infer<typeof ErrorSchema>) {
@@ -64,8 +72,8 @@ const CONFIG_KEYS = ['client', 'url', 'stream', 'from', 'blockMs'];
  * results are skipped. Runs until unsubscribed, on a connection of its own.
  *
  * ```
- * results stream:  --a-----b---c--
- * output:          --S(a)--S(b)S(c)--
+ * results stream:  --a-----b---c--     entries written by toRedisStream in any process
+ * output:          --A-----B---C--     A B C = { type: 'settled', taskId, result }
  * ```
  *
  * @example

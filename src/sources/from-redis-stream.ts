@@ -24,7 +24,11 @@ export interface FromRedisStreamConfig extends RedisConnectionConfig {
   readonly consumer: string;
   /** The entry field holding the task as JSON. @defaultValue 'task' */
   readonly field?: string;
-  /** Longest a read waits for new entries before it looks for entries to reclaim again. @defaultValue 2000 */
+  /**
+   * Longest a read waits for new entries before it looks for entries to reclaim again. Capped at a third of
+   * `claimIdleMs`, because the keep-fresh claims wait behind a blocking read on the same connection.
+   * @defaultValue 2000
+   */
   readonly blockMs?: number;
   /**
    * Entries another consumer read but did not acknowledge for this long are taken over (`XAUTOCLAIM`):
@@ -75,9 +79,9 @@ const CONFIG_KEYS = [
  * Blocking reads use a connection of their own (a duplicate of `client`), closed when the source stops.
  *
  * ```
- * stream:  a---b------c
- * pool:    pulls a; pulls b when a slot frees; ...
- * result:  a---b------c---   (entries acknowledged later, by toRedisStream, after their results)
+ * stream:  a---b------c          entries as other processes add them
+ * result:  a---b------c---       each read only when the pool pulls; runs until unsubscribed
+ * acked:        A---B------C     by toRedisStream, once each result is written
  * ```
  *
  * @example

@@ -12,15 +12,15 @@ import type { ServerFrame } from '../server/protocol.js';
 
 /**
  * The tasks clients submit over WebSocket, as a push source: every `submit` frame (see
- * `src/server/protocol.ts`) of one socket, or of every socket of a `WebSocketServer`, becomes tasks; bare
- * prompts get fresh ids, and the sender gets an `accepted` frame. A frame that is not valid gets an `error`
- * frame back (the socket stays open); an invalid `submit` also becomes an `InvalidTask` (`frame-N`) that the
- * pool settles as rejected. Other frame types are left to whoever else listens. Completes when the socket
- * or the server closes.
+ * `SubmitFrameSchema`) of one socket, or of every socket of a `WebSocketServer`, becomes tasks; bare prompts
+ * get fresh ids, and the sender gets an `accepted` frame. A frame that is not valid gets an `error` frame
+ * back (the socket stays open); an invalid `submit` also becomes an `InvalidTask` (`frame-N`, counting every
+ * frame received) that the pool settles as rejected. Other frame types are left to whoever else listens.
+ * Completes when the socket or the server closes.
  *
  * ```
- * frames:  --submit(a,b)--ping--submit(bad)--close
- * result:  --(ab)---------------frame-3------|
+ * frames:  --s--p--x--c      s = submit a and b, p = ping, x = a submit that is not valid, c = close
+ * result:  --(ab)--i--|      i = InvalidTask('frame-3'); the sender of x also gets an `error` frame
  * ```
  *
  * @example

@@ -31,6 +31,7 @@ export interface ConcurrencyRecorder extends ConcurrencyReport {
   readonly record: <E extends TaskEvent<unknown>>(events$: Observable<E>) => Observable<E>;
 }
 
+/** Options of {@link concurrencyRecorder} and {@link recordConcurrency}. */
 export interface ConcurrencyRecorderOptions {
   /** The clock for `samples`. In `TestScheduler.run` the default reads virtual time. @defaultValue asyncScheduler */
   readonly scheduler?: SchedulerLike;

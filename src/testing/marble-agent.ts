@@ -8,7 +8,10 @@ import { describe, expectConfig, expectScheduler } from '../core/validate.js';
 export interface MarbleScript {
   /** A cold marble: each value is an event, `|` completes, `#` errors. */
   readonly marble: string;
-  /** Events for the marble's letters; a letter not listed is a `delta` with that letter as text. */
+  /**
+   * Events for the marble's letters; a letter not listed is a `delta` with that letter as text.
+   * @defaultValue every letter a `delta`
+   */
   readonly values?: Readonly<Record<string, AgentEvent>>;
   /** What `#` errors with. @defaultValue a retryable `ProviderError` with status 500 */
   readonly error?: unknown;
@@ -34,6 +37,7 @@ export interface MarbleRun {
   readonly aborted: boolean;
 }
 
+/** Options of {@link marbleAgent}. */
 export interface MarbleAgentOptions {
   /** The script for task ids not in `scripts`. @defaultValue none: such runs error */
   readonly fallback?: string | MarbleScript;
@@ -75,7 +79,12 @@ function checkScript(name: string, value: unknown): void {
  * @example
  * createTestScheduler().run((helpers) => {
  *   const agent = marbleAgent(helpers, { t1: '--a-b-|', t2: ['-#', '--a|'] });
- *   helpers.expectObservable(agent.run({ id: 't1', input: 'hi' }, { signal })).toBe('--a-b-(d|)', values);
+ *   const run$ = agent.run({ id: 't1', input: 'hi' }, { signal: new AbortController().signal });
+ *   helpers.expectObservable(run$).toBe('--a-b-(d|)', {
+ *     a: { type: 'delta', text: 'a' },
+ *     b: { type: 'delta', text: 'b' },
+ *     d: { type: 'done', text: 'ab', finishReason: 'stop' },
+ *   });
  * });
  */
 export function marbleAgent(

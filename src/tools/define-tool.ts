@@ -14,7 +14,9 @@ export interface ToolContext {
  * Make one with {@link defineTool}.
  */
 export interface Tool<In = unknown, Out = unknown> {
+  /** The name plans and models call it by. */
   readonly name: string;
+  /** Shown to models in tool lists. @defaultValue none */
   readonly description?: string;
   /** Checks the arguments after references were replaced; `run` only ever sees parsed arguments. */
   readonly input: z.ZodType<In>;
@@ -22,6 +24,7 @@ export interface Tool<In = unknown, Out = unknown> {
   readonly parallel: boolean;
   /** Expected run time in any unit, used only to rank ready nodes by critical path. @defaultValue 1 */
   readonly durationHint: number;
+  /** Runs the tool on parsed arguments: a value, a Promise, or an Observable whose last value counts. */
   run(args: In, context: ToolContext): ObservableInput<Out> | Out;
 }
 
@@ -29,7 +32,7 @@ export interface Tool<In = unknown, Out = unknown> {
 export interface ToolDefinition<S extends z.ZodType, Out> {
   /** The name plans and models call it by; unique among the tools given to one `dag`. */
   readonly name: string;
-  /** Shown to models in tool lists. */
+  /** Shown to models in tool lists. @defaultValue none */
   readonly description?: string;
   /** The zod schema of the arguments object. */
   readonly input: S;
@@ -51,7 +54,10 @@ export interface ToolDefinition<S extends z.ZodType, Out> {
  * const search = defineTool({
  *   name: 'search',
  *   input: z.object({ query: z.string() }),
- *   run: async ({ query }, { signal }) => (await fetch(`https://example.com/?q=${query}`, { signal })).json(),
+ *   run: async ({ query }, { signal }) => {
+ *     const response = await fetch(`https://example.com/search?q=${encodeURIComponent(query)}`, { signal });
+ *     return (await response.json()) as unknown;
+ *   },
  * });
  */
 export function defineTool<S extends z.ZodType, Out>(

@@ -11,9 +11,13 @@ import type { Tool } from './define-tool.js';
  * letters, digits, `_` and `-`; other ids can still be depended on through `dependsOn`.
  */
 export interface PlanNode {
+  /** Names the node in events and in other nodes' references; unique within a plan. */
   readonly id: string;
+  /** The name of the tool that runs it. */
   readonly tool: string;
+  /** The tool's arguments, references included; checked by the tool's schema once they are replaced. */
   readonly args: Readonly<Record<string, unknown>>;
+  /** Ids to wait for besides those `args` refer to. @defaultValue none: only the references */
   readonly dependsOn?: readonly string[];
 }
 
