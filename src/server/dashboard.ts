@@ -10,7 +10,8 @@
 export function dashboardHtml(wsPath: string): string {
   // JSON.stringify alone would let "</script>" in a path end the script early.
   const path = JSON.stringify(wsPath).replace(/</g, '\\u003c');
-  return PAGE.replace('__WS_PATH__', path);
+  // A function, so `$&` or `$'` in the path are taken literally rather than as replacement patterns.
+  return PAGE.replace('__WS_PATH__', () => path);
 }
 
 const PAGE = `<!doctype html>

@@ -4,7 +4,15 @@ import { asyncScheduler } from 'rxjs';
 import type { Observable, SchedulerLike } from 'rxjs';
 import type { Budget } from '../budget/create-budget.js';
 import type { Agent, TaskEvent } from '../core/types.js';
-import { describe, expectConfig, expectFunction, expectInteger, expectScheduler } from '../core/validate.js';
+import {
+  describe,
+  expectConfig,
+  expectFunction,
+  expectInteger,
+  expectKnownKeys,
+  expectScheduler,
+} from '../core/validate.js';
+import { poolOptions } from '../operators/pool.js';
 import type { PoolConfig } from '../operators/pool.js';
 import type { RetryBackoffConfig } from '../operators/retry-backoff.js';
 import { limitRuns } from './run-limits.js';
@@ -119,9 +127,38 @@ export interface ResolvedServeConfig {
   readonly scheduler: SchedulerLike;
 }
 
+const SERVE_OPTIONS: readonly (keyof ServeConfig)[] = [
+  'agent',
+  'port',
+  'host',
+  'server',
+  'path',
+  'pool',
+  'budget',
+  'results',
+  'timeoutMs',
+  'timeout',
+  'retry',
+  'closeDeadlineMs',
+  'auth',
+  'origins',
+  'perClient',
+  'maxPayload',
+  'highWaterMark',
+  'hardLimit',
+  'heartbeatMs',
+  'metricsIntervalMs',
+  'dashboard',
+  'scheduler',
+];
+
 /** Checks a `serve` config and merges the defaults, all in one place. */
 export function resolveServeConfig(config: ServeConfig): ResolvedServeConfig {
   expectConfig('config', config);
+  expectKnownKeys('serve', config, SERVE_OPTIONS);
+  const pool = config.pool ?? {};
+  // Checked here, before anything listens: a bad pool config must not leave a server open.
+  poolOptions(() => [], pool);
   const agent = config.agent as unknown;
   if (typeof agent !== 'object' || agent === null || typeof (agent as Agent).run !== 'function') {
     throw new TypeError(
@@ -183,7 +220,7 @@ export function resolveServeConfig(config: ServeConfig): ResolvedServeConfig {
     host,
     server: config.server,
     path,
-    pool: config.pool ?? {},
+    pool,
     budget: config.budget,
     limitRun,
     closeDeadlineMs: expectInteger('closeDeadlineMs', config.closeDeadlineMs ?? 30_000, 0, true),

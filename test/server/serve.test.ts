@@ -3,6 +3,7 @@ import { Subject, VirtualTimeScheduler, firstValueFrom } from 'rxjs';
 import type { BudgetState } from '../../src/budget/create-budget.js';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
+import { dashboardHtml } from '../../src/server/dashboard.js';
 import { serve } from '../../src/server/serve.js';
 import type { Gateway } from '../../src/server/serve.js';
 import type { ServeConfig } from '../../src/server/serve-config.js';
@@ -544,5 +545,23 @@ describe('serve: config', () => {
     await expect(serve({ agent: words, closeDeadlineMs: -5 })).rejects.toThrow(
       'Expected `closeDeadlineMs` to be an integer from 0 and up, or Infinity, got -5 (number)',
     );
+    await expect(serve({ agent: words, timeOutMs: 5 } as never)).rejects.toThrow(
+      'Unknown option `timeOutMs`',
+    );
+  });
+
+  it('checks the pool config before listening, so a bad one leaves no server open', async () => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const refused = serve({ agent: words, server, pool: { concurrency: 0 } });
+    await expect(refused).rejects.toThrow('Expected `concurrency` to be an integer from 1 and up');
+    expect(server.listenerCount('upgrade')).toBe(0);
+    expect(server.listenerCount('request')).toBe(0);
+    server.close();
+  });
+
+  it('embeds a socket path with $ characters literally in the dashboard', () => {
+    expect(dashboardHtml("/ws$'x")).toContain(`const WS_PATH = "/ws$'x";`);
   });
 });
