@@ -41,7 +41,10 @@ export interface BudgetConfig {
   readonly model?: string;
   /** Dollars per one million input and output tokens, by model; overrides the built-in prices. @defaultValue `{}` */
   readonly prices?: Readonly<Record<string, Price>>;
-  /** Seconds of the per-minute rate the smoothing bucket lets through at once, in (0, 60]. @defaultValue 1 */
+  /**
+   * Seconds of the per-minute rate the smoothing bucket lets through at once, in (0, 60]; below 60 with
+   * `window: 'bucket'`, whose refill is what the burst leaves of the limit. @defaultValue 1
+   */
   readonly burst?: number;
   /**
    * How the provider counts: `'sliding'`, a strict 60 s sliding window (the budget keeps a 60 s log and
@@ -177,6 +180,13 @@ function resolveSpec(config: BudgetConfig): BudgetSpec {
   const burst = positive('burst', config.burst) ?? 1;
   if (burst > 60) throw new TypeError(`Expected \`burst\` to be at most 60 seconds, got ${describe(burst)}`);
   const sliding = expectOneOf('window', config.window ?? 'sliding', ['sliding', 'bucket']) === 'sliding';
+  // A bucket refills at (limit − capacity) / 60 s and its capacity is burst/60 of the limit: a 60 s burst
+  // leaves no refill at all, so the first minute's grants would be the last.
+  if (!sliding && burst >= 60) {
+    throw new TypeError(
+      `Expected \`burst\` to be below 60 seconds with \`window: 'bucket'\` (a full-minute burst leaves the bucket no refill), got ${describe(burst)}`,
+    );
+  }
   const perMinute: [LimitName, number | undefined][] = [
     ['tokens', positive('tokensPerMinute', config.tokensPerMinute)],
     ['requests', positive('requestsPerMinute', config.requestsPerMinute)],
@@ -392,7 +402,9 @@ export function createBudget(config: BudgetConfig): Budget {
               error: (error: unknown) => {
                 asking = false;
                 answers++;
-                queue.splice(queue.indexOf(head), 1);
+                // The head may have left the line while the store was answering; then only it is gone.
+                const index = queue.indexOf(head);
+                if (index !== -1) queue.splice(index, 1);
                 head.subscriber.error(
                   new BudgetExhaustedError(
                     `The budget store failed: ${String(error)}`,

@@ -18,7 +18,9 @@
  * With `window: 'bucket'` there is no log, and the refill rate is `(limit − capacity) / 60 s`: in any 60 s
  * a bucket grants at most `capacity + 60 s · rate = limit`, so requests no larger than the capacity never
  * exceed a sliding window either (requests larger than the capacity may overshoot one window by their
- * excess; that mode is for providers that refill a bucket, as OpenAI's headers suggest).
+ * excess; that mode is for providers that refill a bucket, as OpenAI's headers suggest). The capacity
+ * must therefore stay below the limit (a burst under 60 s): at `capacity = limit` the rate is 0 and an
+ * emptied bucket never refills, which is why `createBudget` refuses a 60 s burst in this mode.
  */
 
 /** Which limit a spec describes. */

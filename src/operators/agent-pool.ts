@@ -1,10 +1,10 @@
 import { BehaviorSubject, Observable, Subject, asyncScheduler } from 'rxjs';
 import type { SchedulerLike, Subscription } from 'rxjs';
-import { CancelledError, RxAgentError } from '../core/errors.js';
+import { CancelledError, RxAgentError, ValidationError } from '../core/errors.js';
 import type { CancelledInfo } from '../core/errors.js';
 import { parseTask } from '../core/schemas.js';
 import type { Agent, Settled, Task, TaskEvent, Usage } from '../core/types.js';
-import { expectConfig, expectNumber, expectScheduler } from '../core/validate.js';
+import { describe, expectConfig, expectNumber, expectScheduler } from '../core/validate.js';
 import { poolEngine } from './internal/pool-engine.js';
 import type { PoolCancel } from './internal/pool-engine.js';
 import { IDLE_POOL_STATE } from './pool.js';
@@ -170,11 +170,11 @@ export class AgentPool {
     const task = this.#toTask(input);
     if (!(task instanceof RxAgentError)) {
       if (this.#status !== 'open') {
-        this.#settleHere(
-          task.id,
-          onEvent,
-          cancelled('closed', task.id, 'the pool is no longer taking tasks'),
-        );
+        const why =
+          this.#status === 'draining'
+            ? 'the pool is draining and takes no new tasks'
+            : 'the pool is closed and takes no new tasks';
+        this.#settleHere(task.id, onEvent, cancelled('closed', task.id, why));
       } else if (this.#pending.has(task.id)) {
         this.#settleHere(
           task.id,
@@ -190,7 +190,9 @@ export class AgentPool {
       }
       return task.id;
     }
-    const id = (input as { id?: unknown }).id;
+    // Plain JS can pass anything, null included.
+    const raw: unknown = input;
+    const id = typeof raw === 'object' && raw !== null ? (raw as { id?: unknown }).id : undefined;
     const taskId = typeof id === 'string' ? id : '?';
     this.#settleHere(taskId, onEvent, task);
     return taskId;
@@ -204,7 +206,12 @@ export class AgentPool {
       return { id, input };
     }
     const parsed = parseTask(input);
-    return parsed.success ? parsed.data : parsed.error;
+    if (parsed.success) return parsed.data;
+    const raw: unknown = input;
+    if (typeof raw === 'object' && raw !== null && !Array.isArray(raw)) return parsed.error;
+    return new ValidationError(`Expected a prompt (string) or a task object, got ${describe(raw)}`, {
+      issues: parsed.error.info.issues,
+    });
   }
 
   /** Settles a task the pool never saw. */

@@ -33,7 +33,8 @@ export function fromWebSocket(target: WebSocketServer | WebSocket): Observable<T
   }
   return new Observable<Task | InvalidTask>((subscriber) => {
     let frames = 0;
-    const detach: (() => void)[] = [];
+    // Only open sockets: a socket that closes forgets itself, so a long-lived server retains none of them.
+    const live = new Set<() => void>();
     const listen = (socket: WebSocket): void => {
       const reply = (frame: ServerFrame): void => {
         if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(frame));
@@ -63,27 +64,35 @@ export function fromWebSocket(target: WebSocketServer | WebSocket): Observable<T
         reply({ type: 'accepted', taskIds: tasks.map((t) => t.id) });
         for (const task of tasks) subscriber.next(task);
       };
+      const forget = (): void => {
+        socket.off('message', onMessage);
+        socket.off('close', forget);
+        live.delete(forget);
+      };
       socket.on('message', onMessage);
-      detach.push(() => socket.off('message', onMessage));
+      socket.on('close', forget);
+      live.add(forget);
     };
     const onClose = (): void => {
       subscriber.complete();
     };
+    let detach: () => void;
     if (isServer) {
       for (const socket of target.clients) listen(socket);
       target.on('connection', listen);
       target.once('close', onClose);
-      detach.push(() => {
+      detach = () => {
         target.off('connection', listen);
         target.off('close', onClose);
-      });
+      };
     } else {
       listen(target);
       target.once('close', onClose);
-      detach.push(() => target.off('close', onClose));
+      detach = () => target.off('close', onClose);
     }
     return () => {
-      for (const undo of detach) undo();
+      detach();
+      for (const forget of [...live]) forget();
     };
   });
 }

@@ -1,8 +1,9 @@
-import { throwError } from 'rxjs';
+import { map, throwError } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createBudget } from '../../src/budget/create-budget.js';
 import { memoryStore } from '../../src/budget/memory-store.js';
+import type { AcquireResult, BudgetStore } from '../../src/budget/store.js';
 import { BudgetExhaustedError, RateLimitError } from '../../src/core/errors.js';
 
 let testScheduler: TestScheduler;
@@ -38,6 +39,12 @@ describe('createBudget', () => {
     expect(() => createBudget({ tokensPerMinute: 1, burst: 61 })).toThrow(
       'Expected `burst` to be at most 60 seconds',
     );
+    // A bucket refills at (limit − capacity) / 60 s: a 60 s burst would leave it no refill at all.
+    expect(() => createBudget({ requestsPerMinute: 60, burst: 60, window: 'bucket' })).toThrow(
+      "Expected `burst` to be below 60 seconds with `window: 'bucket'` (a full-minute burst leaves the bucket no refill), got 60 (number)",
+    );
+    expect(() => createBudget({ requestsPerMinute: 60, burst: 60 })).not.toThrow();
+    expect(() => createBudget({ requestsPerMinute: 60, burst: 59, window: 'bucket' })).not.toThrow();
     expect(() => createBudget({ tokensPerMinute: 1, tokenPerMinute: 2 } as never)).toThrow(
       'Unknown option `tokenPerMinute`',
     );
@@ -94,6 +101,45 @@ describe('createBudget', () => {
     expect(errors).toHaveLength(1);
     expect(errors[0]).toBeInstanceOf(BudgetExhaustedError);
     expect(errors[0]).toMatchObject({ info: { reason: 'store-unavailable' }, cause: failure });
+  });
+
+  it('keeps the rest of the line when an asynchronous store fails for a head that already left it', () => {
+    testScheduler.run(({ cold, expectObservable }) => {
+      const inner = memoryStore();
+      let calls = 0;
+      const store: BudgetStore = {
+        ...inner,
+        acquire: (key, spec, id, amounts, now) =>
+          calls++ === 0
+            ? cold<AcquireResult>('-----#', {}, new Error('connection reset'))
+            : inner.acquire(key, spec, id, amounts, now),
+      };
+      const budget = createBudget({ tokensPerMinute: 60_000, store, scheduler: testScheduler });
+      const granted = { r: expect.anything() as unknown };
+      expectObservable(budget.reserve({ tokens: 1 }), '^--!').toBe('---');
+      expectObservable(budget.reserve({ tokens: 1 }), '^').toBe('-----(r|)', granted);
+      expectObservable(budget.reserve({ tokens: 1 }), '^').toBe('-----(r|)', granted);
+      expectObservable(budget.state$.pipe(map((s) => s.waiting)), '^-----!').toBe('a--b-c', {
+        a: 3,
+        b: 2,
+        c: 0,
+      });
+    });
+  });
+
+  it('bucket mode with a burst under 60 s keeps granting after the first minute is used', () => {
+    testScheduler.run(({ expectObservable }) => {
+      const budget = createBudget({
+        requestsPerMinute: 2,
+        burst: 30,
+        window: 'bucket',
+        scheduler: testScheduler,
+      });
+      // Capacity 1, refill (2 − 1) per 60 s: the second request waits a full minute, not forever.
+      const granted = { r: expect.anything() as unknown };
+      expectObservable(budget.reserve({ tokens: 0 }), '^').toBe('(r|)', granted);
+      expectObservable(budget.reserve({ tokens: 0 }), '^').toBe('60000ms (r|)', granted);
+    });
   });
 
   it('shares limits between budgets that share a store and key', () => {

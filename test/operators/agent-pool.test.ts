@@ -43,7 +43,10 @@ describe('AgentPool', () => {
     await expect(queued).rejects.toBeInstanceOf(CancelledError);
     expect(signals).toHaveLength(1);
     expect(signals[0]!.aborted).toBe(true);
-    await expect(agentPool.submit('late')).rejects.toMatchObject({ info: { reason: 'closed' } });
+    await expect(agentPool.submit('late')).rejects.toMatchObject({
+      info: { reason: 'closed' },
+      message: 'Task "task-4" was cancelled: the pool is closed and takes no new tasks',
+    });
   });
 
   it('drains: takes no new tasks, lets queued and running ones finish, resolves when all settled', async () => {
@@ -66,7 +69,11 @@ describe('AgentPool', () => {
       helpers.flush();
     });
     await drained;
-    await expect(late).rejects.toMatchObject({ code: 'E_CANCELLED', info: { reason: 'closed' } });
+    await expect(late).rejects.toMatchObject({
+      code: 'E_CANCELLED',
+      info: { reason: 'closed' },
+      message: 'Task "task-4" was cancelled: the pool is draining and takes no new tasks',
+    });
     expect(outcomes.sort()).toEqual(['task-1=x@4', 'task-2=x@4', 'task-3=x@4']);
     // The third task starts the instant a slot frees.
     expect(agent.runs.map((r) => r.subscribedAt)).toEqual([0, 0, 4]);
@@ -186,6 +193,29 @@ describe('AgentPool', () => {
     await expect(agentPool.submit({ id: '', input: 'x' })).rejects.toMatchObject({ code: 'E_VALIDATION' });
     agentPool.close();
     await expect(first).rejects.toBeInstanceOf(CancelledError);
+  });
+
+  it('rejects what is neither a prompt nor a task object with a ValidationError, from plain JS', async () => {
+    const agentPool = new AgentPool({ agent: hangingAgent([]) });
+    for (const [input, got] of [
+      [null, 'null'],
+      [undefined, 'undefined'],
+      [42, '42 (number)'],
+      [['x'], 'an array'],
+    ] as const) {
+      await expect(agentPool.submit(input as never)).rejects.toMatchObject({
+        name: 'ValidationError',
+        code: 'E_VALIDATION',
+        message: `Expected a prompt (string) or a task object, got ${got}`,
+      });
+    }
+    const events: TaskEvent[] = [];
+    agentPool.stream(null as never).subscribe((e) => events.push(e));
+    expect(events).toMatchObject([
+      { type: 'settled', taskId: '?', result: { error: { code: 'E_VALIDATION' } } },
+    ]);
+    expect(agentPool.state).toMatchObject({ queued: 0, inFlight: 0 });
+    agentPool.close();
   });
 
   it('checks its config when created', () => {
