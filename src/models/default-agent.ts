@@ -1,5 +1,5 @@
 import type { Agent } from '../core/types.js';
-import { expectConfig } from '../core/validate.js';
+import { expectConfig, expectKnownKeys } from '../core/validate.js';
 import { openaiModel, type OpenAIModelConfig } from './openai.js';
 import { simulatedModel, type SimulatedAgent, type SimulatedModelConfig } from './simulated.js';
 
@@ -50,6 +50,7 @@ export interface SimulatedChoice extends Choice {
  */
 export function defaultAgent(options: DefaultAgentOptions = {}): DefaultAgent {
   expectConfig('options', options);
+  expectKnownKeys('defaultAgent', options, ['env', 'openai', 'simulated']);
   if (options.openai !== undefined) expectConfig('openai', options.openai);
   const env = options.env ?? process.env;
   const openai = options.openai ?? {};

@@ -8,7 +8,7 @@ import { Observable, asyncScheduler, type SchedulerLike, type Subscriber } from 
 import { parseRateLimitHeaders, type HeadersLike } from '../budget/headers.js';
 import { CancelledError, ValidationError } from '../core/errors.js';
 import type { Agent, AgentEvent, ChatMessage, FinishReason, Task, ToolCall, Usage } from '../core/types.js';
-import { describe, expectConfig, expectInteger, expectOneOf } from '../core/validate.js';
+import { describe, expectConfig, expectInteger, expectKnownKeys, expectOneOf } from '../core/validate.js';
 import { incompleteStreamError, toProviderError } from './openai-errors.js';
 
 /** Configuration of {@link openaiModel}. */
@@ -66,6 +66,17 @@ const SDK_TIMEOUT_MS = 2_147_483_647;
  */
 export function openaiModel(config: OpenAIModelConfig = {}): Agent {
   expectConfig('config', config);
+  expectKnownKeys('openaiModel', config, [
+    'model',
+    'apiKey',
+    'baseURL',
+    'client',
+    'defaultMaxOutputTokens',
+    'maxTokensField',
+    'extraBody',
+    'env',
+    'scheduler',
+  ]);
   const env = config.env ?? process.env;
   const model = config.model ?? nonEmpty(env['RXAGENT_MODEL']);
   if (typeof model !== 'string' || model === '') {

@@ -1,7 +1,7 @@
 import { Observable, asyncScheduler, interval } from 'rxjs';
 import type { MonoTypeOperatorFunction, SchedulerLike, Subscription } from 'rxjs';
 import type { TaskEvent, Usage } from '../core/types.js';
-import { expectConfig, expectFunction, expectInteger } from '../core/validate.js';
+import { expectConfig, expectFunction, expectInteger, expectKnownKeys } from '../core/validate.js';
 
 /** What `progress` writes to: `process.stderr` or any stream with `write`. */
 export interface ProgressStream {
@@ -73,6 +73,15 @@ export interface ProgressSnapshot {
  */
 export function progress<V>(options: ProgressOptions = {}): MonoTypeOperatorFunction<TaskEvent<V>> {
   expectConfig('options', options);
+  expectKnownKeys('progress', options, [
+    'total',
+    'state$',
+    'stream',
+    'force',
+    'price',
+    'intervalMs',
+    'scheduler',
+  ]);
   if (options.price !== undefined) expectFunction('price', options.price);
   const total = options.total === undefined ? undefined : expectInteger('total', options.total, 0);
   const intervalMs = expectInteger('intervalMs', options.intervalMs ?? 100, 1);

@@ -4,7 +4,7 @@ import { createInterface } from 'node:readline';
 import { Observable } from 'rxjs';
 import type { MonoTypeOperatorFunction } from 'rxjs';
 import type { Settled, TaskEvent } from '../core/types.js';
-import { describe, expectConfig } from '../core/validate.js';
+import { describe, expectConfig, expectKnownKeys } from '../core/validate.js';
 import { settledToJson } from '../server/protocol.js';
 
 /** Options of {@link toJsonl}. */
@@ -38,6 +38,7 @@ export function toJsonl<T extends TaskEvent<unknown> | Settled<unknown>>(
     throw new TypeError(`Expected \`path\` to be a file path, got ${describe(path)}`);
   }
   expectConfig('options', options);
+  expectKnownKeys('toJsonl', options, ['fsync']);
   const fsync = options.fsync ?? false;
   return (source) =>
     new Observable<T>((subscriber) => {
@@ -111,6 +112,7 @@ export async function readDoneIds(path: string, options: ReadDoneIdsOptions = {}
     throw new TypeError(`Expected \`path\` to be a file path, got ${describe(path)}`);
   }
   expectConfig('options', options);
+  expectKnownKeys('readDoneIds', options, ['includeRejected']);
   const done = new Set<string>();
   const stream = createReadStream(path, { encoding: 'utf8' });
   const opened = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {

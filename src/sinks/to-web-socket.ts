@@ -3,7 +3,7 @@ import type { MonoTypeOperatorFunction, SchedulerLike } from 'rxjs';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
 import type { TaskEvent } from '../core/types.js';
-import { describe, expectConfig, expectInteger } from '../core/validate.js';
+import { describe, expectConfig, expectInteger, expectKnownKeys } from '../core/validate.js';
 import { ClientConnection } from '../server/client-connection.js';
 import { eventToFrame } from '../server/protocol.js';
 import type { Gateway } from '../server/serve.js';
@@ -38,6 +38,7 @@ export function toWebSocket<V>(
   options: ToWebSocketOptions = {},
 ): MonoTypeOperatorFunction<TaskEvent<V>> {
   expectConfig('options', options);
+  expectKnownKeys('toWebSocket', options, ['highWaterMark', 'hardLimit', 'scheduler']);
   if (!(target instanceof WebSocketServer)) {
     if (typeof (target as Partial<Gateway> | null)?.publish !== 'function') {
       throw new TypeError(`Expected a WebSocketServer or a Gateway from \`serve\`, got ${describe(target)}`);

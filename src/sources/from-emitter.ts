@@ -4,7 +4,7 @@ import { Observable } from 'rxjs';
 import { InvalidTask } from '../core/invalid-task.js';
 import { parseTask } from '../core/schemas.js';
 import type { Task } from '../core/types.js';
-import { describe, expectConfig } from '../core/validate.js';
+import { describe, expectConfig, expectKnownKeys } from '../core/validate.js';
 
 /** Options of {@link fromEmitter}. */
 export interface FromEmitterOptions {
@@ -40,6 +40,7 @@ export function fromEmitter(
     throw new TypeError(`Expected \`eventName\` to be a string or symbol, got ${describe(eventName)}`);
   }
   expectConfig('options', options);
+  expectKnownKeys('fromEmitter', options, ['endEvent', 'id']);
   const makeId = options.id ?? ((): string => randomUUID());
   return new Observable<Task | InvalidTask>((subscriber) => {
     let count = 0;

@@ -1,7 +1,7 @@
 import { InvalidTask } from '../core/invalid-task.js';
 import { parseTask } from '../core/schemas.js';
 import type { Task } from '../core/types.js';
-import { describe, expectConfig } from '../core/validate.js';
+import { describe, expectConfig, expectKnownKeys } from '../core/validate.js';
 import { pullSource } from './pull.js';
 import type { PullSource } from './pull.js';
 
@@ -48,6 +48,7 @@ export function fromTasks(
     throw new TypeError(`Expected \`items\` to be an iterable or async iterable, got ${describe(items)}`);
   }
   expectConfig('options', options);
+  expectKnownKeys('fromTasks', options, ['idPrefix']);
   const prefix = options.idPrefix ?? 'task-';
   if (typeof prefix !== 'string') {
     throw new TypeError(`Expected \`idPrefix\` to be a string, got ${describe(prefix)}`);
