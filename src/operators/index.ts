@@ -4,6 +4,7 @@ export { timeoutWith } from './timeout-with.js';
 export type { TimeoutWithConfig } from './timeout-with.js';
 export { agentLoop } from './agent-loop.js';
 export type { AgentLoopConfig, AgentLoopEvent } from './agent-loop.js';
+export { agentLoopWorker } from './agent-loop-worker.js';
 export { dag } from './dag.js';
 export type { DagConfig, DagEvent } from './dag.js';
 export { runPlan } from './run-plan.js';
