@@ -238,7 +238,8 @@ export function createBudget(config: BudgetConfig): Budget {
       `Expected \`store\` to be a BudgetStore (such as memoryStore()), got ${describe(store)}`,
     );
   }
-  const key = config.key ?? `budget-${++budgets}`;
+  const serial = ++budgets;
+  const key = config.key ?? `budget-${serial}`;
   const has = (name: LimitName): boolean => spec.limits.some((l) => l.name === name);
   const costPerToken = price === undefined ? 0 : Math.max(price.input, price.output) / 1_000_000;
 
@@ -443,7 +444,8 @@ export function createBudget(config: BudgetConfig): Budget {
         cost: request.tokens * costPerToken,
       };
       return new Observable<Reservation>((subscriber) => {
-        const waiter: Waiter = { id: `${key}:${++reservations}`, amounts, subscriber };
+        // Budgets sharing a store and key in one process must not share reservation ids.
+        const waiter: Waiter = { id: `${key}:${serial}.${++reservations}`, amounts, subscriber };
         queue.push(waiter);
         pump();
         return () => {

@@ -1,9 +1,9 @@
-import { Observable, asyncScheduler } from 'rxjs';
+import { asyncScheduler, tap } from 'rxjs';
 import type { MonoTypeOperatorFunction, SchedulerLike } from 'rxjs';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
 import type { TaskEvent } from '../core/types.js';
-import { describe, expectConfig, expectInteger, expectKnownKeys } from '../core/validate.js';
+import { describe, expectConfig, expectInteger, expectKnownKeys, expectScheduler } from '../core/validate.js';
 import { ClientConnection } from '../server/client-connection.js';
 import { eventToFrame } from '../server/protocol.js';
 import type { Gateway } from '../server/serve.js';
@@ -43,25 +43,14 @@ export function toWebSocket<V>(
     if (typeof (target as Partial<Gateway> | null)?.publish !== 'function') {
       throw new TypeError(`Expected a WebSocketServer or a Gateway from \`serve\`, got ${describe(target)}`);
     }
-    return (source) =>
-      new Observable<TaskEvent<V>>((subscriber) =>
-        source.subscribe({
-          next: (event) => {
-            target.publish(event);
-            subscriber.next(event);
-          },
-          error: (error: unknown) => {
-            subscriber.error(error);
-          },
-          complete: () => {
-            subscriber.complete();
-          },
-        }),
-      );
+    return tap((event) => {
+      target.publish(event);
+    });
   }
   const highWaterMark = expectInteger('highWaterMark', options.highWaterMark ?? 1024 * 1024, 1);
   const hardLimit = expectInteger('hardLimit', options.hardLimit ?? 16 * 1024 * 1024, highWaterMark + 1);
-  const scheduler = options.scheduler ?? asyncScheduler;
+  const scheduler =
+    options.scheduler === undefined ? asyncScheduler : expectScheduler('scheduler', options.scheduler);
   const connections = new WeakMap<WebSocket, ClientConnection>();
   const connectionOf = (socket: WebSocket): ClientConnection => {
     let connection = connections.get(socket);
@@ -75,24 +64,11 @@ export function toWebSocket<V>(
     }
     return connection;
   };
-  return (source) =>
-    new Observable<TaskEvent<V>>((subscriber) =>
-      source.subscribe({
-        next: (event) => {
-          const frame = eventToFrame(event);
-          if (frame !== undefined) {
-            for (const socket of target.clients) {
-              if (socket.readyState === socket.OPEN) connectionOf(socket).send(frame);
-            }
-          }
-          subscriber.next(event);
-        },
-        error: (error: unknown) => {
-          subscriber.error(error);
-        },
-        complete: () => {
-          subscriber.complete();
-        },
-      }),
-    );
+  return tap((event) => {
+    const frame = eventToFrame(event);
+    if (frame === undefined) return;
+    for (const socket of target.clients) {
+      if (socket.readyState === socket.OPEN) connectionOf(socket).send(frame);
+    }
+  });
 }

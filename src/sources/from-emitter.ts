@@ -4,7 +4,7 @@ import { Observable } from 'rxjs';
 import { InvalidTask } from '../core/invalid-task.js';
 import { parseTask } from '../core/schemas.js';
 import type { Task } from '../core/types.js';
-import { describe, expectConfig, expectKnownKeys } from '../core/validate.js';
+import { describe, expectConfig, expectFunction, expectKnownKeys } from '../core/validate.js';
 
 /** Options of {@link fromEmitter}. */
 export interface FromEmitterOptions {
@@ -41,6 +41,14 @@ export function fromEmitter(
   }
   expectConfig('options', options);
   expectKnownKeys('fromEmitter', options, ['endEvent', 'id']);
+  if (options.id !== undefined) expectFunction('id', options.id);
+  if (
+    options.endEvent !== undefined &&
+    typeof options.endEvent !== 'string' &&
+    typeof options.endEvent !== 'symbol'
+  ) {
+    throw new TypeError(`Expected \`endEvent\` to be an event name, got ${describe(options.endEvent)}`);
+  }
   const makeId = options.id ?? ((): string => randomUUID());
   return new Observable<Task | InvalidTask>((subscriber) => {
     let count = 0;
