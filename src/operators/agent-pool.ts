@@ -1,10 +1,10 @@
-import { BehaviorSubject, Observable, Subject, asyncScheduler } from 'rxjs';
+import { BehaviorSubject, Observable, Subject } from 'rxjs';
 import type { SchedulerLike, Subscription } from 'rxjs';
 import { CancelledError, RxAgentError, ValidationError } from '../core/errors.js';
 import type { CancelledInfo } from '../core/errors.js';
 import { parseTask } from '../core/schemas.js';
 import type { Agent, Settled, Task, TaskEvent, Usage } from '../core/types.js';
-import { describe, expectConfig, expectNumber, expectScheduler } from '../core/validate.js';
+import { describe, expectConfig, expectNumber } from '../core/validate.js';
 import { poolEngine } from './internal/pool-engine.js';
 import type { PoolCancel } from './internal/pool-engine.js';
 import { IDLE_POOL_STATE } from './pool.js';
@@ -86,7 +86,7 @@ export class AgentPool {
       },
       'AgentPool',
     );
-    this.#scheduler = expectScheduler('scheduler', config.scheduler ?? asyncScheduler);
+    this.#scheduler = options.scheduler;
     this.state$ = this.#state.asObservable();
     const events$ = poolEngine(this.#intake, { ...options, cancel: this.#cancels });
     this.#subscription = events$.subscribe({

@@ -1,12 +1,12 @@
-import { NEVER, from, map, timer } from 'rxjs';
-import type { Observable } from 'rxjs';
+import { NEVER, from, map } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import type { Agent, AgentEvent, ChatMessage, Settled, TaskEvent, ToolCall } from '../../src/core/types.js';
+import type { AgentEvent, Settled, TaskEvent } from '../../src/core/types.js';
 import { agentLoopWorker } from '../../src/operators/agent-loop-worker.js';
 import { pool } from '../../src/operators/pool.js';
 import { defineTool } from '../../src/tools/define-tool.js';
+import { call, fakeAgent, wait } from './fixtures/fake-agent.js';
 
 let testScheduler: TestScheduler;
 
@@ -15,26 +15,6 @@ beforeEach(() => {
     expect(actual).toEqual(expected);
   });
 });
-
-const wait = defineTool({
-  name: 'wait',
-  input: z.object({ ms: z.number() }),
-  run: ({ ms }) => timer(ms).pipe(map(() => ({ waited: ms }))),
-});
-
-const call = (id: string, args: string, name = 'wait'): ToolCall => ({ id, name, arguments: args });
-
-/** A fake model: a function of the conversation (and the step number) returning a cold Observable. */
-function fakeAgent(reply: (messages: readonly ChatMessage[], step: number) => Observable<AgentEvent>) {
-  const signals: AbortSignal[] = [];
-  const agent: Agent = {
-    run: (task, { signal }) => {
-      signals.push(signal);
-      return reply(task.input as readonly ChatMessage[], signals.length);
-    },
-  };
-  return { agent, signals };
-}
 
 function show(event: TaskEvent): string {
   switch (event.type) {

@@ -1,11 +1,12 @@
-import { NEVER, Observable, map, throwError, timer } from 'rxjs';
+import { NEVER, map, throwError, timer } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import type { Agent, AgentEvent, ChatMessage, ToolCall } from '../../src/core/types.js';
+import type { AgentEvent } from '../../src/core/types.js';
 import { agentLoop } from '../../src/operators/agent-loop.js';
 import type { AgentLoopEvent } from '../../src/operators/agent-loop.js';
 import { defineTool } from '../../src/tools/define-tool.js';
+import { call, fakeAgent, wait } from './fixtures/fake-agent.js';
 
 let testScheduler: TestScheduler;
 
@@ -14,29 +15,6 @@ beforeEach(() => {
     expect(actual).toEqual(expected);
   });
 });
-
-const wait = defineTool({
-  name: 'wait',
-  input: z.object({ ms: z.number() }),
-  run: ({ ms }) => timer(ms).pipe(map(() => ({ waited: ms }))),
-});
-
-const call = (id: string, args: string, name = 'wait'): ToolCall => ({ id, name, arguments: args });
-
-/** A fake model: a function of the conversation (and the step number) returning a cold Observable. */
-function fakeAgent(reply: (messages: readonly ChatMessage[], step: number) => Observable<AgentEvent>) {
-  const seen: (readonly ChatMessage[])[] = [];
-  const signals: AbortSignal[] = [];
-  const agent: Agent = {
-    run: (task, { signal }) => {
-      const messages = task.input as readonly ChatMessage[];
-      seen.push(messages);
-      signals.push(signal);
-      return reply(messages, seen.length);
-    },
-  };
-  return { agent, seen, signals };
-}
 
 function show(event: AgentLoopEvent): string {
   switch (event.type) {
