@@ -8,7 +8,14 @@ import { Observable, asyncScheduler, type SchedulerLike, type Subscriber } from 
 import { parseRateLimitHeaders, type HeadersLike } from '../budget/headers.js';
 import { CancelledError, ValidationError } from '../core/errors.js';
 import type { Agent, AgentEvent, ChatMessage, FinishReason, Task, ToolCall, Usage } from '../core/types.js';
-import { describe, expectConfig, expectInteger, expectKnownKeys, expectOneOf } from '../core/validate.js';
+import {
+  describe,
+  expectConfig,
+  expectInteger,
+  expectKnownKeys,
+  expectOneOf,
+  expectScheduler,
+} from '../core/validate.js';
 import { incompleteStreamError, toProviderError } from './openai-errors.js';
 
 /** Configuration of {@link openaiModel}. */
@@ -94,7 +101,7 @@ export function openaiModel(config: OpenAIModelConfig = {}): Agent {
   ]);
   if (config.extraBody !== undefined) expectConfig('extraBody', config.extraBody);
   const extraBody = config.extraBody ?? {};
-  const scheduler = config.scheduler ?? asyncScheduler;
+  const scheduler = expectScheduler('scheduler', config.scheduler ?? asyncScheduler);
   validateClientConfig(config);
   const client = config.client ?? makeClient(config, env);
 

@@ -1,17 +1,14 @@
-import type { Observable, OperatorFunction } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
 import type { InvalidTask } from '../core/invalid-task.js';
-import type { Agent, AgentEvent, Task, TaskEvent } from '../core/types.js';
+import type { Agent, Task, TaskEvent } from '../core/types.js';
 import { poolEngine } from './internal/pool-engine.js';
 import type { PoolOptions } from './internal/pool-engine.js';
 import { POOL_OPTIONS, poolOptions } from './pool.js';
 import type { PoolConfig, Worker } from './pool.js';
 import type { Budget } from '../budget/create-budget.js';
-import { estimateTokens } from '../budget/estimate.js';
-import { describe, expectConfig, expectFunction, expectKnownKeys } from '../core/validate.js';
-import { retryBackoff } from './retry-backoff.js';
+import { describe, expectConfig, expectKnownKeys } from '../core/validate.js';
+import { runLimits } from './internal/run-limits.js';
 import type { RetryBackoffConfig } from './retry-backoff.js';
-import { throttleBudget } from './throttle-budget.js';
-import { timeoutWith } from './timeout-with.js';
 
 /** Configuration of {@link runAgents}: the pool's, plus the budget, timeout and retry applied to every run. */
 export interface RunAgentsConfig extends PoolConfig {
@@ -82,33 +79,8 @@ export function runAgentsOptions(
   return poolOptions(agentWorker(agent, config), poolConfig);
 }
 
-/** Builds the per-task worker: the agent's run, with the timeout inside the retry. */
+/** Builds the per-task worker: the agent's run, within the limits `serve` shares. */
 function agentWorker(agent: Agent, config: RunAgentsConfig): Worker<string> {
-  const scheduler = config.scheduler === undefined ? {} : { scheduler: config.scheduler };
-  if (config.timeoutMs !== undefined && config.timeout !== undefined) {
-    throw new TypeError(
-      'Give `timeoutMs` or `timeout`, not both: `timeoutMs: n` means `timeout: { total: n }`',
-    );
-  }
-  const limits = config.timeoutMs === undefined ? config.timeout : { total: config.timeoutMs };
-  if (limits !== undefined) expectConfig('timeout', limits);
-  const bound = limits === undefined ? undefined : timeoutWith<AgentEvent>({ ...limits, ...scheduler });
-  const retry = config.retry ?? { maxRetries: 2 };
-  if (retry !== false) expectConfig('retry', retry);
-  const retried = retry === false ? undefined : retryBackoff<AgentEvent>({ ...scheduler, ...retry });
-  const { budget } = config;
-  if (budget !== undefined && typeof (budget as Partial<Budget> | null)?.reserve !== 'function') {
-    throw new TypeError(`Expected \`budget\` to be a Budget from createBudget(), got ${describe(budget)}`);
-  }
-  const estimate = config.estimate ?? ((task: Task) => estimateTokens(task));
-  expectFunction('estimate', estimate);
-  // The budget goes between the two: outside the timeout, so waiting for the budget is not counted as model
-  // time, and inside the retry, so that every attempt waits and is charged again.
-  return (task, { signal }) => {
-    let run$: Observable<AgentEvent> = agent.run(task, { signal });
-    if (bound !== undefined) run$ = run$.pipe(bound);
-    if (budget !== undefined) run$ = run$.pipe(throttleBudget(budget, { cost: estimate(task) }));
-    if (retried !== undefined) run$ = run$.pipe(retried);
-    return run$;
-  };
+  const limitRun = runLimits(config);
+  return (task, { signal }) => limitRun(agent.run(task, { signal }), task);
 }

@@ -15,8 +15,8 @@ import {
 import { poolOptions } from '../operators/pool.js';
 import type { PoolConfig } from '../operators/pool.js';
 import type { RetryBackoffConfig } from '../operators/retry-backoff.js';
-import { limitRuns } from './run-limits.js';
-import type { LimitRun } from './run-limits.js';
+import { runLimits } from '../operators/internal/run-limits.js';
+import type { LimitRun } from '../operators/internal/run-limits.js';
 
 /** What an auth hook answers: `false` refuses the upgrade (401), `true` admits, a string admits as that identity. */
 export type AuthResult = boolean | string;
@@ -182,14 +182,6 @@ export function resolveServeConfig(config: ServeConfig): ResolvedServeConfig {
     throw new TypeError(`Expected \`host\` to be a host name or address, got ${describe(host)}`);
   }
   if (config.pool !== undefined) expectConfig('pool', config.pool);
-  if (
-    config.budget !== undefined &&
-    typeof (config.budget as Partial<Budget> | null)?.reserve !== 'function'
-  ) {
-    throw new TypeError(
-      `Expected \`budget\` to be a Budget from createBudget(), got ${describe(config.budget)}`,
-    );
-  }
   if (config.auth !== undefined) expectFunction('auth', config.auth);
   const origins = config.origins;
   if (
@@ -207,7 +199,7 @@ export function resolveServeConfig(config: ServeConfig): ResolvedServeConfig {
     );
   }
   const scheduler = expectScheduler('scheduler', config.scheduler ?? asyncScheduler);
-  const limitRun = limitRuns({
+  const limitRun = runLimits({
     timeoutMs: config.timeoutMs,
     timeout: config.timeout,
     retry: config.retry,

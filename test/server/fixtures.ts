@@ -2,9 +2,13 @@ import { Observable, Subject } from 'rxjs';
 import type { Subscriber } from 'rxjs';
 import WebSocket from 'ws';
 import type { ClientOptions } from 'ws';
+import { afterEach } from 'vitest';
+import { serve } from '../../src/server/serve.js';
+import type { Gateway } from '../../src/server/serve.js';
+import type { ServeConfig } from '../../src/server/serve-config.js';
 import { ServerFrameSchema, frameText } from '../../src/server/protocol.js';
 import type { ServerFrame } from '../../src/server/protocol.js';
-import type { Agent, AgentEvent, Task } from '../../src/core/types.js';
+import type { Agent, AgentEvent, Task, TaskEvent } from '../../src/core/types.js';
 
 /** A run the test drives by hand. */
 export interface ManualRun {
@@ -164,4 +168,47 @@ export async function upgradeStatus(url: string, headers: Record<string, string>
       reject(error);
     });
   });
+}
+
+/** A gateway driven by a `ManualAgent`, the task events it emitted so far, and one connected client. */
+export interface ManualSetup {
+  readonly agent: ManualAgent;
+  readonly gateway: Gateway;
+  readonly events: TaskEvent[];
+  readonly c: TestClient;
+}
+
+/**
+ * Opens gateways and clients for a test file and terminates them after each test; `manual` is the setup most
+ * tests share.
+ */
+export function gatewayHarness(): {
+  start: (config: ServeConfig) => Promise<Gateway>;
+  client: (gateway: Gateway, options?: ClientOptions) => Promise<TestClient>;
+  manual: (config?: Omit<ServeConfig, 'agent'>) => Promise<ManualSetup>;
+} {
+  const gateways: Gateway[] = [];
+  const clients: TestClient[] = [];
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.socket.terminate();
+    await Promise.all(gateways.splice(0).map((g) => g.close()));
+  });
+  const start = async (config: ServeConfig): Promise<Gateway> => {
+    const gateway = await serve(config);
+    gateways.push(gateway);
+    return gateway;
+  };
+  const client = async (gateway: Gateway, options?: ClientOptions): Promise<TestClient> => {
+    const c = await TestClient.open(gateway.wsUrl, options);
+    clients.push(c);
+    return c;
+  };
+  const manual = async (config: Omit<ServeConfig, 'agent'> = {}): Promise<ManualSetup> => {
+    const agent = new ManualAgent();
+    const gateway = await start({ ...config, agent });
+    const events: TaskEvent[] = [];
+    gateway.events$.subscribe((e) => events.push(e));
+    return { agent, gateway, events, c: await client(gateway) };
+  };
+  return { start, client, manual };
 }

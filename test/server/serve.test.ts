@@ -2,38 +2,15 @@ import { createServer } from 'node:http';
 import { Subject, VirtualTimeScheduler, firstValueFrom } from 'rxjs';
 import type { BudgetState } from '../../src/budget/create-budget.js';
 import { once } from 'node:events';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { dashboardHtml } from '../../src/server/dashboard.js';
 import { serve } from '../../src/server/serve.js';
-import type { Gateway } from '../../src/server/serve.js';
-import type { ServeConfig } from '../../src/server/serve-config.js';
 import type { TaskEvent } from '../../src/core/types.js';
 import { textOf } from '../../src/core/agent-event.js';
 import { createBudget } from '../../src/budget/create-budget.js';
-import { ManualAgent, TestClient, echoAgent, upgradeStatus } from './fixtures.js';
+import { ManualAgent, echoAgent, gatewayHarness, upgradeStatus } from './fixtures.js';
 
-const gateways: Gateway[] = [];
-const clients: TestClient[] = [];
-
-async function start(config: ServeConfig): Promise<Gateway> {
-  const gateway = await serve(config);
-  gateways.push(gateway);
-  return gateway;
-}
-
-async function client(
-  gateway: Gateway,
-  options?: ConstructorParameters<typeof TestClient>[1],
-): Promise<TestClient> {
-  const c = await TestClient.open(gateway.wsUrl, options);
-  clients.push(c);
-  return c;
-}
-
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.socket.terminate();
-  await Promise.all(gateways.splice(0).map((g) => g.close()));
-});
+const { start, client, manual } = gatewayHarness();
 
 const words = echoAgent((task) => textOf(task).split(/(?=\s)/));
 
@@ -79,8 +56,7 @@ describe('serve: protocol', () => {
   });
 
   it('answers bad frames with error frames and keeps the connection, charging nothing', async () => {
-    const agent = new ManualAgent();
-    const c = await client(await start({ agent }));
+    const { agent, c } = await manual();
     const cases: [unknown, string, RegExp][] = [
       ['{not json', 'E_PROTOCOL', /not valid JSON/],
       [{ type: 'launch' }, 'E_PROTOCOL', /Unknown frame type "launch"; expected one of submit, cancel/],
@@ -112,8 +88,7 @@ describe('serve: protocol', () => {
   });
 
   it('refuses a task id already in use, accepting nothing of that frame', async () => {
-    const agent = new ManualAgent();
-    const c = await client(await start({ agent }));
+    const { agent, c } = await manual();
     c.send({ type: 'submit', tasks: [{ id: 'a', input: 'x' }] });
     await agent.started('a');
     c.send({
@@ -195,8 +170,7 @@ describe('serve: protocol', () => {
   });
 
   it('cancels a task on request, aborting its run', async () => {
-    const agent = new ManualAgent();
-    const c = await client(await start({ agent }));
+    const { agent, c } = await manual();
     c.send({ type: 'submit', task: { id: 'slow', input: 'x' } });
     const run = await agent.started('slow');
     run.emit('partial');
@@ -210,11 +184,7 @@ describe('serve: protocol', () => {
   });
 
   it('aborts the runs of a client that disconnects', async () => {
-    const agent = new ManualAgent();
-    const gateway = await start({ agent, pool: { concurrency: 1 } });
-    const events: TaskEvent[] = [];
-    gateway.events$.subscribe((e) => events.push(e));
-    const c = await client(gateway);
+    const { agent, gateway, events, c } = await manual({ pool: { concurrency: 1 } });
     c.send({
       type: 'submit',
       tasks: [
@@ -243,9 +213,7 @@ describe('serve: protocol', () => {
   });
 
   it('drains on close, then closes sockets with 1001 and refuses new ones', async () => {
-    const agent = new ManualAgent();
-    const gateway = await start({ agent });
-    const c = await client(gateway);
+    const { agent, gateway, c } = await manual();
     c.send({ type: 'submit', task: { id: 'last', input: 'x' } });
     const run = await agent.started('last');
     const closing = gateway.close();
@@ -259,9 +227,7 @@ describe('serve: protocol', () => {
   });
 
   it('cancels what is left when the close deadline passes, aborting runs that would never end', async () => {
-    const agent = new ManualAgent();
-    const gateway = await start({ agent, closeDeadlineMs: 60_000 });
-    const c = await client(gateway);
+    const { agent, gateway, c } = await manual({ closeDeadlineMs: 60_000 });
     c.send({
       type: 'submit',
       tasks: [
@@ -289,9 +255,7 @@ describe('serve: protocol', () => {
   });
 
   it('bounds each attempt with timeoutMs and retries it like runAgents', async () => {
-    const agent = new ManualAgent();
-    const gateway = await start({ agent, timeoutMs: 50, retry: { maxRetries: 1, baseDelayMs: 0 } });
-    const c = await client(gateway);
+    const { agent, c } = await manual({ timeoutMs: 50, retry: { maxRetries: 1, baseDelayMs: 0 } });
     const retried = firstValueFrom(agent.started$);
     c.send({ type: 'submit', task: { id: 'hangs-once', input: 'x' } });
     const first = await retried;
@@ -315,9 +279,7 @@ describe('serve: protocol', () => {
   });
 
   it('sends metrics frames with queue depth and in-flight count', async () => {
-    const agent = new ManualAgent();
-    const gateway = await start({ agent, pool: { concurrency: 1 }, metricsIntervalMs: 10 });
-    const c = await client(gateway);
+    const { c } = await manual({ pool: { concurrency: 1 }, metricsIntervalMs: 10 });
     c.send({ type: 'submit', tasks: ['a', 'b', 'c'] });
     const metrics = await c.next('metrics', (f) => f.inFlight === 1 && f.queued === 2);
     expect(metrics).toMatchObject({ completed: 0, failed: 0, clients: 1 });
@@ -487,11 +449,7 @@ describe('serve: budget', () => {
     let state: BudgetState | undefined;
     budget.state$.subscribe((s) => (state = s));
     const initial = state!;
-    const agent = new ManualAgent();
-    const gateway = await start({ agent, budget, pool: { concurrency: 2 } });
-    const events: TaskEvent[] = [];
-    gateway.events$.subscribe((e) => events.push(e));
-    const c = await client(gateway);
+    const { agent, gateway, events, c } = await manual({ budget, pool: { concurrency: 2 } });
     c.send({
       type: 'submit',
       tasks: [

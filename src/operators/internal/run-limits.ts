@@ -1,0 +1,55 @@
+import type { Observable, SchedulerLike } from 'rxjs';
+import type { Budget } from '../../budget/create-budget.js';
+import { estimateTokens } from '../../budget/estimate.js';
+import type { AgentEvent, Task } from '../../core/types.js';
+import { describe, expectConfig, expectFunction } from '../../core/validate.js';
+import { retryBackoff } from '../retry-backoff.js';
+import type { RetryBackoffConfig } from '../retry-backoff.js';
+import { throttleBudget } from '../throttle-budget.js';
+import { timeoutWith } from '../timeout-with.js';
+
+/** What bounds every attempt of a run: the limits `runAgents` and `serve` share. */
+export interface RunLimitsConfig {
+  readonly timeoutMs?: number | undefined;
+  readonly timeout?: { readonly first?: number; readonly each?: number; readonly total?: number } | undefined;
+  readonly retry?: RetryBackoffConfig | false | undefined;
+  readonly budget?: Budget | undefined;
+  readonly estimate?: ((task: Task) => number) | undefined;
+  readonly scheduler?: SchedulerLike | undefined;
+}
+
+/** Wraps an agent's run in the limits of every attempt. */
+export type LimitRun = (run$: Observable<AgentEvent>, task: Task) => Observable<AgentEvent>;
+
+/**
+ * Checks the limits now (so callers fail when created) and returns the wrapper around each run: the timeout
+ * inside the budget, so waiting for the budget is not counted as model time, and the budget inside the retry,
+ * so that every attempt waits and is charged again.
+ */
+export function runLimits(config: RunLimitsConfig): LimitRun {
+  const scheduler = config.scheduler === undefined ? {} : { scheduler: config.scheduler };
+  if (config.timeoutMs !== undefined && config.timeout !== undefined) {
+    throw new TypeError(
+      'Give `timeoutMs` or `timeout`, not both: `timeoutMs: n` means `timeout: { total: n }`',
+    );
+  }
+  const limits = config.timeoutMs === undefined ? config.timeout : { total: config.timeoutMs };
+  if (limits !== undefined) expectConfig('timeout', limits);
+  const bound = limits === undefined ? undefined : timeoutWith<AgentEvent>({ ...limits, ...scheduler });
+  const retry = config.retry ?? { maxRetries: 2 };
+  if (retry !== false) expectConfig('retry', retry);
+  const retried = retry === false ? undefined : retryBackoff<AgentEvent>({ ...scheduler, ...retry });
+  const { budget } = config;
+  if (budget !== undefined && typeof (budget as Partial<Budget> | null)?.reserve !== 'function') {
+    throw new TypeError(`Expected \`budget\` to be a Budget from createBudget(), got ${describe(budget)}`);
+  }
+  const estimate = config.estimate ?? ((task: Task) => estimateTokens(task));
+  expectFunction('estimate', estimate);
+  return (run$, task) => {
+    let limited = run$;
+    if (bound !== undefined) limited = limited.pipe(bound);
+    if (budget !== undefined) limited = limited.pipe(throttleBudget(budget, { cost: estimate(task) }));
+    if (retried !== undefined) limited = limited.pipe(retried);
+    return limited;
+  };
+}
