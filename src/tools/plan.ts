@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { core } from 'zod';
 import { ValidationError } from '../core/errors.js';
+import { describe } from '../core/validate.js';
 import type { ParseResult } from '../core/schemas.js';
 import type { Tool } from './define-tool.js';
 
@@ -49,7 +50,7 @@ export type _PlanNodeMatches = Assignable<z.infer<typeof PlanNodeSchema>, PlanNo
  */
 export function parsePlan(text: string, tools?: readonly Tool[]): ParseResult<PlanNode[]> {
   if (typeof text !== 'string') {
-    throw new TypeError(`Expected \`text\` to be the plan as a string, got ${typeof text}`);
+    throw new TypeError(`Expected \`text\` to be the plan as a string, got ${describe(text)}`);
   }
   const byName = tools === undefined ? undefined : new Map(tools.map((t) => [t.name, t]));
   const nodes: PlanNode[] = [];
