@@ -33,6 +33,8 @@ export async function serveCommand(options: ServeOptions, io: CommandIo): Promis
       port: options.port,
       host: options.host,
       pool: { concurrency: options.concurrency, queueLimit: options.queueLimit },
+      // The dashboard shows the shared pool and budget to everyone who may connect; tasks stay private.
+      authorize: (request) => request.action === 'submit' || request.action === 'metrics',
       ...(budget === undefined ? {} : { budget }),
     },
     io,

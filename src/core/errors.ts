@@ -18,6 +18,8 @@ export type ErrorCode =
   | 'E_NO_RESULT'
   | 'E_WORKER'
   | 'E_PROTOCOL'
+  | 'E_FORBIDDEN'
+  | 'E_LIMIT'
   | 'E_STORE_UNAVAILABLE';
 
 /** What the {@link RxAgentError} constructor takes besides the code and message. */

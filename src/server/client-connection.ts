@@ -1,7 +1,6 @@
 import type { SchedulerLike, Subscription } from 'rxjs';
 import type { WebSocket } from 'ws';
 import { Deque } from '../operators/internal/deque.js';
-import { SlidingMinute } from './sliding-minute.js';
 import type { ServerFrame } from './protocol.js';
 
 /** How often a socket over its high-water mark is checked for room, in milliseconds. */
@@ -13,8 +12,10 @@ export interface ClientConnectionOptions {
   readonly highWaterMark: number;
   readonly hardLimit: number;
   readonly scheduler: SchedulerLike;
-  /** Called once when the socket went past `hardLimit` and is being closed. */
+  /** Called once when the socket is being closed for being too slow (past `hardLimit`, or by `closeSlow`). */
   readonly onOverflow?: () => void;
+  /** Called each time a frame is held back, so an owner can watch the bytes waiting across its sockets. */
+  readonly onHold?: () => void;
 }
 
 type DeltaFrame = Extract<ServerFrame, { type: 'delta' }>;
@@ -27,7 +28,7 @@ type Held =
   | { frame: Exclude<ServerFrame, DeltaFrame | MetricsFrame>; chunks?: undefined };
 
 /**
- * One client socket as the server sees it: what it subscribed to, and a send path that keeps memory bounded
+ * One client socket as the server sees it: a send path that keeps memory bounded
  * when the client reads slowly. Below `highWaterMark` buffered bytes, frames go straight out. Above it,
  * frames wait in order in an outbox where the deltas of one task merge into one frame (text is batched,
  * never dropped) and only the newest metrics frame is kept; the outbox drains as the socket does. Past
@@ -35,8 +36,6 @@ type Held =
  */
 export class ClientConnection {
   readonly socket: WebSocket;
-  /** Who the client is: the identity the auth hook returned, else an id of the socket. */
-  readonly identity: string;
   readonly #options: ClientConnectionOptions;
   readonly #outbox = new Deque<Held>();
   /** The last held delta of each task, while nothing else of that task is queued after it. */
@@ -45,12 +44,9 @@ export class ClientConnection {
   #heldBytes = 0;
   #drain: Subscription | undefined;
   #overflowed = false;
-  #subscribedAll = false;
-  readonly #subscribed = new Set<string>();
 
-  constructor(socket: WebSocket, identity: string, options: ClientConnectionOptions) {
+  constructor(socket: WebSocket, options: ClientConnectionOptions) {
     this.socket = socket;
-    this.identity = identity;
     this.#options = options;
   }
 
@@ -59,25 +55,9 @@ export class ClientConnection {
     return this.#heldBytes;
   }
 
-  /** Whether the client asked for every task's events with `subscribe '*'`. */
-  get subscribedAll(): boolean {
-    return this.#subscribedAll;
-  }
-
-  isSubscribed(taskId: string): boolean {
-    return this.#subscribedAll || this.#subscribed.has(taskId);
-  }
-
-  subscribe(taskIds: readonly string[] | '*'): void {
-    if (taskIds === '*') this.#subscribedAll = true;
-    else for (const id of taskIds) this.#subscribed.add(id);
-  }
-
-  unsubscribe(taskIds: readonly string[] | '*'): void {
-    if (taskIds === '*') {
-      this.#subscribedAll = false;
-      this.#subscribed.clear();
-    } else for (const id of taskIds) this.#subscribed.delete(id);
+  /** Bytes waiting to reach the client: the socket's buffer plus held frames. */
+  get pendingBytes(): number {
+    return this.socket.bufferedAmount + this.#heldBytes;
   }
 
   /** Sends a frame now, or holds it (merging deltas) while the socket is over its high-water mark. */
@@ -88,11 +68,15 @@ export class ClientConnection {
       return;
     }
     this.#hold(frame);
-    if (this.socket.bufferedAmount + this.#heldBytes > this.#options.hardLimit) {
-      this.#overflow();
+    const pending = this.pendingBytes;
+    if (pending > this.#options.hardLimit) {
+      this.closeSlow(
+        `Client too slow: ${pending} bytes waiting, over the hard limit of ${this.#options.hardLimit}`,
+      );
       return;
     }
     this.#scheduleDrain();
+    this.#options.onHold?.();
   }
 
   /** Stops the drain timer and lets go of held frames; called when the socket has closed. */
@@ -165,78 +149,20 @@ export class ClientConnection {
     if (this.#outbox.size > 0) this.#scheduleDrain();
   }
 
-  #overflow(): void {
+  /**
+   * Closes the socket with 1008 and drops what is held. The close frame goes out behind what the socket has
+   * already buffered (about `highWaterMark`), so a client that reads again within a second sees 1008; one
+   * that does not is cut off then.
+   */
+  closeSlow(reason: string): void {
+    if (this.#overflowed) return;
     this.#overflowed = true;
-    const held = this.socket.bufferedAmount + this.#heldBytes;
     this.dispose();
     this.#options.onOverflow?.();
-    this.socket.close(
-      1008,
-      `Client too slow: ${held} bytes waiting, over the hard limit of ${this.#options.hardLimit}`,
-    );
+    this.socket.close(1008, reason);
     // A client that does not read will never answer the close handshake.
     this.#options.scheduler.schedule(() => {
       this.socket.terminate();
     }, TERMINATE_AFTER_MS);
-  }
-}
-
-/** A minute, the window of `tokensPerMinute`. */
-
-/**
- * A client's share of the gateway, keyed by its identity so several sockets of one client share it: its
- * running tasks, those waiting for one of its slots, and the tokens it used over the last minute.
- */
-export class ClientQuota<T> {
-  readonly concurrency: number;
-  readonly queueLimit: number;
-  readonly tokensPerMinute: number;
-  readonly waiting = new Deque<T>();
-  /** Tasks in `waiting` not cancelled since; cancelled ones are skipped when they come up. */
-  queued = 0;
-  running = 0;
-  /** Sockets using this quota; the gateway forgets it when none is left and nothing runs or waits. */
-  sockets = 0;
-  readonly #spent: SlidingMinute;
-  #reserved = 0;
-
-  constructor(
-    limits: { concurrency: number; queueLimit: number; tokensPerMinute: number },
-    scheduler: SchedulerLike,
-  ) {
-    this.concurrency = limits.concurrency;
-    this.queueLimit = limits.queueLimit;
-    this.tokensPerMinute = limits.tokensPerMinute;
-    this.#spent = new SlidingMinute(scheduler);
-  }
-
-  get idle(): boolean {
-    return this.sockets === 0 && this.running === 0 && this.queued === 0;
-  }
-
-  /**
-   * Whether another task may start: a free slot, and the last minute's tokens plus the estimates of running
-   * tasks under the limit. The new task's own estimate is not counted, so a task larger than the whole
-   * limit still runs once the client is idle.
-   */
-  canStart(): boolean {
-    return this.running < this.concurrency && this.#spent.total() + this.#reserved < this.tokensPerMinute;
-  }
-
-  start(estimate: number): void {
-    this.running++;
-    this.#reserved += estimate;
-  }
-
-  finish(estimate: number, tokens: number): void {
-    this.running--;
-    this.#reserved -= estimate;
-    this.#spent.add(tokens);
-  }
-
-  /** Time until the oldest spending leaves the window, when that is what holds tasks back. */
-  msUntilWindowMoves(): number | undefined {
-    if (this.running >= this.concurrency) return undefined;
-    return this.#spent.msUntilOldestLeaves();
   }
 }

@@ -1,3 +1,11 @@
+import { createHash } from 'node:crypto';
+
+/** The dashboard page and the `Content-Security-Policy` that lets exactly its own style and script run. */
+export interface DashboardPage {
+  readonly html: string;
+  readonly contentSecurityPolicy: string;
+}
+
 /**
  * The dashboard page the gateway serves at `/`: type prompts (one per line) or a topic to fan out, watch each
  * task's text grow in its own pane with status and timing, cancel tasks, and follow the pool's queue depth,
@@ -8,21 +16,51 @@
  * response.end(dashboardHtml('/ws'));
  */
 export function dashboardHtml(wsPath: string): string {
+  return dashboardPage(wsPath).html;
+}
+
+/**
+ * The dashboard page with its `Content-Security-Policy`: its inline style and script are allowed by their
+ * SHA-256 hashes, nothing else runs, it connects only to its own origin and cannot be framed. Serve both.
+ *
+ * @example
+ * const page = dashboardPage('/ws');
+ * response.writeHead(200, { 'content-security-policy': page.contentSecurityPolicy }).end(page.html);
+ */
+export function dashboardPage(wsPath: string): DashboardPage {
   // JSON.stringify alone would let "</script>" in a path end the script early.
   const path = JSON.stringify(wsPath).replace(/</g, '\\u003c');
   // A function, so `$&` or `$'` in the path are taken literally rather than as replacement patterns.
-  return PAGE.replace('__WS_PATH__', () => path);
+  const script = SCRIPT.replace('__WS_PATH__', () => path);
+  return {
+    html: `${HEAD}<style>\n${STYLE}</style>${BODY}<script>\n${script}</script>${TAIL}`,
+    contentSecurityPolicy: [
+      "default-src 'none'",
+      `style-src '${sha256(`\n${STYLE}`)}'`,
+      `script-src '${sha256(`\n${script}`)}'`,
+      "connect-src 'self'",
+      'img-src data:',
+      "base-uri 'none'",
+      "form-action 'none'",
+      "frame-ancestors 'none'",
+    ].join('; '),
+  };
 }
 
-const PAGE = `<!doctype html>
+function sha256(text: string): string {
+  return `sha256-${createHash('sha256').update(text, 'utf8').digest('base64')}`;
+}
+
+const HEAD = `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>rxagent dashboard</title>
 <link rel="icon" href="data:,">
-<style>
-  body { font: 14px/1.4 system-ui, sans-serif; margin: 0; background: #f6f7f9; color: #1d2330; }
+`;
+
+const STYLE = `  body { font: 14px/1.4 system-ui, sans-serif; margin: 0; background: #f6f7f9; color: #1d2330; }
   header { display: flex; gap: 1.5em; align-items: center; padding: .6em 1em; background: #1d2330; color: #fff; flex-wrap: wrap; }
   header b { font-variant-numeric: tabular-nums; }
   #connection.down { color: #ff8a80; }
@@ -38,7 +76,9 @@ const PAGE = `<!doctype html>
   .status { font-size: 12px; padding: 0 .4em; border-radius: 3px; background: #e3e7ee; }
   .status.running { background: #fff3c4; } .status.fulfilled { background: #c8f2d2; } .status.rejected { background: #ffd6d6; }
   .timing, .error { font-size: 12px; color: #5a6270; } .error { color: #b00020; }
-</style>
+`;
+
+const BODY = `
 </head>
 <body>
 <header>
@@ -63,8 +103,9 @@ const PAGE = `<!doctype html>
   <div id="notice" class="error" role="status"></div>
   <section id="panes"></section>
 </main>
-<script>
-(() => {
+`;
+
+const SCRIPT = `(() => {
   const WS_PATH = __WS_PATH__;
   const ANGLES = ['an overview of', 'the history of', 'the main risks of', 'three examples of', 'open questions about'];
   const panes = new Map();
@@ -156,7 +197,9 @@ const PAGE = `<!doctype html>
   };
   connect();
 })();
-</script>
+`;
+
+const TAIL = `
 </body>
 </html>
 `;

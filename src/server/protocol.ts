@@ -29,21 +29,37 @@ export const SubmitFrameSchema = z
     error: 'Give either `task` or `tasks`, not both and not neither',
   });
 
-/** `cancel`: stop one of the client's own tasks; it settles as rejected with `E_CANCELLED`. */
+/** Another identity whose tasks a frame is about; the `authorize` hook decides whether that is allowed. */
+const OwnerSchema = z.string().min(1).max(256);
+
+/**
+ * `cancel`: stop one of the client's own tasks (or, with `owner`, another identity's task, if `authorize`
+ * allows); it settles as rejected with `E_CANCELLED`.
+ */
 export const CancelFrameSchema = z.strictObject({
   type: z.literal('cancel'),
   taskId: z.string().min(1).max(256),
+  owner: OwnerSchema.exactOptional(),
 });
 
 const TaskIdsSchema = z.union([z.literal('*'), z.array(z.string().min(1).max(256)).min(1).max(1000)]);
 
-/** `subscribe`: also receive the events of these tasks, or of every task with `'*'`. */
-export const SubscribeFrameSchema = z.strictObject({ type: z.literal('subscribe'), taskIds: TaskIdsSchema });
+/**
+ * `subscribe`: also receive the events of these tasks of the client's identity (from its other sockets, and
+ * tasks published from elsewhere by those ids if `authorize` allows), or of every task it may see with
+ * `'*'`; with `owner`, tasks of that identity, if `authorize` allows.
+ */
+export const SubscribeFrameSchema = z.strictObject({
+  type: z.literal('subscribe'),
+  taskIds: TaskIdsSchema,
+  owner: OwnerSchema.exactOptional(),
+});
 
-/** `unsubscribe`: undo a `subscribe`. A client always keeps receiving its own tasks. */
+/** `unsubscribe`: undo a `subscribe`. A socket always keeps receiving the tasks it submitted. */
 export const UnsubscribeFrameSchema = z.strictObject({
   type: z.literal('unsubscribe'),
   taskIds: TaskIdsSchema,
+  owner: OwnerSchema.exactOptional(),
 });
 
 /** `ping`: the gateway answers `pong` with the same `id`. */
@@ -105,34 +121,59 @@ export const SettledJsonSchema = z.discriminatedUnion('status', [
   }),
 ]);
 
-/** The pool's health, sent to every client at most once per `metricsIntervalMs` when it changed. */
+/**
+ * Counts sent to every client at most once per `metricsIntervalMs` when they changed: its own identity's
+ * (`scope: 'identity'`), or the whole gateway's with connections and budget (`scope: 'gateway'`) for the
+ * identities `authorize` admits to `metrics`.
+ */
 export const MetricsFrameSchema = z.strictObject({
   type: z.literal('metrics'),
-  /** Tasks waiting: in the pool's queue and in per-client queues. */
+  scope: z.enum(['identity', 'gateway']),
+  /** Tasks accepted and not started: in the pool's queue and in per-client queues. */
   queued: z.number().int().nonnegative(),
   inFlight: z.number().int().nonnegative(),
   completed: z.number().int().nonnegative(),
   failed: z.number().int().nonnegative(),
   /** Input plus output tokens of the runs settled over the last minute. */
   tokensPerMinute: z.number().nonnegative(),
-  clients: z.number().int().nonnegative(),
-  /** The shared budget's last state, when the gateway has one. */
+  /** Sockets connected (gateway scope). */
+  clients: z.number().int().nonnegative().exactOptional(),
+  /** The shared budget's last state, when the gateway has one (gateway scope). */
   budget: z.unknown().exactOptional(),
 });
+
+/** Set on a task's frames when it belongs to another identity than the client's. */
+const FrameOwnerSchema = z.string().exactOptional();
 
 /** Every frame the gateway sends, told apart by `type`. */
 export const ServerFrameSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('accepted'), taskIds: z.array(z.string()) }),
-  z.strictObject({ type: z.literal('started'), taskId: z.string(), waitMs: z.number().nonnegative() }),
+  z.strictObject({
+    type: z.literal('started'),
+    taskId: z.string(),
+    owner: FrameOwnerSchema,
+    waitMs: z.number().nonnegative(),
+  }),
   z.strictObject({
     type: z.literal('delta'),
     taskId: z.string(),
+    owner: FrameOwnerSchema,
     /** The `seq` of the first delta in the frame; under backpressure several deltas share one frame. */
     seq: z.number().int().nonnegative(),
     text: z.string(),
   }),
-  z.strictObject({ type: z.literal('tool'), taskId: z.string(), calls: z.array(ToolCallSchema) }),
-  z.strictObject({ type: z.literal('settled'), taskId: z.string(), result: SettledJsonSchema }),
+  z.strictObject({
+    type: z.literal('tool'),
+    taskId: z.string(),
+    owner: FrameOwnerSchema,
+    calls: z.array(ToolCallSchema),
+  }),
+  z.strictObject({
+    type: z.literal('settled'),
+    taskId: z.string(),
+    owner: FrameOwnerSchema,
+    result: SettledJsonSchema,
+  }),
   MetricsFrameSchema,
   z.strictObject({
     type: z.literal('error'),
@@ -152,7 +193,10 @@ export type SettledJson = z.infer<typeof SettledJsonSchema>;
 export type MetricsFrame = z.infer<typeof MetricsFrameSchema>;
 /** Any frame the gateway sends. */
 export type ServerFrame = z.infer<typeof ServerFrameSchema>;
-/** Server → client: a frame was refused (`E_PROTOCOL`, `E_VALIDATION`, `E_DUPLICATE_ID`). */
+/**
+ * Server → client: a frame was refused (`E_PROTOCOL`, `E_VALIDATION`, `E_DUPLICATE_ID`, `E_QUEUE_FULL`,
+ * `E_FORBIDDEN`, `E_LIMIT`).
+ */
 export type ErrorFrame = Extract<ServerFrame, { type: 'error' }>;
 
 const CLIENT_TYPES = ClientFrameSchema.options.map((option) => option.shape.type.value);

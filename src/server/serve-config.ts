@@ -21,6 +21,50 @@ import type { LimitRun } from '../operators/internal/run-limits.js';
 /** What an auth hook answers: `false` refuses the upgrade (401), `true` admits, a string admits as that identity. */
 export type AuthResult = boolean | string;
 
+/**
+ * What the `authorize` hook is asked: whether `identity` may do something beyond its own tasks. A client
+ * always sees, watches and cancels its own identity's tasks without asking.
+ * - `submit`: run these tasks (`owner` is the identity itself).
+ * - `subscribe`: watch tasks of `owner` (another identity, or `undefined` for tasks published from elsewhere
+ *   through `results`), by id or `'*'` for all of them.
+ * - `cancel`: cancel a task of `owner`.
+ * - `metrics`: see the gateway's figures (every client's counts, connections, the shared budget) rather
+ *   than only its own.
+ */
+export type AuthorizeRequest =
+  | {
+      readonly action: 'submit' | 'subscribe' | 'cancel';
+      readonly identity: string;
+      readonly owner: string | undefined;
+      readonly taskIds: readonly string[] | '*';
+    }
+  | { readonly action: 'metrics'; readonly identity: string };
+
+/**
+ * Limits that keep one client, or many, from taking the gateway's memory. Each has a default that a single
+ * hostile client cannot exhaust; `Infinity` lifts one.
+ */
+export interface GatewayLimits {
+  /** Sockets open at once; past it an upgrade is answered 503. @defaultValue 1000 */
+  readonly connections?: number;
+  /** Sockets from one address (see `trustProxy`); past it 429. @defaultValue 64 */
+  readonly connectionsPerAddress?: number;
+  /** Sockets of one identity the auth hook returned; past it 429. @defaultValue 32 */
+  readonly connectionsPerIdentity?: number;
+  /** Task ids (and owners) one socket may watch at once; a `subscribe` past it is refused with `E_LIMIT`. @defaultValue 1000 */
+  readonly watchedPerSocket?: number;
+  /** Tasks of one identity accepted and not yet settled; a `submit` past it is refused with `E_QUEUE_FULL`. @defaultValue 1000 */
+  readonly tasksPerIdentity?: number;
+  /** Tasks accepted and not yet settled in the whole gateway; a `submit` past it is refused with `E_QUEUE_FULL`. @defaultValue 10000 */
+  readonly tasks?: number;
+  /**
+   * Bytes waiting to be sent across every socket (socket buffers plus held frames); past it the socket with the
+   * most waiting is closed with 1008, then the next, until the total is under the limit again.
+   * @defaultValue 67108864 (64 MiB)
+   */
+  readonly bufferedBytes?: number;
+}
+
 /** Limits each client (each identity the auth hook returns, else each socket) has within the shared pool. */
 export interface PerClientConfig {
   /** The client's tasks running at once. @defaultValue Infinity */
@@ -77,8 +121,31 @@ export interface ServeConfig {
    * watch their tasks. @defaultValue none
    */
   readonly results?: Observable<TaskEvent<unknown>>;
-  /** Decides at the upgrade whether a client may connect (401 when not) and who it is. @defaultValue admit all */
+  /**
+   * Decides at the upgrade whether a client may connect (401 when not) and who it is. Without it every socket
+   * is an identity of its own. @defaultValue admit all, one identity per socket
+   */
   readonly auth?: (request: IncomingMessage) => AuthResult | Promise<AuthResult>;
+  /**
+   * Decides what an identity may do beyond its own tasks; see {@link AuthorizeRequest}. Called for each frame
+   * that needs it (and once per owner for `subscribe '*'`), so it must answer at once. A hook that throws
+   * answers `false`. @defaultValue submitting only: `(request) => request.action === 'submit'`
+   */
+  readonly authorize?: (request: AuthorizeRequest) => boolean;
+  /**
+   * Host names the `Host` header may carry besides IP addresses and `localhost` (a leading dot admits
+   * subdomains: `'.example.com'`), or `'all'`. Other hosts get 403 before auth, for pages and sockets alike:
+   * this is what stops DNS rebinding, where a hostile page's name resolves to the gateway's address. Add the
+   * names a reverse proxy or a LAN uses to reach the gateway. @defaultValue [] (IP addresses and localhost)
+   */
+  readonly allowedHosts?: readonly string[] | 'all';
+  /**
+   * Take a client's address from the last `X-Forwarded-For` entry (what the nearest proxy saw) instead of
+   * the TCP peer, for `connectionsPerAddress`. Only behind a proxy that sets it. @defaultValue false
+   */
+  readonly trustProxy?: boolean;
+  /** Memory and connection limits; see {@link GatewayLimits}. @defaultValue see each field */
+  readonly limits?: GatewayLimits;
   /**
    * Origins allowed to connect (403 otherwise), compared exactly, or `'*'` for any. Left out, only clients
    * that send no Origin (programs) and pages of the gateway's own origin may connect, so a web page elsewhere
@@ -116,8 +183,12 @@ export interface ResolvedServeConfig {
   readonly closeDeadlineMs: number;
   readonly results: Observable<TaskEvent<unknown>> | undefined;
   readonly auth: ((request: IncomingMessage) => AuthResult | Promise<AuthResult>) | undefined;
+  readonly authorize: (request: AuthorizeRequest) => boolean;
+  readonly allowedHosts: readonly string[] | 'all';
+  readonly trustProxy: boolean;
+  readonly limits: Required<GatewayLimits>;
   readonly origins: readonly string[] | '*' | undefined;
-  readonly perClient: Required<PerClientConfig> | undefined;
+  readonly perClient: Required<PerClientConfig>;
   readonly maxPayload: number;
   readonly highWaterMark: number;
   readonly hardLimit: number;
@@ -141,6 +212,10 @@ const SERVE_OPTIONS: readonly (keyof ServeConfig)[] = [
   'retry',
   'closeDeadlineMs',
   'auth',
+  'authorize',
+  'allowedHosts',
+  'trustProxy',
+  'limits',
   'origins',
   'perClient',
   'maxPayload',
@@ -183,6 +258,19 @@ export function resolveServeConfig(config: ServeConfig): ResolvedServeConfig {
   }
   if (config.pool !== undefined) expectConfig('pool', config.pool);
   if (config.auth !== undefined) expectFunction('auth', config.auth);
+  if (config.authorize !== undefined) expectFunction('authorize', config.authorize);
+  const allowedHosts = config.allowedHosts ?? [];
+  if (
+    allowedHosts !== 'all' &&
+    !(Array.isArray(allowedHosts) && allowedHosts.every((h) => typeof h === 'string' && h !== ''))
+  ) {
+    throw new TypeError(
+      `Expected \`allowedHosts\` to be an array of host names or 'all', got ${describe(allowedHosts)}`,
+    );
+  }
+  if (config.trustProxy !== undefined && typeof config.trustProxy !== 'boolean') {
+    throw new TypeError(`Expected \`trustProxy\` to be a boolean, got ${describe(config.trustProxy)}`);
+  }
   const origins = config.origins;
   if (
     origins !== undefined &&
@@ -218,6 +306,10 @@ export function resolveServeConfig(config: ServeConfig): ResolvedServeConfig {
     closeDeadlineMs: expectInteger('closeDeadlineMs', config.closeDeadlineMs ?? 30_000, 0, true),
     results: config.results,
     auth: config.auth,
+    authorize: config.authorize ?? submitOnly,
+    allowedHosts,
+    trustProxy: config.trustProxy ?? false,
+    limits: resolveLimits(config.limits),
     origins,
     perClient: resolvePerClient(config.perClient),
     maxPayload: expectInteger('maxPayload', config.maxPayload ?? 64 * 1024, 1),
@@ -230,8 +322,35 @@ export function resolveServeConfig(config: ServeConfig): ResolvedServeConfig {
   };
 }
 
-function resolvePerClient(perClient: PerClientConfig | undefined): Required<PerClientConfig> | undefined {
-  if (perClient === undefined) return undefined;
+const submitOnly = (request: AuthorizeRequest): boolean => request.action === 'submit';
+
+const LIMIT_OPTIONS: readonly (keyof GatewayLimits)[] = [
+  'connections',
+  'connectionsPerAddress',
+  'connectionsPerIdentity',
+  'watchedPerSocket',
+  'tasksPerIdentity',
+  'tasks',
+  'bufferedBytes',
+];
+
+function resolveLimits(limits: GatewayLimits = {}): Required<GatewayLimits> {
+  expectConfig('limits', limits);
+  expectKnownKeys('limits', limits, LIMIT_OPTIONS);
+  const limit = (name: keyof GatewayLimits, fallback: number): number =>
+    expectInteger(`limits.${name}`, limits[name] ?? fallback, 1, true);
+  return {
+    connections: limit('connections', 1000),
+    connectionsPerAddress: limit('connectionsPerAddress', 64),
+    connectionsPerIdentity: limit('connectionsPerIdentity', 32),
+    watchedPerSocket: limit('watchedPerSocket', 1000),
+    tasksPerIdentity: limit('tasksPerIdentity', 1000),
+    tasks: limit('tasks', 10_000),
+    bufferedBytes: limit('bufferedBytes', 64 * 1024 * 1024),
+  };
+}
+
+function resolvePerClient(perClient: PerClientConfig = {}): Required<PerClientConfig> {
   expectConfig('perClient', perClient);
   const inf = Number.POSITIVE_INFINITY;
   return {

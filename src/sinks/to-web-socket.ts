@@ -55,7 +55,7 @@ export function toWebSocket<V>(
   const connectionOf = (socket: WebSocket): ClientConnection => {
     let connection = connections.get(socket);
     if (connection === undefined) {
-      const created = new ClientConnection(socket, 'broadcast', { highWaterMark, hardLimit, scheduler });
+      const created = new ClientConnection(socket, { highWaterMark, hardLimit, scheduler });
       socket.once('close', () => {
         created.dispose();
       });

@@ -32,7 +32,7 @@ async function pair(options: Omit<ClientConnectionOptions, 'scheduler'>) {
   client.on('message', (data) => frames.push(ServerFrameSchema.parse(JSON.parse(frameText(data)))));
   const raw = (client as unknown as { _socket: { pause(): void; resume(): void } })._socket;
   raw.pause();
-  const connection = new ClientConnection(serverSocket, 'c', { ...options, scheduler: asyncScheduler });
+  const connection = new ClientConnection(serverSocket, { ...options, scheduler: asyncScheduler });
   return {
     client,
     serverSocket,
@@ -161,5 +161,14 @@ function settled(taskId: string) {
 }
 
 function metrics(i: number): Extract<ServerFrame, { type: 'metrics' }> {
-  return { type: 'metrics', queued: i, inFlight: 0, completed: 0, failed: 0, tokensPerMinute: 0, clients: 1 };
+  return {
+    type: 'metrics',
+    scope: 'gateway',
+    queued: i,
+    inFlight: 0,
+    completed: 0,
+    failed: 0,
+    tokensPerMinute: 0,
+    clients: 1,
+  };
 }

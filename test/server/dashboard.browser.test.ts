@@ -40,8 +40,9 @@ describeWithChromium('dashboard in headless Chromium', (executablePath) => {
     await page.click('#submit');
     await page.locator('.pane[data-status="running"]').nth(3).waitFor();
     // Every pane's text grows while running.
-    await page.waitForFunction(
-      "[...document.querySelectorAll('.pane .text')].every((el) => el.textContent.length > 0)",
+    // A function, not a string: the page's CSP forbids eval, which string predicates need.
+    await page.waitForFunction(() =>
+      [...document.querySelectorAll('.pane .text')].every((el) => (el.textContent ?? '').length > 0),
     );
     const victim = page.locator('.pane').filter({ hasText: 'Write a haiku' });
     await victim.locator('.cancel').click();

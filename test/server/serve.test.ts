@@ -117,12 +117,16 @@ describe('serve: protocol', () => {
     expect((await c.closed).code).toBe(1009);
   });
 
-  it('shows a client only its own tasks unless it subscribes', async () => {
+  it('shows a client only its own tasks unless it subscribes with the hook allowing it', async () => {
     const agent = new ManualAgent();
-    const gateway = await start({ agent });
-    const owner = await client(gateway);
-    const bystander = await client(gateway);
-    const watcher = await client(gateway);
+    const gateway = await start({
+      agent,
+      auth: (request) => String(request.headers['x-user']),
+      authorize: (request) => request.action === 'submit' || request.identity === 'operator',
+    });
+    const owner = await client(gateway, { headers: { 'x-user': 'alice' } });
+    const bystander = await client(gateway, { headers: { 'x-user': 'bob' } });
+    const watcher = await client(gateway, { headers: { 'x-user': 'operator' } });
     watcher.send({ type: 'subscribe', taskIds: '*' });
     bystander.send({ type: 'subscribe', taskIds: ['other'] });
     watcher.send({ type: 'ping' });
@@ -133,7 +137,12 @@ describe('serve: protocol', () => {
     run.emit('hi');
     run.finish();
     await Promise.all([owner.settled('t'), watcher.settled('t')]);
-    expect(watcher.framesOf('t').map((f) => f.type)).toEqual(['started', 'delta', 'settled']);
+    expect(watcher.framesOf('t').map((f) => [f.type, 'owner' in f && f.owner])).toEqual([
+      ['started', 'alice'],
+      ['delta', 'alice'],
+      ['settled', 'alice'],
+    ]);
+    expect(owner.framesOf('t').every((f) => !('owner' in f))).toBe(true);
     bystander.send({ type: 'ping', id: 'after' });
     await bystander.next('pong', (f) => f.id === 'after');
     expect(bystander.framesOf('t')).toEqual([]);
@@ -141,7 +150,12 @@ describe('serve: protocol', () => {
 
   it('pushes results produced elsewhere to the clients that watch them', async () => {
     const results = new Subject<TaskEvent<unknown>>();
-    const gateway = await start({ agent: new ManualAgent(), results });
+    // Published results belong to no identity: only identities the hook admits may watch them.
+    const gateway = await start({
+      agent: new ManualAgent(),
+      results,
+      authorize: (request) => request.action === 'subscribe' && request.owner === undefined,
+    });
     const watcher = await client(gateway);
     const bystander = await client(gateway);
     watcher.send({ type: 'subscribe', taskIds: ['remote'] });
@@ -198,16 +212,16 @@ describe('serve: protocol', () => {
     await aborted;
     await new Promise<void>((resolve) => {
       gateway.events$.subscribe((e) => {
-        if (e.type === 'settled' && e.taskId === 'q') resolve();
+        if (e.type === 'settled' && e.taskId.endsWith('/q')) resolve();
       });
-      if (events.some((e) => e.type === 'settled' && e.taskId === 'q')) resolve();
+      if (events.some((e) => e.type === 'settled' && e.taskId.endsWith('/q'))) resolve();
     });
     const settled = events.filter((e) => e.type === 'settled');
     expect(
       settled.map((e) => [e.taskId, e.result.status, e.result.status === 'rejected' && e.result.error.code]),
     ).toEqual([
-      ['r', 'rejected', 'E_CANCELLED'],
-      ['q', 'rejected', 'E_CANCELLED'],
+      [expect.stringMatching(/^client-[\w-]+\/r$/), 'rejected', 'E_CANCELLED'],
+      [expect.stringMatching(/^client-[\w-]+\/q$/), 'rejected', 'E_CANCELLED'],
     ]);
     expect(agent.runs.has('q')).toBe(false);
   });
@@ -278,11 +292,27 @@ describe('serve: protocol', () => {
     });
   });
 
-  it('sends metrics frames with queue depth and in-flight count', async () => {
-    const { c } = await manual({ pool: { concurrency: 1 }, metricsIntervalMs: 10 });
+  it("sends metrics frames with queue depth and in-flight count, the gateway's only to whom the hook admits", async () => {
+    const { c, gateway } = await manual({
+      pool: { concurrency: 1 },
+      metricsIntervalMs: 10,
+      auth: (request) => String(request.headers['x-user']),
+      authorize: (request) => request.action === 'submit' || request.identity === 'operator',
+    });
+    const operator = await client(gateway, { headers: { 'x-user': 'operator' } });
     c.send({ type: 'submit', tasks: ['a', 'b', 'c'] });
-    const metrics = await c.next('metrics', (f) => f.inFlight === 1 && f.queued === 2);
-    expect(metrics).toMatchObject({ completed: 0, failed: 0, clients: 1 });
+    const mine = await c.next('metrics', (f) => f.inFlight === 1 && f.queued === 2);
+    expect(mine).toEqual({
+      type: 'metrics',
+      scope: 'identity',
+      queued: 2,
+      inFlight: 1,
+      completed: 0,
+      failed: 0,
+      tokensPerMinute: 0,
+    });
+    const all = await operator.next('metrics', (f) => f.inFlight === 1 && f.queued === 2);
+    expect(all).toMatchObject({ scope: 'gateway', completed: 0, failed: 0, clients: 2 });
   });
 
   it('terminates a peer that stops answering pings', async () => {
@@ -427,7 +457,12 @@ describe('serve: budget', () => {
   it('runs tasks through the shared budget, reports it in metrics, and charges nothing for bad input', async () => {
     const budget = createBudget({ requestsPerMinute: 1000 });
     const initial = await firstValueFrom(budget.state$);
-    const gateway = await start({ agent: words, budget, metricsIntervalMs: 10 });
+    const gateway = await start({
+      agent: words,
+      budget,
+      metricsIntervalMs: 10,
+      authorize: (request) => request.action === 'submit' || request.action === 'metrics',
+    });
     const c = await client(gateway);
     c.send({ type: 'submit', tasks: [{ id: 'bad', input: 'x', extra: true }] });
     c.send('{"type":"submit"');
