@@ -39,11 +39,8 @@ describeWithChromium('dashboard in headless Chromium', (executablePath) => {
     await page.fill('#prompts', 'Summarise RxJS\nExplain backpressure\nName three rivers\nWrite a haiku');
     await page.click('#submit');
     await page.locator('.pane[data-status="running"]').nth(3).waitFor();
-    // Every pane's text grows while running.
-    // A function, not a string: the page's CSP forbids eval, which string predicates need.
-    await page.waitForFunction(() =>
-      [...document.querySelectorAll('.pane .text')].every((el) => (el.textContent ?? '').length > 0),
-    );
+    // Every pane's text grows while running (a locator, not a string predicate: the page's CSP forbids eval).
+    await page.locator('.pane .text:empty').first().waitFor({ state: 'detached' });
     const victim = page.locator('.pane').filter({ hasText: 'Write a haiku' });
     await victim.locator('.cancel').click();
     await page.locator('.pane[data-status="fulfilled"]').nth(2).waitFor({ timeout: 15_000 });
