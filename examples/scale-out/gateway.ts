@@ -23,6 +23,10 @@ const gateway = await serve({
     take(1),
     switchMap(() => fromRedisResults({ url, stream: `${prefix}results`, from: '0' })),
   ),
+  // Results from the workers belong to no identity: whoever connects here may watch them. An exposed
+  // gateway would admit only some identities (the `auth` hook says who is who).
+  authorize: (request) =>
+    request.action === 'submit' || (request.action === 'subscribe' && request.owner === undefined),
 });
 console.log(`gateway: dashboard at ${gateway.url}/`);
 

@@ -37,6 +37,8 @@ import { WatchIndex } from './watch-index.js';
 import type { Owner } from './watch-index.js';
 
 const TERMINATE_AFTER_MS = 1_000;
+/** Growth of one socket's waiting bytes between two sums across sockets. */
+const SWEEP_STEP = 64 * 1024;
 
 /** A socket of an identity. */
 class GatewayClient {
@@ -46,6 +48,8 @@ class GatewayClient {
   readonly tenant: Tenant;
   /** Whether `authorize` lets it see the gateway's figures rather than only its own. */
   readonly seesGateway: boolean;
+  /** Its bytes waiting when the gateway last summed them across sockets. */
+  sweptAt = 0;
   /** Answered the last ping. */
   alive = true;
   /** The last metrics frame sent, to send only changes. */
@@ -91,7 +95,6 @@ export class GatewayServer implements Gateway {
   readonly #windowTimers = new Set<Subscription>();
   /** Drain deadlines of `close()` calls, cancelled once every task has settled. */
   readonly #deadlines = new Set<Subscription>();
-  #bufferSweep: Subscription | undefined;
   readonly #spent: SlidingMinute;
   #poolState: PoolState = IDLE_POOL_STATE;
   #budgetState: BudgetState | undefined;
@@ -232,7 +235,6 @@ export class GatewayServer implements Gateway {
     );
     this.#state = 'closed';
     for (const timer of [...this.#timers, ...this.#windowTimers]) timer.unsubscribe();
-    this.#bufferSweep?.unsubscribe();
     this.#events.complete();
     this.#server.off('upgrade', this.#onUpgrade);
     if (this.#ownServer) {
@@ -419,7 +421,7 @@ export class GatewayServer implements Gateway {
         this.#cancelTasksOf(client);
       },
       onHold: () => {
-        this.#scheduleBufferSweep();
+        this.#onHold(client);
       },
     });
     const client = new GatewayClient(connection, tenant, address, this.#may({ action: 'metrics', identity }));
@@ -806,23 +808,27 @@ export class GatewayServer implements Gateway {
     };
   }
 
-  /** Closes the sockets with the most bytes waiting until the total across sockets is within its limit. */
-  #scheduleBufferSweep(): void {
-    if (this.#bufferSweep !== undefined) return;
-    this.#bufferSweep = this.#config.scheduler.schedule(() => {
-      this.#bufferSweep = undefined;
-      const limit = this.#config.limits.bufferedBytes;
-      let total = 0;
-      for (const client of this.#clients) total += client.connection.pendingBytes;
-      if (total <= limit) return;
-      const bySize = [...this.#clients].sort((a, b) => b.connection.pendingBytes - a.connection.pendingBytes);
-      for (const client of bySize) {
-        if (total <= limit) break;
-        const pending = client.connection.pendingBytes;
-        total -= pending;
-        client.connection.closeSlow(`Client too slow: ${pending} bytes waiting; all sockets over ${limit}`);
-      }
-    });
+  /**
+   * A socket held a frame back. Each time its waiting bytes have grown by another `SWEEP_STEP`, the bytes
+   * waiting across all sockets are summed (O(sockets), so not on every frame), at once rather than later, as a
+   * burst of deltas arrives in one synchronous run.
+   */
+  #onHold(client: GatewayClient): void {
+    const pending = client.connection.pendingBytes;
+    if (pending >= client.sweptAt && pending - client.sweptAt < SWEEP_STEP) return;
+    client.sweptAt = pending;
+    const limit = this.#config.limits.bufferedBytes;
+    let total = 0;
+    for (const c of this.#clients) total += c.connection.pendingBytes;
+    if (total <= limit) return;
+    // The sockets with the most waiting go first, until the total is within the limit.
+    const bySize = [...this.#clients].sort((a, b) => b.connection.pendingBytes - a.connection.pendingBytes);
+    for (const c of bySize) {
+      if (total <= limit) break;
+      const bytes = c.connection.pendingBytes;
+      total -= bytes;
+      c.connection.closeSlow(`Client too slow: ${bytes} bytes waiting; all sockets over ${limit}`);
+    }
   }
 
   #heartbeat(): void {
