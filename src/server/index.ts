@@ -1,7 +1,14 @@
 export { serve } from './serve.js';
 export type { Gateway } from './serve.js';
-export type { AuthResult, PerClientConfig, ServeConfig } from './serve-config.js';
-export { dashboardHtml } from './dashboard.js';
+export type {
+  AuthResult,
+  AuthorizeRequest,
+  GatewayLimits,
+  PerClientConfig,
+  ServeConfig,
+} from './serve-config.js';
+export { dashboardHtml, dashboardPage } from './dashboard.js';
+export type { DashboardPage } from './dashboard.js';
 export {
   CancelFrameSchema,
   ClientFrameSchema,
