@@ -78,6 +78,11 @@ export function buildProgram(io: CommandIo, done: (code: number) => void): Comma
     .option('--queue-limit <n>', 'tasks waiting at most', parseIntegerFlag(0), 200)
     .option('--tpm <n>', 'tokens per minute budget', parseIntegerFlag(1))
     .option('--rpm <n>', 'requests per minute budget', parseIntegerFlag(1))
+    .option(
+      '--allowed-hosts <names>',
+      'host names it is reached by besides IP addresses and localhost, comma-separated (".example.com" adds subdomains)',
+      (value: string) => value.split(',').map((name) => name.trim()).filter((name) => name !== ''),
+    )
     .action(async (options: ServeOptions) => {
       done(await serveCommand(options, io));
     });

@@ -14,6 +14,7 @@ export interface ServeOptions {
   readonly queueLimit: number;
   readonly tpm?: number;
   readonly rpm?: number;
+  readonly allowedHosts?: readonly string[];
 }
 
 /** `rxagent serve`: the gateway and its dashboard until Ctrl-C, which drains and closes. */
@@ -35,6 +36,7 @@ export async function serveCommand(options: ServeOptions, io: CommandIo): Promis
       pool: { concurrency: options.concurrency, queueLimit: options.queueLimit },
       // The dashboard shows the shared pool and budget to everyone who may connect; tasks stay private.
       authorize: (request) => request.action === 'submit' || request.action === 'metrics',
+      ...(options.allowedHosts === undefined ? {} : { allowedHosts: options.allowedHosts }),
       ...(budget === undefined ? {} : { budget }),
     },
     io,

@@ -1,4 +1,5 @@
 import { Server } from 'node:http';
+import { isIP } from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import { asyncScheduler } from 'rxjs';
 import type { Observable, SchedulerLike } from 'rxjs';
@@ -133,7 +134,8 @@ export interface ServeConfig {
    */
   readonly authorize?: (request: AuthorizeRequest) => boolean;
   /**
-   * Host names the `Host` header may carry besides IP addresses and `localhost` (a leading dot admits
+   * Host names the `Host` header may carry besides IP addresses, `localhost` and the `host` option when it
+   * is a name (a leading dot admits
    * subdomains: `'.example.com'`), or `'all'`. Other hosts get 403 before auth, for pages and sockets alike:
    * this is what stops DNS rebinding, where a hostile page's name resolves to the gateway's address. Add the
    * names a reverse proxy or a LAN uses to reach the gateway. @defaultValue [] (IP addresses and localhost)
@@ -259,15 +261,6 @@ export function resolveServeConfig(config: ServeConfig): ResolvedServeConfig {
   if (config.pool !== undefined) expectConfig('pool', config.pool);
   if (config.auth !== undefined) expectFunction('auth', config.auth);
   if (config.authorize !== undefined) expectFunction('authorize', config.authorize);
-  const allowedHosts = config.allowedHosts ?? [];
-  if (
-    allowedHosts !== 'all' &&
-    !(Array.isArray(allowedHosts) && allowedHosts.every((h) => typeof h === 'string' && h !== ''))
-  ) {
-    throw new TypeError(
-      `Expected \`allowedHosts\` to be an array of host names or 'all', got ${describe(allowedHosts)}`,
-    );
-  }
   if (config.trustProxy !== undefined && typeof config.trustProxy !== 'boolean') {
     throw new TypeError(`Expected \`trustProxy\` to be a boolean, got ${describe(config.trustProxy)}`);
   }
@@ -307,7 +300,7 @@ export function resolveServeConfig(config: ServeConfig): ResolvedServeConfig {
     results: config.results,
     auth: config.auth,
     authorize: config.authorize ?? submitOnly,
-    allowedHosts,
+    allowedHosts: resolveAllowedHosts(config.allowedHosts, host),
     trustProxy: config.trustProxy ?? false,
     limits: resolveLimits(config.limits),
     origins,
@@ -320,6 +313,18 @@ export function resolveServeConfig(config: ServeConfig): ResolvedServeConfig {
     dashboard: config.dashboard ?? true,
     scheduler,
   };
+}
+
+function resolveAllowedHosts(value: unknown, host: string): readonly string[] | 'all' {
+  if (value === 'all') return 'all';
+  const names: unknown = value ?? [];
+  if (!Array.isArray(names) || !names.every((h): h is string => typeof h === 'string' && h !== '')) {
+    throw new TypeError(
+      `Expected \`allowedHosts\` to be an array of host names or 'all', got ${describe(value)}`,
+    );
+  }
+  // A host name the gateway was told to listen on is one of its own names.
+  return isIP(host) === 0 ? [...names, host] : names;
 }
 
 const submitOnly = (request: AuthorizeRequest): boolean => request.action === 'submit';

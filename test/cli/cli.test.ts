@@ -1,3 +1,7 @@
+import { once } from 'node:events';
+import { request } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import { connect } from 'node:net';
 import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { countById, readResults, runCli, startCli, tempDir, writePrompts } from './spawn-cli.js';
@@ -228,11 +232,27 @@ describe('rxagent demo', () => {
 
 describe('rxagent serve', () => {
   it(
-    'serves the dashboard until Ctrl-C, then closes and exits 0',
+    'serves the dashboard until Ctrl-C, survives malformed requests, checks Host, then closes and exits 0',
     async () => {
-      const cli = startCli(['serve', '--port', '0']);
+      const cli = startCli(['serve', '--port', '0', '--allowed-hosts', 'gw.test, .corp.test']);
       await cli.waitFor('stdout', /dashboard at (http:\S+\/) /);
       const url = /dashboard at (http:\S+\/) /.exec(cli.stdout)?.[1] ?? '';
+      const port = Number(new URL(url).port);
+      for (const line of ['GET //[ HTTP/1.1', 'GET http://[ HTTP/1.1']) {
+        const socket = connect(port, '127.0.0.1').resume();
+        socket.end(`${line}\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`);
+        await once(socket, 'close');
+      }
+      const status = async (host: string): Promise<number> => {
+        const req = request({ host: '127.0.0.1', port, path: '/', headers: { host } });
+        req.end();
+        const [response] = (await once(req, 'response')) as [IncomingMessage];
+        response.resume();
+        return response.statusCode ?? 0;
+      };
+      expect([await status('gw.test'), await status('a.corp.test:80'), await status('evil.test')]).toEqual([
+        200, 200, 403,
+      ]);
       const response = await fetch(url);
       expect(response.status).toBe(200);
       expect(await response.text()).toContain('<html');

@@ -541,6 +541,22 @@ describe('serve: config', () => {
     await expect(serve({ agent: words, timeOutMs: 5 } as never)).rejects.toThrow(
       'Unknown option `timeOutMs`',
     );
+    await expect(serve({ agent: words, allowedHosts: 'example.com' as never })).rejects.toThrow(
+      'Expected `allowedHosts` to be an array of host names or \'all\', got "example.com" (string)',
+    );
+    await expect(serve({ agent: words, allowedHosts: [''] })).rejects.toThrow('Expected `allowedHosts`');
+    await expect(serve({ agent: words, authorize: true as never })).rejects.toThrow(
+      'Expected `authorize` to be a function',
+    );
+    await expect(serve({ agent: words, trustProxy: 'yes' as never })).rejects.toThrow(
+      'Expected `trustProxy` to be a boolean, got "yes" (string)',
+    );
+    await expect(serve({ agent: words, limits: { connectons: 5 } as never })).rejects.toThrow(
+      'Unknown option `connectons` for limits',
+    );
+    await expect(serve({ agent: words, limits: { tasks: 0 } })).rejects.toThrow(
+      'Expected `limits.tasks` to be an integer from 1 and up, or Infinity, got 0 (number)',
+    );
   });
 
   it('checks the pool config before listening, so a bad one leaves no server open', async () => {
