@@ -81,7 +81,11 @@ export function buildProgram(io: CommandIo, done: (code: number) => void): Comma
     .option(
       '--allowed-hosts <names>',
       'host names it is reached by besides IP addresses and localhost, comma-separated (".example.com" adds subdomains)',
-      (value: string) => value.split(',').map((name) => name.trim()).filter((name) => name !== ''),
+      (value: string) =>
+        value
+          .split(',')
+          .map((name) => name.trim())
+          .filter((name) => name !== ''),
     )
     .action(async (options: ServeOptions) => {
       done(await serveCommand(options, io));
