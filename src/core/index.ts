@@ -37,6 +37,7 @@ export { ChatMessageSchema, TaskSchema, ToolCallSchema, UsageSchema, parseTask }
 export type { ParseResult } from './schemas.js';
 export { isAgentEvent, textOf } from './agent-event.js';
 export { InvalidTask } from './invalid-task.js';
+export { withSignal } from './with-signal.js';
 export {
   describe,
   expectConfig,

@@ -5,6 +5,7 @@ import type { RxAgentError } from '../core/errors.js';
 import { InvalidTask } from '../core/invalid-task.js';
 import type { Agent, AgentEvent, ChatMessage, Settled, Task, ToolCall, Usage } from '../core/types.js';
 import { describe, expectConfig, expectInteger, expectKnownKeys, expectScheduler } from '../core/validate.js';
+import { withSignal } from '../core/with-signal.js';
 import type { Tool } from '../tools/define-tool.js';
 import { DuplicateIdError, MaxStepsError } from '../tools/errors.js';
 import type { PlanNode } from '../tools/plan.js';
@@ -242,25 +243,5 @@ function addUsage(a: Usage, b: Usage): Usage {
 
 // The run's signal fires when the loop is unsubscribed mid-step, so an HTTP stream is aborted.
 function runModel(agent: Agent, task: Task): Observable<AgentEvent> {
-  return new Observable<AgentEvent>((subscriber) => {
-    const controller = new AbortController();
-    let ended = false;
-    const subscription = agent.run(task, { signal: controller.signal }).subscribe({
-      next: (event) => {
-        subscriber.next(event);
-      },
-      error: (error: unknown) => {
-        ended = true;
-        subscriber.error(error);
-      },
-      complete: () => {
-        ended = true;
-        subscriber.complete();
-      },
-    });
-    return () => {
-      subscription.unsubscribe();
-      if (!ended) controller.abort();
-    };
-  });
+  return withSignal((signal) => agent.run(task, { signal }));
 }

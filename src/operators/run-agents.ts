@@ -7,7 +7,8 @@ import { POOL_OPTIONS, poolOptions } from './pool.js';
 import type { PoolConfig, Worker } from './pool.js';
 import type { Budget } from '../budget/create-budget.js';
 import { describe, expectConfig, expectKnownKeys } from '../core/validate.js';
-import { runLimits } from './internal/run-limits.js';
+import { attemptEnded, runLimits } from './internal/run-limits.js';
+import { withSignal } from '../core/with-signal.js';
 import type { RetryBackoffConfig } from './retry-backoff.js';
 
 /** Configuration of {@link runAgents}: the pool's, plus the budget, timeout and retry applied to every run. */
@@ -82,5 +83,14 @@ export function runAgentsOptions(
 /** Builds the per-task worker: the agent's run, within the limits `serve` shares. */
 function agentWorker(agent: Agent, config: RunAgentsConfig): Worker<string> {
   const limitRun = runLimits(config);
-  return (task, { signal }) => limitRun(agent.run(task, { signal }), task);
+  // Each attempt runs with a signal of its own, so a timed-out or retried attempt aborts its request.
+  return (task, { signal }) =>
+    limitRun(
+      withSignal(
+        (attempt) => agent.run(task, { signal: attempt }),
+        signal,
+        () => attemptEnded(task.id),
+      ),
+      task,
+    );
 }

@@ -14,6 +14,8 @@ import { expectConfig, expectInteger } from '../core/validate.js';
 import type { AgentEvent, Task, TaskEvent } from '../core/types.js';
 import { IDLE_POOL_STATE, pool } from '../operators/pool.js';
 import type { PoolState, Worker, WorkerContext } from '../operators/pool.js';
+import { withSignal } from '../core/with-signal.js';
+import { attemptEnded } from '../operators/internal/run-limits.js';
 import { ClientConnection } from './client-connection.js';
 import { dashboardPage } from './dashboard.js';
 import type { DashboardPage } from './dashboard.js';
@@ -652,32 +654,27 @@ export class GatewayServer implements Gateway {
         subscriber.error(entry.cancelled);
         return undefined;
       }
-      // Our own controller, so that a cancel aborts the run even when the pool keeps its signal for itself.
-      const controller = new AbortController();
-      const abort = (): void => {
-        controller.abort(context.signal.reason);
-      };
-      context.signal.addEventListener('abort', abort, { once: true });
       if (entry !== undefined) {
         entry.stop = (error) => {
           subscriber.error(error);
         };
       }
       // Checked again at each attempt: cancelling one task can free budget that grants another cancelled
-      // in the same sweep, and that one must not reach the provider.
+      // in the same sweep, and that one must not reach the provider. Each attempt has a signal of its own,
+      // aborted when the attempt is stopped (a timeout, a retry, a cancel, the pool's teardown).
       const attempt$ = defer(() =>
         entry?.cancelled === undefined
-          ? this.#config.agent.run(entry?.submitted ?? task, { signal: controller.signal })
+          ? withSignal(
+              (signal) => this.#config.agent.run(entry?.submitted ?? task, { signal }),
+              context.signal,
+              () => entry?.cancelled ?? attemptEnded(entry?.id ?? task.id),
+            )
           : throwError(() => entry.cancelled),
       );
       const subscription = this.#config.limitRun(attempt$, task).subscribe(subscriber);
       return () => {
-        context.signal.removeEventListener('abort', abort);
         if (entry !== undefined) entry.stop = undefined;
         subscription.unsubscribe();
-        controller.abort(
-          new CancelledError(`Run of ${task.id} ended`, { reason: 'unsubscribed', taskId: task.id }),
-        );
       };
     });
   }

@@ -1,8 +1,9 @@
-import { Observable, from, isObservable } from 'rxjs';
+import { Observable, from, isObservable, of, reduce } from 'rxjs';
 import type { ObservableInput } from 'rxjs';
 import type { z } from 'zod';
 import { isAgentEvent } from '../core/agent-event.js';
 import { describe, expectConfig, expectFunction, expectNumber } from '../core/validate.js';
+import { withSignal } from '../core/with-signal.js';
 
 /** What a tool run may use: the signal aborts when the run is cancelled (unsubscribed, fail-fast, timeout). */
 export interface ToolContext {
@@ -100,42 +101,16 @@ export function defineTool<S extends z.ZodType, Out>(
  * leaves before the run has ended, so cancellation reaches fetches and SDK calls inside the tool.
  */
 export function runTool(tool: Tool, args: unknown): Observable<unknown> {
-  return new Observable<unknown>((subscriber) => {
-    const controller = new AbortController();
-    let ended = false;
-    let output: unknown;
-    try {
-      output = tool.run(args, { signal: controller.signal });
-    } catch (error) {
-      subscriber.error(error);
-      return undefined;
-    }
-    if (!isStream(output)) {
-      subscriber.next(output);
-      subscriber.complete();
-      return undefined;
-    }
-    let last: unknown;
-    const sub = from(output).subscribe({
-      next: (value) => {
-        // An agent run's deltas and usage are progress; its `done` text is the result.
-        if (!isAgentEvent(value)) last = value;
-        else if (value.type === 'done') last = value.text;
-      },
-      error: (error: unknown) => {
-        ended = true;
-        subscriber.error(error);
-      },
-      complete: () => {
-        ended = true;
-        subscriber.next(last);
-        subscriber.complete();
-      },
-    });
-    return () => {
-      sub.unsubscribe();
-      if (!ended) controller.abort();
-    };
+  return withSignal((signal) => {
+    const output = tool.run(args, { signal });
+    if (!isStream(output)) return of(output);
+    // An agent run's deltas and usage are progress; its `done` text is the result.
+    return from(output).pipe(
+      reduce<unknown, unknown>((last, value) => {
+        if (!isAgentEvent(value)) return value;
+        return value.type === 'done' ? value.text : last;
+      }, undefined),
+    );
   });
 }
 

@@ -275,6 +275,9 @@ describe('serve: protocol', () => {
     const first = await retried;
     const second = await firstValueFrom(agent.started$);
     expect(second).not.toBe(first);
+    // The timed-out attempt's request was aborted; the retry runs with a fresh signal.
+    expect(first.signal.aborted).toBe(true);
+    expect(second.signal.aborted).toBe(false);
     second.emit('late ');
     second.finish();
     expect((await c.settled('hangs-once')).result).toMatchObject({

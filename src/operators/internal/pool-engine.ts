@@ -492,10 +492,11 @@ class Run<R> implements WorkerContext {
   abort(): void {
     if (this.#state !== RUNNING) return;
     this.#state = ABORTED;
+    // The signal first, so that whatever the worker derived from it aborts with this reason.
+    this.#controller?.abort(this.#cancelled());
     const subscription = this.#subscription;
     this.#subscription = undefined;
     subscription?.unsubscribe();
-    this.#controller?.abort(this.#cancelled());
   }
 
   get withdrawn(): boolean {
@@ -514,10 +515,10 @@ class Run<R> implements WorkerContext {
     if (this.#state !== RUNNING) return;
     this.#state = DONE;
     this.#result = undefined;
+    this.#controller?.abort(error);
     const subscription = this.#subscription;
     this.#subscription = undefined;
     subscription?.unsubscribe();
-    this.#controller?.abort(error);
     this.#settle(this.#rejected(error));
   }
 

@@ -1,6 +1,7 @@
 import type { Observable, SchedulerLike } from 'rxjs';
 import type { Budget } from '../../budget/create-budget.js';
 import { estimateTokens } from '../../budget/estimate.js';
+import { CancelledError } from '../../core/errors.js';
 import type { AgentEvent, Task } from '../../core/types.js';
 import { describe, expectConfig, expectFunction } from '../../core/validate.js';
 import { retryBackoff } from '../retry-backoff.js';
@@ -16,6 +17,14 @@ export interface RunLimitsConfig {
   readonly budget?: Budget | undefined;
   readonly estimate?: ((task: Task) => number) | undefined;
   readonly scheduler?: SchedulerLike | undefined;
+}
+
+/** Why an attempt's signal aborts when the attempt is unsubscribed before it ended. */
+export function attemptEnded(taskId: string): CancelledError {
+  return new CancelledError(`Attempt of ${taskId} was stopped before it ended`, {
+    reason: 'unsubscribed',
+    taskId,
+  });
 }
 
 /** Wraps an agent's run in the limits of every attempt. */
