@@ -7,6 +7,7 @@ export type ErrorCode =
   | 'E_RATE_LIMITED'
   | 'E_BUDGET_EXHAUSTED'
   | 'E_PROVIDER'
+  | 'E_REFUSED'
   | 'E_CANCELLED'
   | 'E_VALIDATION'
   | 'E_DEPENDENCY_FAILED'
@@ -191,6 +192,35 @@ export class ProviderError extends RxAgentError<ProviderInfo> {
   override readonly name = 'ProviderError';
   constructor(message: string, info: ProviderInfo, options: { retryable?: boolean; cause?: unknown } = {}) {
     super('E_PROVIDER', message, { info, retryable: options.retryable ?? false, cause: options.cause });
+  }
+}
+
+/** The `info` of a {@link RefusalError}. */
+export interface RefusalInfo {
+  /** `'refusal'`: the model declined and said why; `'content-filter'`: the provider's filter stopped it. */
+  readonly reason: 'refusal' | 'content-filter';
+  /** What the model said when it declined; `''` when a filter stopped it without a word. */
+  readonly refusal: string;
+  /** The model that declined, as the provider named it in its answer. */
+  readonly model: string;
+  /** Text streamed before the filter stopped the answer; absent when none came. */
+  readonly partialText?: string;
+  readonly [key: string]: unknown;
+}
+
+/**
+ * The model declined the task, or the provider's content filter stopped its answer. Never retried: the same
+ * request gets the same answer.
+ *
+ * @example
+ * if (result.status === 'rejected' && result.error instanceof RefusalError) {
+ *   console.log(`${result.error.info.reason} from ${result.error.info.model}: ${result.error.info.refusal}`);
+ * }
+ */
+export class RefusalError extends RxAgentError<RefusalInfo> {
+  override readonly name = 'RefusalError';
+  constructor(message: string, info: RefusalInfo, options: ErrorOptions = {}) {
+    super('E_REFUSED', message, { info, cause: options.cause });
   }
 }
 

@@ -1,6 +1,6 @@
 import { APIConnectionError, APIConnectionTimeoutError, APIError } from 'openai';
 import { parseDuration } from '../budget/headers.js';
-import { ProviderError, RateLimitError, RxAgentError } from '../core/errors.js';
+import { ProviderError, RateLimitError, RefusalError, RxAgentError } from '../core/errors.js';
 
 /** Used when a 429 names no delay anywhere: neither in its headers nor in its message. */
 export const DEFAULT_RETRY_AFTER_MS = 1_000;
@@ -20,9 +20,10 @@ interface HeaderSource {
 
 /**
  * Turns what the `openai` SDK threw into rxagent's error types: 429 into `RateLimitError` (or a final
- * `ProviderError` for `insufficient_quota`), 408/409/5xx and connection failures into retryable
- * `ProviderError`s, other statuses into final ones carrying the provider's message, and failures while
- * streaming (a malformed chunk, a cut connection) into retryable `ProviderError`s keeping the partial text.
+ * `ProviderError` for `insufficient_quota` and for a request larger than the whole limit), 408/409/5xx and
+ * connection failures into retryable `ProviderError`s, other statuses into final ones carrying the provider's
+ * message, and failures while streaming (a malformed chunk, a cut connection) into retryable `ProviderError`s
+ * keeping the partial text.
  *
  * @param nowMs - The current time, to turn an HTTP-date `retry-after` into a delay.
  *
@@ -76,6 +77,23 @@ export function incompleteStreamError(progress: StreamProgress): ProviderError {
   );
 }
 
+/** What a run saw of a refused answer: the refusal text, or a content-filter stop, and the model's name. */
+export interface Refusal {
+  readonly reason: 'refusal' | 'content-filter';
+  readonly refusal: string;
+  readonly model: string;
+}
+
+/** The error for a completion the model declined, or the provider's content filter stopped. */
+export function refusalError(taskId: string, refused: Refusal, progress: StreamProgress): RefusalError {
+  const partial = progress.partialText === '' ? {} : { partialText: progress.partialText };
+  const message =
+    refused.reason === 'refusal'
+      ? `Model ${refused.model} refused task "${taskId}": ${refused.refusal}`
+      : `The provider's content filter stopped ${refused.model} on task "${taskId}" after ${received(progress)}`;
+  return new RefusalError(message, { ...refused, ...partial });
+}
+
 function fromAPIError(error: APIError, progress: StreamProgress, nowMs: number): RxAgentError<unknown> {
   const { status } = error;
   const headers = error.headers;
@@ -93,6 +111,13 @@ function fromAPIError(error: APIError, progress: StreamProgress, nowMs: number):
       return new ProviderError(
         `Provider quota exhausted (429): ${body.message}`,
         { ...base, type: 'insufficient_quota' },
+        { retryable: false, cause: error },
+      );
+    }
+    if (isRequestTooLarge(body.message)) {
+      return new ProviderError(
+        `Provider refused a request larger than its limit (429): ${body.message}`,
+        { ...base, type: 'request_too_large' },
         { retryable: false, cause: error },
       );
     }
@@ -146,19 +171,42 @@ function stripStatus(error: APIError): string {
   return error.status === undefined ? error.message : error.message.replace(/^\d{3} /, '');
 }
 
+/**
+ * OpenAI's 429 for a request that alone exceeds a per-minute limit ("Request too large for gpt-4o … on
+ * tokens per min (TPM): Limit 30000, Requested 82821. The input or output tokens must be reduced …"):
+ * waiting never makes it fit.
+ */
+function isRequestTooLarge(message: string): boolean {
+  return /^request too large\b/i.test(message) || /\bmust be reduced\b/i.test(message);
+}
+
+/** Phrases that name the limit a 429 hit, in OpenAI's and Azure's wording; never the bare word "requests". */
+const TOKENS_PHRASE =
+  /\btokens? rate limit\b|\btokens per (?:min|minute|day)\b|\(tp[md]\)|rate limit reached for tokens\b/i;
+const REQUESTS_PHRASE =
+  /\bcall rate limit\b|\brequests per (?:min|minute|day)\b|\(rp[md]\)|rate limit reached for requests\b/i;
+
+/**
+ * Which limit a 429 hit: the `x-ratelimit-remaining-*` header that alone reads 0, then the body's `type`
+ * (OpenAI's `'tokens'` / `'requests'`), then the phrase in the message that names the limit, else tokens.
+ * Azure's messages begin "Requests to the … Operation" (or "Your requests to …") whichever limit it was, so
+ * only the phrase ("token rate limit", "call rate limit") tells.
+ */
 function limitKind(body: ErrorBody, headers: HeaderSource | undefined): 'tokens' | 'requests' {
-  const hint = `${body.type ?? ''} ${body.code ?? ''} ${body.message}`.toLowerCase();
-  const saysRequests = /\brequests\b|\(rpm\)|\(rpd\)/.test(hint);
-  const saysTokens = /\btokens\b|\(tpm\)|\(tpd\)/.test(hint);
-  if (saysRequests !== saysTokens) return saysRequests ? 'requests' : 'tokens';
-  if (headers?.get('x-ratelimit-remaining-requests') === '0') return 'requests';
+  const tokensOut = headers?.get('x-ratelimit-remaining-tokens') === '0';
+  const requestsOut = headers?.get('x-ratelimit-remaining-requests') === '0';
+  if (tokensOut !== requestsOut) return tokensOut ? 'tokens' : 'requests';
+  if (body.type === 'tokens' || body.type === 'requests') return body.type;
+  const namesTokens = TOKENS_PHRASE.test(body.message);
+  const namesRequests = REQUESTS_PHRASE.test(body.message);
+  if (namesTokens !== namesRequests) return namesRequests ? 'requests' : 'tokens';
   return 'tokens';
 }
 
 /**
  * The delay a 429 asks for, in milliseconds and without any cap: `retry-after-ms`, then `retry-after` (seconds
- * or an HTTP date), then the `x-ratelimit-reset-*` of the limit that was hit, then the message's
- * "try again in 1.2s", then {@link DEFAULT_RETRY_AFTER_MS}.
+ * or an HTTP date), then the `x-ratelimit-reset-*` of the limit that was hit, then the message (OpenAI's
+ * "try again in 1.2s", Azure's "Please retry after 7 seconds"), then {@link DEFAULT_RETRY_AFTER_MS}.
  */
 export function retryAfterMsFrom(
   headers: HeaderSource | undefined,
@@ -178,9 +226,15 @@ export function retryAfterMsFrom(
   const reset = headers?.get(`x-ratelimit-reset-${limit}`);
   const resetMs = reset == null ? undefined : parseDuration(reset);
   if (resetMs !== undefined) return resetMs;
-  const inMessage = /try again in (\S+?)\.?(?:\s|$)/i.exec(message)?.[1];
-  const messageMs = inMessage === undefined ? undefined : parseDuration(inMessage);
-  return messageMs ?? DEFAULT_RETRY_AFTER_MS;
+  return delayInMessage(message) ?? DEFAULT_RETRY_AFTER_MS;
+}
+
+function delayInMessage(message: string): number | undefined {
+  // Azure: "Please retry after 7 seconds." / "Try again in 2 seconds."; OpenAI: "Please try again in 1.2s."
+  const seconds = /\b(?:retry after|try again in) (\d+(?:\.\d+)?) seconds?\b/i.exec(message)?.[1];
+  if (seconds !== undefined) return Number(seconds) * 1_000;
+  const duration = /\btry again in (\S+?)\.?(?:\s|$)/i.exec(message)?.[1];
+  return duration === undefined ? undefined : parseDuration(duration);
 }
 
 function nonNegative(value: number): number | undefined {

@@ -7,6 +7,7 @@ import type {
 import { Observable, asyncScheduler, type SchedulerLike, type Subscriber } from 'rxjs';
 import { parseRateLimitHeaders, type HeadersLike } from '../budget/headers.js';
 import { CancelledError, ValidationError } from '../core/errors.js';
+import { withSignal } from '../core/with-signal.js';
 import type { Agent, AgentEvent, ChatMessage, FinishReason, Task, ToolCall, Usage } from '../core/types.js';
 import {
   describe,
@@ -16,7 +17,7 @@ import {
   expectOneOf,
   expectScheduler,
 } from '../core/validate.js';
-import { incompleteStreamError, toProviderError } from './openai-errors.js';
+import { incompleteStreamError, refusalError, toProviderError, type Refusal } from './openai-errors.js';
 
 /** Configuration of {@link openaiModel}. */
 export interface OpenAIModelConfig {
@@ -107,27 +108,22 @@ export function openaiModel(config: OpenAIModelConfig = {}): Agent {
 
   return {
     run(task: Task, { signal }): Observable<AgentEvent> {
-      return new Observable<AgentEvent>((subscriber) => {
-        const controller = new AbortController();
-        const abort = (): void => {
-          controller.abort();
-        };
-        if (signal.aborted) abort();
-        else signal.addEventListener('abort', abort, { once: true });
-        const maxTokens = task.maxOutputTokens ?? defaultMax;
-        const body = {
-          ...extraBody,
-          model,
-          stream: true,
-          stream_options: { include_usage: true },
-          ...(maxTokens === undefined ? {} : { [maxField]: maxTokens }),
-        };
-        void stream(client, body, task, controller.signal, subscriber, scheduler);
-        return () => {
-          signal.removeEventListener('abort', abort);
-          controller.abort();
-        };
-      });
+      // The SDK request gets a signal of this subscription, aborted with the caller's or on unsubscribe.
+      return withSignal(
+        (requestSignal) =>
+          new Observable<AgentEvent>((subscriber) => {
+            const maxTokens = task.maxOutputTokens ?? defaultMax;
+            const body = {
+              ...extraBody,
+              model,
+              stream: true,
+              stream_options: { include_usage: true },
+              ...(maxTokens === undefined ? {} : { [maxField]: maxTokens }),
+            };
+            void stream(client, body, task, requestSignal, subscriber, scheduler);
+          }),
+        signal,
+      );
     },
   };
 }
@@ -179,7 +175,7 @@ async function stream(
   scheduler: SchedulerLike,
 ): Promise<void> {
   const progress = { chunks: 0, partialText: '' };
-  const run = new ChunkAssembler();
+  const run = new ChunkAssembler(typeof body['model'] === 'string' ? body['model'] : '');
   try {
     const params = { ...body, messages: toOpenAIMessages(task.input) } as ChatCompletionCreateParamsStreaming;
     const { data, response } = await client.chat.completions.create(params, { signal }).withResponse();
@@ -196,6 +192,13 @@ async function stream(
     if (signal.aborted) throw signal.reason;
     const finish = run.finishReason;
     if (finish === undefined) throw incompleteStreamError(progress);
+    const refused = run.refused();
+    if (refused !== undefined) {
+      // The provider bills a refusal like any answer, so the budget still hears of its usage.
+      if (run.usage !== undefined) subscriber.next({ type: 'usage', usage: run.usage });
+      subscriber.error(refusalError(task.id, refused, progress));
+      return;
+    }
     const calls = run.toolCalls();
     if (calls.length > 0) subscriber.next({ type: 'tool-calls', calls });
     if (run.usage !== undefined) subscriber.next({ type: 'usage', usage: run.usage });
@@ -223,11 +226,22 @@ function emitLimits(headers: HeadersLike | undefined, subscriber: Subscriber<Age
   if (Object.keys(limits).length > 0) subscriber.next({ type: 'rate-limits', limits });
 }
 
-/** Collects one streamed completion: text, tool-call fragments merged by index, usage, finish reason. */
+/**
+ * Collects one streamed completion: text, refusal text, tool-call fragments merged by index, usage, finish
+ * reason, and the model that answered.
+ */
 class ChunkAssembler {
   finishReason: FinishReason | undefined;
   usage: Usage | undefined;
   readonly #calls = new Map<number, { id: string; name: string; arguments: string }>();
+  /** The refusal streamed in `delta.refusal`; some servers send `refusal: ""` beside ordinary answers. */
+  #refusal = '';
+  /** The model named by the answer's chunks; the requested one until a chunk names it. */
+  #model: string;
+
+  constructor(requestedModel: string) {
+    this.#model = requestedModel;
+  }
 
   /** Takes a chunk in; returns the text it adds. */
   add(chunk: ChatCompletionChunk): string {
@@ -238,15 +252,29 @@ class ChunkAssembler {
         outputTokens: chunk.usage.completion_tokens,
       };
     }
+    // Azure's content-filter annotations name no model ('').
+    if (chunk.model) this.#model = chunk.model;
     let text = '';
     for (const choice of chunk.choices) {
       // Only the first choice is a run's answer; `n > 1` through `extraBody` is not supported.
       if (choice.index !== 0) continue;
-      text += choice.delta.content ?? '';
-      for (const fragment of choice.delta.tool_calls ?? []) this.#addFragment(fragment);
+      // Azure's content-filter annotations carry no `delta`, though the SDK's type says there always is one.
+      const delta: Partial<ChatCompletionChunk.Choice.Delta> =
+        (choice as { delta?: ChatCompletionChunk.Choice.Delta }).delta ?? {};
+      text += delta.content ?? '';
+      this.#refusal += delta.refusal ?? '';
+      for (const fragment of delta.tool_calls ?? []) this.#addFragment(fragment);
       if (choice.finish_reason != null) this.finishReason = mapFinishReason(choice.finish_reason);
     }
     return text;
+  }
+
+  /** Whether the model declined (it streamed a refusal) or a content filter stopped it, and what it said. */
+  refused(): Refusal | undefined {
+    if (this.#refusal !== '') return { reason: 'refusal', refusal: this.#refusal, model: this.#model };
+    if (this.finishReason === 'content-filter')
+      return { reason: 'content-filter', refusal: '', model: this.#model };
+    return undefined;
   }
 
   toolCalls(): ToolCall[] {

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { APIConnectionError, APIConnectionTimeoutError, APIError } from 'openai';
 import { describe, expect, it } from 'vitest';
 import { ProviderError, RateLimitError, TimeoutError } from '../../src/core/errors.js';
+import { defaultRetryable } from '../../src/operators/retry-backoff.js';
 import {
   DEFAULT_RETRY_AFTER_MS,
   incompleteStreamError,
@@ -104,6 +105,117 @@ describe('toProviderError for 429', () => {
     expect(mapped).toMatchObject({
       retryable: false,
       info: { status: 429, type: 'insufficient_quota', code: 'insufficient_quota' },
+    });
+  });
+});
+
+// Azure OpenAI 429 messages, verbatim as their users reported them. Azure's body is
+// {"error":{"code":"429","message": "…"}} with no `type`, and its messages begin "Requests to the … Operation"
+// (or, since 2025, "Your requests to …") whichever limit was hit.
+const AZURE_TOKEN_LIMITS = [
+  // github.com/microsoft/sample-app-aoai-chatGPT/issues/131
+  [
+    'Requests to the Creates a completion for the chat message Operation under Azure OpenAI API version 2023-03-15-preview have exceeded token rate limit of your current OpenAI S0 pricing tier. Please retry after 7 seconds. Please go here: https://aka.ms/oai/quotaincrease if you would like to further increase the default rate limit.',
+    7_000,
+  ],
+  // github.com/openai/openai-node/issues/1108
+  [
+    'Requests to the ChatCompletions_Create Operation under Azure OpenAI API version 2024-02-15-preview have exceeded token rate limit of your current OpenAI S0 pricing tier. Please retry after 33 seconds. Please go here: https://aka.ms/oai/quotaincrease if you would like to further increase the default rate limit.',
+    33_000,
+  ],
+  // github.com/jasonacox/TinyLLM/issues/17 (the Azure message inside LiteLLM's)
+  [
+    'Requests to the ChatCompletions_Create Operation under Azure OpenAI API version 2023-05-15 have exceeded token rate limit of your current AIServices S0 pricing tier. Please retry after 86400 seconds. Please contact Azure support service if you would like to further increase the default rate limit.',
+    86_400_000,
+  ],
+  // github.com/icereed/paperless-gpt/issues/814
+  [
+    'Your requests to gpt-4.1-nano for gpt-4.1-nano in Sweden Central have exceeded the token rate limit for your current AIServices S0 pricing tier. This request was for ChatCompletions_Create under Azure OpenAI API version 2023-05-15. Please retry after 45 seconds.',
+    45_000,
+  ],
+] as const;
+const AZURE_CALL_LIMITS = [
+  // github.com/microsoft/action-python/issues/12
+  [
+    'Requests to the Creates a completion for the chat message Operation under Azure OpenAI API version 2023-03-15-preview have exceeded call rate limit of your current OpenAI S0 pricing tier. Please retry after 3 seconds. Please go here: https://aka.ms/oai/quotaincrease if you would like to further increase the default rate limit.',
+    3_000,
+  ],
+  // github.com/microsoft/PubSec-Info-Assistant/issues/479
+  [
+    'Requests to the Embeddings_Create Operation under Azure OpenAI API version 2023-06-01-preview have exceeded the call rate limit of your current OpenAI S0 pricing tier. Please retry after 54 seconds. Please go here: https://aka.ms/oai/quotaincrease if you would like to further increase the default rate limit.',
+    54_000,
+  ],
+] as const;
+
+describe('toProviderError for Azure OpenAI 429s', () => {
+  it.each(AZURE_TOKEN_LIMITS)(
+    'a token rate limit is limit tokens, waiting what it says: %s',
+    (message, ms) => {
+      const error = rateLimit({ code: '429', message });
+      expect(error.info).toEqual({ limit: 'tokens', retryAfterMs: ms, status: 429 });
+    },
+  );
+
+  it.each(AZURE_CALL_LIMITS)(
+    'a call rate limit is limit requests, waiting what it says: %s',
+    (message, ms) => {
+      const error = rateLimit({ code: '429', message });
+      expect(error.info).toEqual({ limit: 'requests', retryAfterMs: ms, status: 429 });
+    },
+  );
+
+  it('prefers the remaining-* header that reads 0 to the phrase, and retry-after to the message', () => {
+    const [message] = AZURE_CALL_LIMITS[0];
+    const error = rateLimit(
+      { code: '429', message },
+      { 'x-ratelimit-remaining-tokens': '0', 'x-ratelimit-remaining-requests': '12', 'retry-after': '10' },
+    );
+    expect(error.info).toEqual({ limit: 'tokens', retryAfterMs: 10_000, status: 429 });
+  });
+
+  it('reads "Try again in 2 seconds" with the headers Azure sent beside it', () => {
+    // github.com/microsoft/copilot-camp/issues/551: body and rate-limit headers as the user pasted them.
+    const error = rateLimit(
+      { code: '429', message: 'Rate limit is exceeded. Try again in 2 seconds.' },
+      {
+        'x-ratelimit-limit-requests': '8',
+        'x-ratelimit-limit-tokens': '8000',
+        'x-ratelimit-remaining-requests': '7',
+        'x-ratelimit-remaining-tokens': '1014',
+      },
+    );
+    expect(error.info).toEqual({ limit: 'tokens', retryAfterMs: 2_000, status: 429 });
+  });
+});
+
+describe('toProviderError for a request too large for the limit', () => {
+  it('is a final ProviderError of type request_too_large, never retried', () => {
+    // github.com/assafelovic/gpt-researcher/issues/585: OpenAI's body as the Python SDK printed it.
+    const body = {
+      message:
+        'Request too large for gpt-4o in organization org-sE0IdGM75DskjnJVA5kYx3XU on tokens per min (TPM): Limit 30000, Requested 82821. The input or output tokens must be reduced in order to run successfully. Visit https://platform.openai.com/account/rate-limits to learn more.',
+      type: 'tokens',
+      param: null,
+      code: 'rate_limit_exceeded',
+    };
+    const mapped = toProviderError(httpError(429, body), NOTHING, NOW);
+    expect(mapped).toBeInstanceOf(ProviderError);
+    expect(mapped).toMatchObject({
+      code: 'E_PROVIDER',
+      retryable: false,
+      info: { status: 429, type: 'request_too_large', code: 'rate_limit_exceeded' },
+    });
+    expect(mapped.message).toBe(`Provider refused a request larger than its limit (429): ${body.message}`);
+    expect(defaultRetryable(mapped)).toBe(false);
+  });
+
+  it('is told by the message alone when the body has no type', () => {
+    // github.com/vanna-ai/vanna-flask/issues/11
+    const message =
+      'Request too large for gpt-4o on tokens per min (TPM): Limit 30000, Requested 342389. The input or output tokens must be reduced in order to run successfully.';
+    expect(toProviderError(httpError(429, { message }), NOTHING, NOW)).toMatchObject({
+      retryable: false,
+      info: { status: 429, type: 'request_too_large' },
     });
   });
 });

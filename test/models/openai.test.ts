@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import OpenAI from 'openai';
 import {
   Observable,
@@ -16,6 +18,7 @@ import {
   CancelledError,
   ProviderError,
   RateLimitError,
+  RefusalError,
   RxAgentError,
   TimeoutError,
 } from '../../src/core/errors.js';
@@ -339,6 +342,101 @@ describe('openaiModel errors', () => {
     const s = await start({ behavior: { errorAfter: 2 } });
     const { error } = await failure(run(s, 'hi there'));
     expect(error).toMatchObject({ retryable: true, info: { type: 'server_error', partialText: 'Echo:' } });
+  });
+});
+
+const fixture = (name: string): Buffer => readFileSync(new URL(`fixtures/${name}`, import.meta.url));
+
+// A real chat-completions stream of a refusal, recorded from the live API by openai-python's tests:
+// github.com/openai/openai-python, .inline-snapshot/external/173417d553406f034f643e5db3f8d591fb691ebac56f5ae39a22cc7d455c5353.bin
+// (test_parse_pydantic_model_refusal in tests/lib/chat/test_completions_streaming.py). Its name is its SHA-256.
+const REFUSAL_STREAM = fixture('openai-refusal.sse');
+
+// Azure OpenAI's "Sample response stream (blocked by filters)" in github.com/MicrosoftDocs/azure-ai-docs,
+// articles/ai-services/openai/concepts/content-filter-streaming.md. Every line is the page's, verbatim (with
+// its trailing spaces); left out are the page's "..." elisions and one data line its formatting broke in two.
+const CONTENT_FILTER_STREAM = fixture('azure-content-filter.sse');
+
+describe('openaiModel refusals, replaying recorded streams', () => {
+  it('the recorded stream is byte for byte what openai-python recorded', () => {
+    expect(createHash('sha256').update(REFUSAL_STREAM).digest('hex')).toBe(
+      '173417d553406f034f643e5db3f8d591fb691ebac56f5ae39a22cc7d455c5353',
+    );
+  });
+
+  it('a streamed delta.refusal fails the run with RefusalError, after the usage it was billed', async () => {
+    const s = await start({ behavior: { recorded: { body: REFUSAL_STREAM } } });
+    const { events, error } = await failure(run(s, 'the prompt that was refused'));
+    expect(events).toEqual([{ type: 'usage', usage: { inputTokens: 79, outputTokens: 11 } }]);
+    expect(error).toBeInstanceOf(RefusalError);
+    expect(error).toMatchObject({
+      name: 'RefusalError',
+      code: 'E_REFUSED',
+      retryable: false,
+      message: `Model gpt-4o-2024-08-06 refused task "t1": I'm sorry, I can't assist with that request.`,
+    });
+    expect((error as RefusalError).info).toEqual({
+      reason: 'refusal',
+      refusal: "I'm sorry, I can't assist with that request.",
+      model: 'gpt-4o-2024-08-06',
+    });
+  });
+
+  it('settles rejected through runAgents, on the first attempt, never retried', async () => {
+    const s = await start({ behavior: { recorded: { body: REFUSAL_STREAM } } });
+    const [settled] = await lastValueFrom(
+      from([{ id: 'r1', input: 'the prompt that was refused' }]).pipe(
+        runAgents(agentFor(s), { retry: { maxRetries: 3, baseDelayMs: 1 } }),
+        filter((e) => e.type === 'settled'),
+        map((e) => e.result),
+        toArray(),
+      ),
+    );
+    expect(settled).toMatchObject({
+      status: 'rejected',
+      taskId: 'r1',
+      attempts: 1,
+      usage: { inputTokens: 79, outputTokens: 11 },
+      error: { code: 'E_REFUSED', info: { reason: 'refusal' } },
+    });
+    expect(s.requests).toHaveLength(1);
+  });
+
+  it('finish_reason content_filter fails the run with RefusalError, keeping the text streamed before', async () => {
+    const s = await start({ behavior: { recorded: { body: CONTENT_FILTER_STREAM } } });
+    const { events, error } = await failure(run(s, 'the prompt that was filtered'));
+    // The filter's annotation chunks, which carry no `delta`, pass without a word.
+    expect(events).toEqual([
+      { type: 'delta', text: 'Hey' },
+      { type: 'delta', text: ' Jude' },
+      { type: 'delta', text: ',' },
+    ]);
+    expect(error).toBeInstanceOf(RefusalError);
+    expect(error).toMatchObject({
+      retryable: false,
+      message:
+        'The provider\'s content filter stopped gpt-35-turbo on task "t1" after 7 chunks (9 characters of text)',
+    });
+    expect((error as RefusalError).info).toEqual({
+      reason: 'content-filter',
+      refusal: '',
+      model: 'gpt-35-turbo',
+      partialText: 'Hey Jude,',
+    });
+  });
+});
+
+describe('openaiModel with Azure OpenAI error bodies', () => {
+  it('a token-limit 429 without retry-after waits what its message says, as a tokens limit', async () => {
+    // Azure's body as github.com/yomorun/yomo logged it, pkg/bridge/ai/provider/azopenai/provider.go
+    // (commit 65bd27ba), verbatim.
+    const body =
+      '{"error":{"code":"429","message": "Requests to the ChatCompletions_Create Operation under Azure OpenAI API version 2023-12-01-preview have exceeded token rate limit of your current OpenAI S0 pricing tier. Please retry after 22 seconds. Please go here: https://aka.ms/oai/quotaincrease if you would like to further increase the default rate limit."}}';
+    const s = await start({ behavior: { recorded: { status: 429, body } } });
+    const { events, error } = await failure(run(s, 'hi'));
+    expect(events).toEqual([]);
+    expect(error).toBeInstanceOf(RateLimitError);
+    expect((error as RateLimitError).info).toEqual({ limit: 'tokens', retryAfterMs: 22_000, status: 429 });
   });
 });
 

@@ -32,6 +32,20 @@ export interface ServerCue {
   readonly pauseAfter?: number;
   /** Delay between data chunks, in ms. */
   readonly chunkDelayMs?: number;
+  /**
+   * Answer with a response recorded from a real provider, byte for byte: its status, its headers in place of
+   * the server's own, and its body exactly as given. Nothing is charged to the rate limit.
+   */
+  readonly recorded?: RecordedResponse;
+}
+
+/** A provider's response as it was recorded. */
+export interface RecordedResponse {
+  /** @defaultValue 200 */
+  readonly status?: number;
+  /** @defaultValue `content-type: text/event-stream` for a 200, else `application/json` */
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly body: string | Uint8Array;
 }
 
 /** What the server saw of one request, and how it ended. Times come from the server's `now()`. */
@@ -238,6 +252,10 @@ export async function startOpenAIServer(options: OpenAIServerOptions = {}): Prom
       );
       return;
     }
+    if (cue.recorded !== undefined) {
+      replay(res, record, cue.recorded);
+      return;
+    }
     if (cue.insufficientQuota === true) {
       const message =
         'You exceeded your current quota, please check your plan and billing details. For more information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.';
@@ -322,6 +340,15 @@ export async function startOpenAIServer(options: OpenAIServerOptions = {}): Prom
     events.push(chunk({}, finish));
     if (withUsage) events.push(JSON.stringify({ ...base, choices: [], usage }));
     streamEvents(res, record, events);
+  };
+
+  const replay = (res: ServerResponse, record: RecordedRequest, recorded: RecordedResponse): void => {
+    const status = recorded.status ?? 200;
+    record.status = status;
+    const type = status === 200 ? 'text/event-stream' : 'application/json';
+    res.removeHeader('x-request-id');
+    res.writeHead(status, recorded.headers ?? { 'content-type': type });
+    res.end(recorded.body);
   };
 
   const streamEvents = (res: ServerResponse, record: RecordedRequest, events: readonly string[]): void => {
