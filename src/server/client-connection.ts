@@ -23,9 +23,13 @@ type MetricsFrame = Extract<ServerFrame, { type: 'metrics' }>;
 
 /** Frames held back while the socket is over its high-water mark; deltas and metrics stay mutable to merge. */
 type Held =
-  | { frame: DeltaFrame; chunks: string[] }
-  | { frame: MetricsFrame; chunks?: undefined }
-  | { frame: Exclude<ServerFrame, DeltaFrame | MetricsFrame>; chunks?: undefined };
+  | { readonly kind: 'delta'; frame: DeltaFrame; chunks: string[] }
+  | { readonly kind: 'metrics'; frame: MetricsFrame }
+  | { readonly kind: 'other'; readonly text: string };
+
+/** Bytes counted for a held delta frame's fields besides its text, and for a held metrics frame. */
+const DELTA_OVERHEAD = 64;
+const METRICS_BYTES = 256;
 
 /**
  * One client socket as the server sees it: a send path that keeps memory bounded
@@ -39,8 +43,8 @@ export class ClientConnection {
   readonly #options: ClientConnectionOptions;
   readonly #outbox = new Deque<Held>();
   /** The last held delta of each task, while nothing else of that task is queued after it. */
-  readonly #openDeltas = new Map<string, Held & { chunks: string[] }>();
-  #heldMetrics: Held | undefined;
+  readonly #openDeltas = new Map<string, Extract<Held, { kind: 'delta' }>>();
+  #heldMetrics: Extract<Held, { kind: 'metrics' }> | undefined;
   #heldBytes = 0;
   #drain: Subscription | undefined;
   #overflowed = false;
@@ -92,15 +96,15 @@ export class ClientConnection {
   #hold(frame: ServerFrame): void {
     if (frame.type === 'delta') {
       const open = this.#openDeltas.get(frame.taskId);
-      this.#heldBytes += frame.text.length;
+      this.#heldBytes += Buffer.byteLength(frame.text);
       if (open !== undefined) {
         open.chunks.push(frame.text);
         return;
       }
-      const held = { frame: { ...frame }, chunks: [frame.text] };
+      const held = { kind: 'delta' as const, frame: { ...frame }, chunks: [frame.text] };
       this.#openDeltas.set(frame.taskId, held);
       this.#outbox.push(held);
-      this.#heldBytes += 64;
+      this.#heldBytes += DELTA_OVERHEAD;
       return;
     }
     if (frame.type === 'metrics') {
@@ -109,15 +113,17 @@ export class ClientConnection {
         this.#heldMetrics.frame = frame;
         return;
       }
-      this.#heldMetrics = { frame };
+      this.#heldMetrics = { kind: 'metrics', frame };
       this.#outbox.push(this.#heldMetrics);
-      this.#heldBytes += 256;
+      this.#heldBytes += METRICS_BYTES;
       return;
     }
     // A later delta of this task must not jump ahead of this frame, so it starts a new held delta.
     if ('taskId' in frame) this.#openDeltas.delete(frame.taskId);
-    this.#outbox.push({ frame });
-    this.#heldBytes += frame.type === 'settled' ? 512 : 128;
+    // Serialised now, so that what is counted is what it will cost (a settled frame carries a whole result).
+    const text = JSON.stringify(frame);
+    this.#outbox.push({ kind: 'other', text });
+    this.#heldBytes += Buffer.byteLength(text);
   }
 
   #scheduleDrain(): void {
@@ -132,19 +138,21 @@ export class ClientConnection {
     if (this.socket.readyState !== this.socket.OPEN) return;
     while (this.#outbox.size > 0 && this.socket.bufferedAmount < this.#options.highWaterMark) {
       const held = this.#outbox.shift() as Held;
-      let frame: ServerFrame = held.frame;
-      if (held.chunks !== undefined) {
+      let text: string;
+      if (held.kind === 'delta') {
         if (this.#openDeltas.get(held.frame.taskId) === held) this.#openDeltas.delete(held.frame.taskId);
-        const text = held.chunks.join('');
-        frame = { ...held.frame, text };
-        this.#heldBytes -= text.length + 64;
-      } else if (held === this.#heldMetrics) {
+        const joined = held.chunks.join('');
+        text = JSON.stringify({ ...held.frame, text: joined });
+        this.#heldBytes -= Buffer.byteLength(joined) + DELTA_OVERHEAD;
+      } else if (held.kind === 'metrics') {
         this.#heldMetrics = undefined;
-        this.#heldBytes -= 256;
+        text = JSON.stringify(held.frame);
+        this.#heldBytes -= METRICS_BYTES;
       } else {
-        this.#heldBytes -= held.frame.type === 'settled' ? 512 : 128;
+        text = held.text;
+        this.#heldBytes -= Buffer.byteLength(text);
       }
-      this.socket.send(JSON.stringify(frame));
+      this.socket.send(text);
     }
     if (this.#outbox.size > 0) this.#scheduleDrain();
   }

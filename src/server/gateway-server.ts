@@ -46,7 +46,6 @@ const SWEEP_STEP = 64 * 1024;
 class GatewayClient {
   readonly connection: ClientConnection;
   readonly identity: string;
-  readonly address: string;
   readonly tenant: Tenant;
   /** Whether `authorize` lets it see the gateway's figures rather than only its own. */
   readonly seesGateway: boolean;
@@ -57,11 +56,10 @@ class GatewayClient {
   /** The last metrics frame sent, to send only changes. */
   lastMetrics = '';
 
-  constructor(connection: ClientConnection, tenant: Tenant, address: string, seesGateway: boolean) {
+  constructor(connection: ClientConnection, tenant: Tenant, seesGateway: boolean) {
     this.connection = connection;
     this.identity = tenant.identity;
     this.tenant = tenant;
-    this.address = address;
     this.seesGateway = seesGateway;
   }
 
@@ -94,7 +92,8 @@ export class GatewayServer implements Gateway {
   /** Sockets open or being authenticated. */
   #connections = 0;
   readonly #timers: Subscription[] = [];
-  readonly #windowTimers = new Set<Subscription>();
+  /** One timer per identity held back only by its token window. */
+  readonly #windowTimers = new Map<Tenant, Subscription>();
   /** Drain deadlines of `close()` calls, cancelled once every task has settled. */
   readonly #deadlines = new Set<Subscription>();
   readonly #spent: SlidingMinute;
@@ -192,6 +191,7 @@ export class GatewayServer implements Gateway {
           ]),
       interval(this.#config.metricsIntervalMs, scheduler).subscribe(() => {
         this.#sendMetrics();
+        this.#sweepBuffers();
       }),
       interval(this.#config.heartbeatMs, scheduler).subscribe(() => {
         this.#heartbeat();
@@ -236,7 +236,7 @@ export class GatewayServer implements Gateway {
       ),
     );
     this.#state = 'closed';
-    for (const timer of [...this.#timers, ...this.#windowTimers]) timer.unsubscribe();
+    for (const timer of [...this.#timers, ...this.#windowTimers.values()]) timer.unsubscribe();
     this.#events.complete();
     this.#server.off('upgrade', this.#onUpgrade);
     if (this.#ownServer) {
@@ -318,22 +318,20 @@ export class GatewayServer implements Gateway {
   }
 
   readonly #onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const path = requestPath(request.url);
+    // On a shared server another handler may own another path, and its socket.
+    if (path !== this.#config.path && !this.#ownServer) return;
+    // Node drops its own error listener at an upgrade: without one, a peer's reset would end the process.
+    socket.on('error', () => undefined);
     try {
-      this.#upgrade(request, socket, head);
+      if (path === this.#config.path) this.#upgrade(request, socket, head);
+      else refuse(socket, path === undefined ? 400 : 404, path === undefined ? 'Bad Request' : 'Not Found');
     } catch {
       refuse(socket, 500, 'Internal Server Error');
     }
   };
 
   #upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const path = requestPath(request.url);
-    if (path !== this.#config.path) {
-      // On a shared server another handler may own this path.
-      if (this.#ownServer)
-        refuse(socket, path === undefined ? 400 : 404, path === undefined ? 'Bad Request' : 'Not Found');
-      return;
-    }
-    socket.on('error', () => undefined);
     const { limits } = this.#config;
     const refusal =
       this.#state !== 'running'
@@ -354,25 +352,34 @@ export class GatewayServer implements Gateway {
       refuse(socket, 429, 'Too Many Requests: too many connections from this address');
       return;
     }
+    // Counted from here until the TCP socket closes, whichever way: refused, aborted by ws, dropped during
+    // auth, or closed after a session.
     this.#hold(address);
-    void this.#authenticate(request).then((identity) => {
-      const refused =
-        identity === undefined
-          ? ([401, 'Unauthorized'] as const)
-          : this.#state !== 'running'
-            ? ([503, 'Service Unavailable'] as const)
-            : (this.#tenants.get(identity)?.sockets ?? 0) >= limits.connectionsPerIdentity
-              ? ([429, 'Too Many Requests: too many connections for this identity'] as const)
-              : undefined;
-      if (refused !== undefined || identity === undefined) {
-        this.#release(address);
-        refuse(socket, refused?.[0] ?? 401, refused?.[1] ?? 'Unauthorized');
-        return;
-      }
-      this.#wss.handleUpgrade(request, socket, head, (ws) => {
-        this.#onConnection(ws, identity, address);
-      });
+    socket.once('close', () => {
+      this.#release(address);
     });
+    this.#authenticate(request)
+      .then((identity) => {
+        if (socket.destroyed) return;
+        const refused =
+          identity === undefined
+            ? ([401, 'Unauthorized'] as const)
+            : this.#state !== 'running'
+              ? ([503, 'Service Unavailable'] as const)
+              : (this.#tenants.get(identity)?.sockets ?? 0) >= limits.connectionsPerIdentity
+                ? ([429, 'Too Many Requests: too many connections for this identity'] as const)
+                : undefined;
+        if (refused !== undefined || identity === undefined) {
+          refuse(socket, refused?.[0] ?? 401, refused?.[1] ?? 'Unauthorized');
+          return;
+        }
+        this.#wss.handleUpgrade(request, socket, head, (ws) => {
+          this.#onConnection(ws, identity);
+        });
+      })
+      .catch(() => {
+        refuse(socket, 500, 'Internal Server Error');
+      });
   }
 
   async #authenticate(request: IncomingMessage): Promise<string | undefined> {
@@ -380,7 +387,8 @@ export class GatewayServer implements Gateway {
     if (this.#config.auth === undefined) return anonymous;
     try {
       const result = await this.#config.auth(request);
-      if (typeof result === 'string' && result !== '') return result;
+      // An identity must survive `encodeURIComponent` (no lone surrogates): it names the identity's task ids.
+      if (typeof result === 'string' && result !== '') return wellFormed(result) ? result : undefined;
       return result === true ? anonymous : undefined;
     } catch {
       // An auth hook that fails admits nobody.
@@ -412,21 +420,24 @@ export class GatewayServer implements Gateway {
 
   // ── Sockets and frames ─────────────────────────────────────────────────────────────────────────────────
 
-  #onConnection(ws: WebSocket, identity: string, address: string): void {
+  #onConnection(ws: WebSocket, identity: string): void {
     const tenant = this.#tenantOf(identity);
     tenant.sockets++;
     const connection = new ClientConnection(ws, {
       highWaterMark: this.#config.highWaterMark,
       hardLimit: this.#config.hardLimit,
       scheduler: this.#config.scheduler,
+      // Later, not inside the send that overflowed: that send may be settling one of these very tasks.
       onOverflow: () => {
-        this.#cancelTasksOf(client);
+        this.#config.scheduler.schedule(() => {
+          this.#cancelTasksOf(client);
+        });
       },
       onHold: () => {
         this.#onHold(client);
       },
     });
-    const client = new GatewayClient(connection, tenant, address, this.#may({ action: 'metrics', identity }));
+    const client = new GatewayClient(connection, tenant, this.#may({ action: 'metrics', identity }));
     this.#clients.add(client);
     ws.on('pong', () => {
       client.alive = true;
@@ -450,7 +461,6 @@ export class GatewayServer implements Gateway {
       this.#cancelTasksOf(client);
       tenant.sockets--;
       this.#forgetIfIdle(tenant);
-      this.#release(address);
     });
   }
 
@@ -514,16 +524,19 @@ export class GatewayServer implements Gateway {
       return;
     }
     const { tasksPerIdentity, tasks: total } = this.#config.limits;
-    if (tenant.tasks.size + tasks.length > tasksPerIdentity || this.#tasks.size + tasks.length > total) {
-      const [held, limit, whose] =
-        tenant.tasks.size + tasks.length > tasksPerIdentity
-          ? [tenant.tasks.size, tasksPerIdentity, 'this identity has']
-          : [this.#tasks.size, total, 'the gateway has'];
+    if (tenant.tasks.size + tasks.length > tasksPerIdentity) {
       client.send(
         refusal(
           'E_QUEUE_FULL',
-          `Too many tasks: ${whose} ${held} accepted and not settled, and ${tasks.length} more would pass the limit of ${limit}; nothing was accepted`,
+          `Too many tasks: this identity has ${tenant.tasks.size} accepted and not settled, and ${tasks.length} more would pass the limit of ${tasksPerIdentity}; nothing was accepted`,
         ),
+      );
+      return;
+    }
+    if (this.#tasks.size + tasks.length > total) {
+      // Other identities' load is theirs: the answer says only that the gateway is full.
+      client.send(
+        refusal('E_QUEUE_FULL', 'Too many tasks: the gateway takes no more for now; nothing was accepted'),
       );
       return;
     }
@@ -548,6 +561,7 @@ export class GatewayServer implements Gateway {
     });
     client.send({ type: 'accepted', taskIds: ids });
     for (const entry of accepted) {
+      if (entry.state !== 'waiting') continue;
       const admission = tenant.admit(entry);
       if (admission === 'start') this.#input.next(entry.task);
       else if (admission === 'wait') this.#scheduleWindowPump(tenant);
@@ -623,8 +637,11 @@ export class GatewayServer implements Gateway {
   }
 
   #unsubscribe(client: GatewayClient, frame: UnsubscribeFrame): void {
-    const owner = frame.owner ?? client.identity;
-    this.#watch.unwatch(client, owner, frame.taskIds);
+    if (frame.owner === undefined && frame.taskIds === '*') {
+      this.#watch.unwatchAll(client);
+      return;
+    }
+    this.#watch.unwatch(client, frame.owner ?? client.identity, frame.taskIds);
     if (frame.owner === undefined) this.#watch.unwatch(client, undefined, frame.taskIds);
   }
 
@@ -638,13 +655,15 @@ export class GatewayServer implements Gateway {
 
   /** When only the token window holds an identity's tasks back, look again when it moves. */
   #scheduleWindowPump(tenant: Tenant): void {
+    // The oldest spending leaves at one time whatever else is added, so one timer per identity serves.
+    if (this.#windowTimers.has(tenant)) return;
     const delay = tenant.msUntilWindowMoves();
     if (delay === undefined) return;
     const timer = this.#config.scheduler.schedule(() => {
-      this.#windowTimers.delete(timer);
+      this.#windowTimers.delete(tenant);
       this.#pump(tenant);
     }, delay);
-    this.#windowTimers.add(timer);
+    this.#windowTimers.set(tenant, timer);
   }
 
   #work(task: Task, context: WorkerContext): Observable<AgentEvent> {
@@ -777,10 +796,12 @@ export class GatewayServer implements Gateway {
     let gateway: MetricsFrame | undefined;
     const byIdentity = new Map<string, MetricsFrame>();
     for (const client of this.#clients) {
-      const frame = client.seesGateway
-        ? (gateway ??= this.#gatewayMetrics())
-        : (byIdentity.get(client.identity) ?? identityMetrics(client.tenant));
-      byIdentity.set(client.identity, frame);
+      let frame: MetricsFrame;
+      if (client.seesGateway) frame = gateway ??= this.#gatewayMetrics();
+      else {
+        frame = byIdentity.get(client.identity) ?? identityMetrics(client.tenant);
+        byIdentity.set(client.identity, frame);
+      }
       const text = JSON.stringify(frame);
       if (text === client.lastMetrics) continue;
       client.lastMetrics = text;
@@ -808,17 +829,22 @@ export class GatewayServer implements Gateway {
   /**
    * A socket held a frame back. Each time its waiting bytes have grown by another `SWEEP_STEP`, the bytes
    * waiting across all sockets are summed (O(sockets), so not on every frame), at once rather than later, as a
-   * burst of deltas arrives in one synchronous run.
+   * burst of deltas arrives in one synchronous run. Sockets below their high-water mark hold nothing back;
+   * the metrics tick sums them too.
    */
   #onHold(client: GatewayClient): void {
     const pending = client.connection.pendingBytes;
     if (pending >= client.sweptAt && pending - client.sweptAt < SWEEP_STEP) return;
     client.sweptAt = pending;
+    this.#sweepBuffers();
+  }
+
+  /** Closes the sockets with the most bytes waiting until the total across sockets is within its limit. */
+  #sweepBuffers(): void {
     const limit = this.#config.limits.bufferedBytes;
     let total = 0;
     for (const c of this.#clients) total += c.connection.pendingBytes;
     if (total <= limit) return;
-    // The sockets with the most waiting go first, until the total is within the limit.
     const bySize = [...this.#clients].sort((a, b) => b.connection.pendingBytes - a.connection.pendingBytes);
     for (const c of bySize) {
       if (total <= limit) break;
@@ -864,6 +890,15 @@ function relabel(frame: TaskFrame, taskId: string, owner: string | undefined): T
   if (frame.type === 'settled')
     return { ...frame, taskId, ...withOwner, result: { ...frame.result, taskId } };
   return { ...frame, taskId, ...withOwner };
+}
+
+function wellFormed(text: string): boolean {
+  try {
+    encodeURIComponent(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function refusal(code: string, message: string): ErrorFrame {

@@ -227,8 +227,10 @@ export function parseClientFrame(text: string): ClientFrameResult {
   }
   const type = typeof json === 'object' && json !== null ? (json as { type?: unknown }).type : undefined;
   if (typeof type !== 'string' || !(CLIENT_TYPES as string[]).includes(type)) {
+    // The echo is cut short: an error frame must not cost more than the frame that caused it.
+    const named = typeof type === 'string' ? JSON.stringify(type.slice(0, 64)) : 'undefined';
     return protocolError(
-      `Unknown frame type ${type === undefined ? 'undefined' : JSON.stringify(type)}; expected one of ${CLIENT_TYPES.join(', ')}`,
+      `Unknown frame type ${named}${typeof type === 'string' && type.length > 64 ? ' (cut)' : ''}; expected one of ${CLIENT_TYPES.join(', ')}`,
     );
   }
   const result = ClientFrameSchema.safeParse(json);

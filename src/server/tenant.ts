@@ -96,8 +96,9 @@ export class Tenant {
 
   /** The next held task that may start now, marked as admitted; `undefined` when none may. */
   next(): GatewayTask | undefined {
-    while (this.#queued > 0 && this.#canStart()) {
+    while (this.#waiting.size > 0 && this.#canStart()) {
       const task = this.#waiting.shift() as GatewayTask;
+      // Cancelled ones are skipped: `withdraw` counts them out when their cancel reaches them.
       if (task.state !== 'waiting' || task.cancelled !== undefined) continue;
       this.#queued--;
       this.#start(task);
@@ -106,9 +107,11 @@ export class Tenant {
     return undefined;
   }
 
-  /** A held task was cancelled before it started. */
+  /** A held task was cancelled before it started; it holds no slot, and is counted out once. */
   withdraw(task: GatewayTask): void {
-    if (task.state === 'waiting') this.#queued--;
+    if (task.state !== 'waiting') return;
+    this.#queued--;
+    task.state = 'done';
   }
 
   /** A task settled: its slot and its estimate are freed and its real tokens counted. */

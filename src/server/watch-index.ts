@@ -1,6 +1,9 @@
 /** Whose task: the identity that submitted it, or `undefined` for one published from elsewhere (`results`). */
 export type Owner = string | undefined;
 
+/** How many of the hook's answers a client that watches everything keeps before asking anew. */
+const MAX_ANSWERS = 1024;
+
 /** What a client watches, as the index needs to know it. */
 export interface Watcher {
   readonly identity: string;
@@ -76,15 +79,18 @@ export class WatchIndex<C extends Watcher> {
     this.#everything.add(client);
   }
 
-  /** Stops watching ids of an owner; `'*'` stops every watch of the client. */
+  /** Stops watching ids of an owner, or with `'*'` every task of that owner (watched by id or as a whole). */
   unwatch(client: C, owner: Owner, ids: readonly string[] | '*'): void {
     const watches = this.#watches.get(client);
     if (watches === undefined) return;
-    if (ids === '*') {
-      this.forget(client);
-      return;
-    }
-    for (const id of ids) this.#drop(client, watches, owner, id);
+    const dropped = ids === '*' ? [...(watches.ids.get(owner) ?? [])] : ids;
+    for (const id of dropped) this.#drop(client, watches, owner, id);
+    if (ids === '*' && watches.owners.delete(owner)) removeFrom(this.#byOwner, owner, client);
+  }
+
+  /** Stops watching everything (`unsubscribe '*'` without an owner); the socket still gets what it submits. */
+  unwatchAll(client: C): void {
+    this.forget(client);
   }
 
   /** Forgets a client that went away. */
@@ -118,6 +124,8 @@ export class WatchIndex<C extends Watcher> {
       let admitted = watches.admitted.get(owner);
       if (admitted === undefined) {
         admitted = this.#admits(client, owner);
+        // Bounded: owners come and go, and asking again costs only a call of the hook.
+        if (watches.admitted.size >= MAX_ANSWERS) watches.admitted.clear();
         watches.admitted.set(owner, admitted);
       }
       if (admitted) once(client);

@@ -1,6 +1,7 @@
 export { fromEmitter } from './from-emitter.js';
 export type { FromEmitterOptions } from './from-emitter.js';
 export { fromJsonl } from './from-jsonl.js';
+export type { FromJsonlOptions } from './from-jsonl.js';
 export { fromTasks } from './from-tasks.js';
 export type { FromTasksOptions } from './from-tasks.js';
 export { fromWebSocket } from './from-web-socket.js';

@@ -37,10 +37,14 @@ export type _PlanNodeMatches = Assignable<z.infer<typeof PlanNodeSchema>, PlanNo
  * Parses an LLMCompiler-style numbered plan into nodes:
  * `1. search("a")`, `2. search(query="b")`, `3. summarize($1, $2)`. Ids are the numbers; `$1` (also inside
  * string literals) refers to a result; literals are strings (double or single quotes), numbers, `true` /
- * `false` / `null` (also `True` / `False` / `None`), lists and JSON objects. With `tools`, positional
- * arguments take the keys of each tool's `z.object` schema in order and unknown tools are reported; without,
- * they are keyed `'0'`, `'1'`, …. A closing `join()` is LLMCompiler's "hand back to the model" marker, so it
- * is dropped unless a tool named `join` is given. Lines that do not start with a number (thoughts, prose,
+ * `false` / `null` (also `True` / `False` / `None`), lists and JSON objects. An argument list that cannot be
+ * read that way and does not start like one (a quote, `[`, `{` or `name=`) is bare text, as LLMCompiler's own
+ * planner examples write it (`5. search(Austin Powers International Man of Mystery)`): as LLMCompiler does,
+ * the whole text, commas included, becomes one string argument, `$1` in it a reference as in a string
+ * literal; its parentheses and brackets must still balance. With `tools`, positional arguments take the keys
+ * of each tool's `z.object` schema in order and unknown tools are reported; without, they are keyed `'0'`,
+ * `'1'`, …. A closing `join()` is LLMCompiler's "hand back to the model" marker, so it is dropped unless a
+ * tool named `join` is given. Lines that do not start with a number (thoughts, prose,
  * `<END_OF_PLAN>`) are skipped. Malformed calls are an expected outcome: the result is
  * `{ success: false, error: ValidationError }` with one issue per bad line.
  *
@@ -63,9 +67,14 @@ export function parsePlan(text: string, tools?: readonly Tool[]): ParseResult<Pl
       issues.push({ code: 'custom', path: [index], input: raw, message: `line ${index + 1}: ${message}` });
     };
     const id = head[1] as string;
-    const call = /^([A-Za-z_][\w.-]*)\s*\(([\s\S]*)\)\s*$/.exec(line.slice(head[0].length));
+    const call = /^([A-Za-z_][\w.-]*)\s*\(([\s\S]*)$/.exec(line.slice(head[0].length));
     if (call === null) {
       fail(`expected a call like \`${id}. search("a")\`, got \`${line}\``);
+      return;
+    }
+    const inside = /^([\s\S]*)\)\s*$/.exec(call[2] as string);
+    if (inside === null) {
+      fail(`unbalanced parentheses: \`${line}\` does not end with \`)\``);
       return;
     }
     const name = call[1] as string;
@@ -77,7 +86,7 @@ export function parsePlan(text: string, tools?: readonly Tool[]): ParseResult<Pl
     }
     let parsed: ParsedArgs;
     try {
-      parsed = parseArguments(call[2] as string);
+      parsed = readArguments(inside[1] as string);
     } catch (error) {
       fail((error as Error).message);
       return;
@@ -110,6 +119,34 @@ function objectKeys(tool: Tool): readonly string[] | undefined {
 interface ParsedArgs {
   readonly positional: unknown[];
   readonly named: Record<string, unknown>;
+}
+
+/** The argument list as literals if it reads as such, else as one bare string; throws for the issue. */
+function readArguments(source: string): ParsedArgs {
+  try {
+    return parseArguments(source);
+  } catch (error) {
+    const text = source.trim();
+    // Text that starts like a literal or a keyword argument was meant as one: its error is the useful one.
+    if (/^["'[{]/.test(text) || /^[A-Za-z_]\w*\s*=(?!=)/.test(text)) throw error;
+    const unbalanced = unbalancedBracket(text);
+    if (unbalanced !== undefined) throw new Error(`unbalanced \`${unbalanced}\` in \`${text}\``);
+    return { positional: [interpolate(text)], named: {} };
+  }
+}
+
+/**
+ * The first bracket of bare text that is not matched, if any. Quotes are not tracked: in bare text they are
+ * as likely apostrophes (`Ocean's Eleven`) as string delimiters.
+ */
+function unbalancedBracket(text: string): string | undefined {
+  const pairs: Record<string, string> = { ')': '(', ']': '[', '}': '{' };
+  const open: string[] = [];
+  for (const char of text) {
+    if (char === '(' || char === '[' || char === '{') open.push(char);
+    else if (char in pairs && open.pop() !== pairs[char]) return char;
+  }
+  return open[0];
 }
 
 // A small recursive-descent reader for the argument list; it throws Error with a message for the issue.

@@ -2,7 +2,9 @@ import { once } from 'node:events';
 import { request } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
+import { createWriteStream } from 'node:fs';
 import { appendFile, readFile, writeFile } from 'node:fs/promises';
+import { finished } from 'node:stream/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { countById, readResults, runCli, startCli, tempDir, writePrompts } from './spawn-cli.js';
 
@@ -111,11 +113,41 @@ describe('rxagent run', () => {
       expect(stderr).not.toMatch(STACK_FRAME);
       const results = await readResults(dir.path('out.jsonl'));
       const byId = new Map(results.map((r) => [r.taskId, r]));
-      expect([...byId.keys()].sort()).toEqual(['line-3', 'line-5', 't1', 't2', 't4']);
-      expect(byId.get('line-3')).toMatchObject({ status: 'rejected', error: { code: 'E_VALIDATION' } });
-      expect(byId.get('line-5')).toMatchObject({ status: 'rejected', error: { code: 'E_VALIDATION' } });
+      // A bad line's id is `line-N` padded with dots past the 256 characters a task id may have.
+      const line3 = 'line-3'.padEnd(257, '.');
+      const line5 = 'line-5'.padEnd(257, '.');
+      expect([...byId.keys()].sort()).toEqual([line3, line5, 't1', 't2', 't4']);
+      expect(byId.get(line3)).toMatchObject({ status: 'rejected', error: { code: 'E_VALIDATION' } });
+      expect(byId.get(line5)).toMatchObject({ status: 'rejected', error: { code: 'E_VALIDATION' } });
       expect(byId.get('t4')?.status).toBe('fulfilled');
       expect(stdout).toMatch(/^3\/5 completed: 3 fulfilled, 2 rejected \(E_VALIDATION ×2\)$/m);
+    },
+    SLOW,
+  );
+
+  it(
+    'reads past a line over 8 MiB without a stack trace, and runs and writes the lines around it',
+    async () => {
+      const file = dir.path('prompts.jsonl');
+      const size = 8 * 1024 * 1024 + 1;
+      await writeHugeLine(file, size);
+      const { code, stdout, stderr } = await runCli(['run', file, '-o', dir.path('out.jsonl')]);
+      expect(stderr).not.toMatch(STACK_FRAME);
+      expect(stderr).not.toContain('RangeError');
+      expect(stderr).toContain(
+        `rxagent: Line too long (line 2): ${size} bytes, over the limit of 8388608 (\`maxLineBytes\`); it was read past, not parsed\n`,
+      );
+      expect(code).toBe(1);
+      const results = await readResults(dir.path('out.jsonl'));
+      expect(results.map((r) => [r.taskId, r.status, r.error?.code])).toEqual(
+        expect.arrayContaining([
+          ['t1', 'fulfilled', undefined],
+          ['line-2'.padEnd(257, '.'), 'rejected', 'E_VALIDATION'],
+          ['t3', 'fulfilled', undefined],
+        ]),
+      );
+      expect(results).toHaveLength(3);
+      expect(stdout).toMatch(/^2\/3 completed: 2 fulfilled, 1 rejected \(E_VALIDATION ×1\)$/m);
     },
     SLOW,
   );
@@ -325,3 +357,17 @@ describe('--help', () => {
     SLOW,
   );
 });
+
+/** Writes t1, a task line of `bytes` bytes, then t3, streaming the long line instead of holding it. */
+async function writeHugeLine(file: string, bytes: number): Promise<void> {
+  const out = createWriteStream(file);
+  const head = '{"id":"t2","input":"';
+  const tail = '"}';
+  const block = 'x'.repeat(1024 * 1024);
+  out.write(`${JSON.stringify({ id: 't1', input: 'Say t1', maxOutputTokens: 5 })}\n${head}`);
+  for (let left = bytes - head.length - tail.length; left > 0; left -= block.length) {
+    if (!out.write(left >= block.length ? block : block.slice(0, left))) await once(out, 'drain');
+  }
+  out.end(`${tail}\n${JSON.stringify({ id: 't3', input: 'Say t3', maxOutputTokens: 5 })}\n`);
+  await finished(out);
+}

@@ -1,12 +1,18 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { constants } from 'node:buffer';
+import { once } from 'node:events';
+import { createWriteStream, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { finished } from 'node:stream/promises';
+import fc from 'fast-check';
 import { Subject, lastValueFrom, of, toArray } from 'rxjs';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { InvalidTask } from '../../src/core/invalid-task.js';
+import { TaskSchema } from '../../src/core/schemas.js';
 import type { Task, TaskEvent } from '../../src/core/types.js';
 import { pool } from '../../src/operators/pool.js';
-import { fromJsonl } from '../../src/sources/from-jsonl.js';
+import { fromJsonl, splitLines } from '../../src/sources/from-jsonl.js';
+import type { RawLine } from '../../src/sources/from-jsonl.js';
 import { PULL, isPullable, pullSource } from '../../src/sources/pull.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rxagent-jsonl-'));
@@ -16,6 +22,46 @@ function file(name: string, lines: readonly string[]): string {
   writeFileSync(path, lines.join('\n') + '\n');
   return path;
 }
+
+/** The id `fromJsonl` gives the bad line `n`. */
+function lineId(n: number): string {
+  return `line-${n}`.padEnd(257, '.');
+}
+
+async function read(
+  path: string,
+  options?: Parameters<typeof fromJsonl>[1],
+): Promise<(Task | InvalidTask)[]> {
+  return lastValueFrom(fromJsonl(path, options).pipe(toArray()));
+}
+
+/** What each item is, in short: a task's id, or a bad line's id and message. */
+function summary(items: readonly (Task | InvalidTask)[]): unknown[] {
+  return items.map((item) =>
+    item instanceof InvalidTask ? { id: item.taskId, message: item.error.message } : item.id,
+  );
+}
+
+/** Writes `{"id":"big","input":"xx…"}` of `bytes` bytes through a stream, never holding the line. */
+async function writeHugeLine(path: string, before: string, bytes: number, after: string): Promise<void> {
+  const out = createWriteStream(path);
+  const head = '{"id":"big","input":"';
+  const tail = '"}';
+  const block = 'x'.repeat(1024 * 1024);
+  out.write(`${before}\n${head}`);
+  let left = bytes - head.length - tail.length;
+  while (left > 0) {
+    const piece = left >= block.length ? block : block.slice(0, left);
+    left -= piece.length;
+    if (!out.write(piece)) await once(out, 'drain');
+  }
+  out.end(`${tail}\n${after}\n`);
+  await finished(out);
+}
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
 
 describe('fromJsonl', () => {
   it('reads tasks and turns bad lines into rejected results with their line numbers', async () => {
@@ -37,8 +83,8 @@ describe('fromJsonl', () => {
     const settled = events.filter((e): e is Extract<TaskEvent, { type: 'settled' }> => e.type === 'settled');
     expect(settled.map((e) => [e.taskId, e.result.status])).toEqual([
       ['a', 'fulfilled'],
-      ['line-3', 'rejected'],
-      ['line-4', 'rejected'],
+      [lineId(3), 'rejected'],
+      [lineId(4), 'rejected'],
       ['d', 'fulfilled'],
     ]);
     const [bad3, bad4] = settled.filter((e) => e.result.status === 'rejected').map((e) => e.result);
@@ -107,7 +153,209 @@ describe('fromJsonl', () => {
     sub.unsubscribe();
   });
 
-  it('checks its argument', () => {
+  describe('lines longer than maxLineBytes', () => {
+    it('settles each as a bad line with its number and size, and reads the lines around it', async () => {
+      const long = JSON.stringify({ id: 'long', input: 'y'.repeat(100) });
+      const path = file('long.jsonl', [
+        '{"id":"a","input":"first"}',
+        long,
+        '{"id":"b","input":"second"}',
+        'z'.repeat(1000),
+        '{"id":"c","input":"third"}',
+      ]);
+      const items = await read(path, { maxLineBytes: 64 });
+      expect(summary(items)).toEqual([
+        'a',
+        {
+          id: lineId(2),
+          message: `Line too long (line 2): ${long.length} bytes, over the limit of 64 (\`maxLineBytes\`); it was read past, not parsed`,
+        },
+        'b',
+        {
+          id: lineId(4),
+          message:
+            'Line too long (line 4): 1000 bytes, over the limit of 64 (`maxLineBytes`); it was read past, not parsed',
+        },
+        'c',
+      ]);
+      expect(items[1]).toMatchObject({
+        error: {
+          code: 'E_VALIDATION',
+          info: { issues: [], source: 'line 2', bytes: long.length, maxLineBytes: 64 },
+        },
+      });
+      // A line of exactly the limit is read.
+      expect(summary(await read(path, { maxLineBytes: long.length }))[1]).toBe('long');
+    });
+
+    it('reads past a line over the default 8 MiB without ever joining or decoding it whole', async () => {
+      const path = join(dir, 'huge.jsonl');
+      const size = 8 * 1024 * 1024 + 1;
+      await writeHugeLine(path, '{"id":"a","input":"before"}', size, '{"id":"b","input":"after"}');
+      const concat = vi.spyOn(Buffer, 'concat');
+      const decode = vi.spyOn(TextDecoder.prototype, 'decode');
+      const items = await read(path);
+      expect(summary(items)).toEqual([
+        'a',
+        {
+          id: lineId(2),
+          message: `Line too long (line 2): ${size} bytes, over the limit of 8388608 (\`maxLineBytes\`); it was read past, not parsed`,
+        },
+        'b',
+      ]);
+      // Lines a and b are decoded; the long one is neither joined nor decoded, so never a string.
+      const decoded = decode.mock.calls.map(([input]) => input?.byteLength ?? 0);
+      expect(decoded).toHaveLength(2);
+      const joined = concat.mock.results.map((result) => (result.value as Buffer).length);
+      expect(Math.max(...decoded, ...joined)).toBeLessThan(100);
+    });
+
+    it('reads a line as long as the limit when the limit is raised', async () => {
+      const path = join(dir, 'raised.jsonl');
+      const size = 9 * 1024 * 1024;
+      await writeHugeLine(path, '{"id":"a","input":"before"}', size, '{"id":"b","input":"after"}');
+      const items = await read(path, { maxLineBytes: size });
+      expect(summary(items)).toEqual(['a', 'big', 'b']);
+      expect((items[1] as Task).input).toHaveLength(size - '{"id":"big","input":""}'.length);
+    });
+  });
+
+  describe('splitLines', () => {
+    const byteArbitrary = fc.oneof(
+      { arbitrary: fc.constant(0x0a), weight: 1 },
+      { arbitrary: fc.integer({ min: 0, max: 255 }), weight: 3 },
+    );
+
+    /** The lines of `bytes` read whole: split at `\n`, the empty tail after a last newline is no line. */
+    function expected(bytes: readonly number[], max: number): unknown[] {
+      const segments: number[][] = [[]];
+      for (const byte of bytes) {
+        if (byte === 0x0a) segments.push([]);
+        else segments[segments.length - 1]!.push(byte);
+      }
+      if (segments[segments.length - 1]!.length === 0) segments.pop();
+      return segments.map((segment, i) =>
+        segment.length > max ? { number: i + 1, tooLong: segment.length } : { number: i + 1, bytes: segment },
+      );
+    }
+
+    function chunksOf(bytes: Uint8Array, cuts: readonly number[]): Uint8Array[] {
+      return [...cuts, bytes.length].map((cut, i) => bytes.subarray(i === 0 ? 0 : cuts[i - 1], cut));
+    }
+
+    function plain(line: RawLine): unknown {
+      return 'bytes' in line ? { number: line.number, bytes: [...line.bytes] } : line;
+    }
+
+    it('gives the same lines however the bytes are split into chunks, and holds no line past the limit', async () => {
+      const concat = vi.spyOn(Buffer, 'concat');
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(byteArbitrary, { maxLength: 120 }),
+          fc.array(fc.nat(), { maxLength: 12 }),
+          fc.integer({ min: 1, max: 24 }),
+          async (bytes, rawCuts, max) => {
+            concat.mockClear();
+            const cuts = [...new Set(rawCuts.map((cut) => cut % (bytes.length + 1)))].sort((a, b) => a - b);
+            const lines: unknown[] = [];
+            for await (const line of splitLines(chunksOf(Uint8Array.from(bytes), cuts), max)) {
+              lines.push(plain(line));
+            }
+            expect(lines).toEqual(expected(bytes, max));
+            expect(concat.mock.results.every((result) => (result.value as Buffer).length <= max)).toBe(true);
+          },
+        ),
+        { numRuns: 500 },
+      );
+    });
+  });
+
+  describe('encoding', () => {
+    it('drops a byte order mark at the start of the file, and only there', async () => {
+      const path = join(dir, 'bom.jsonl');
+      const bom = '\uFEFF';
+      writeFileSync(path, `${bom}{"id":"a","input":"first"}\r\n${bom}{"id":"b","input":"second"}\r\n`);
+      const items = await read(path);
+      expect(summary(items)).toEqual([
+        'a',
+        { id: lineId(2), message: expect.stringMatching(/^Invalid JSON \(line 2\): /) as unknown },
+      ]);
+    });
+
+    it('reports a line that is not UTF-8 instead of replacing its bytes', async () => {
+      const path = join(dir, 'latin1.jsonl');
+      writeFileSync(
+        path,
+        Buffer.concat([
+          Buffer.from('{"id":"u1","input":"caf\u00e9 \u20ac \u{1F600}"}\n'),
+          Buffer.from('{"id":"u2'),
+          Buffer.from([0xc3]),
+          Buffer.from('","input":"x"}\n{"id":"u3","input":"caf'),
+          Buffer.from([0xe9]),
+          Buffer.from('"}\n{"id":"u4","input":"fine"}\n'),
+        ]),
+      );
+      const items = await read(path);
+      const message = (n: number): string =>
+        `Invalid UTF-8 (line ${n}): the line holds bytes that are not UTF-8; it was not read, so that ids and inputs are never changed (save the file as UTF-8)`;
+      expect(summary(items)).toEqual([
+        'u1',
+        { id: lineId(2), message: message(2) },
+        { id: lineId(3), message: message(3) },
+        'u4',
+      ]);
+      expect((items[0] as Task).input).toBe('caf\u00e9 \u20ac \u{1F600}');
+      expect((items[1] as InvalidTask).error.info).toEqual({ issues: [], source: 'line 2' });
+    });
+
+    it('reads a character whose bytes straddle two 64 KiB chunks', async () => {
+      const path = join(dir, 'straddle.jsonl');
+      const head = '{"id":"a","input":"';
+      const input = `${'x'.repeat(64 * 1024 - head.length - 1)}\u20ac${'y'.repeat(10)}`;
+      writeFileSync(path, `${head}${input}"}\n`);
+      const items = await read(path);
+      expect((items[0] as Task).input).toBe(input);
+    });
+  });
+
+  describe('ids of bad lines', () => {
+    it('never equal a valid task id, even a task named line-N', async () => {
+      const path = file('collide.jsonl', [
+        '{"id":"line-2","input":"a"}',
+        'not json',
+        `{"id":"${lineId(2)}"}`,
+      ]);
+      const items = await read(path);
+      expect(summary(items)).toEqual([
+        'line-2',
+        { id: lineId(2), message: expect.stringMatching(/^Invalid JSON \(line 2\)/) as unknown },
+        { id: lineId(3), message: expect.stringMatching(/^Invalid task \(line 3\)/) as unknown },
+      ]);
+      fc.assert(
+        fc.property(fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), (n) => {
+          expect(TaskSchema.safeParse({ id: lineId(n), input: 'x' }).success).toBe(false);
+          expect(lineId(n).startsWith(`line-${n}.`)).toBe(true);
+        }),
+      );
+    });
+  });
+
+  it('checks its arguments', () => {
     expect(() => fromJsonl('')).toThrow('Expected `path` to be a file path, got "" (string)');
+    expect(() => fromJsonl('a.jsonl', null as never)).toThrow(
+      'Expected `options` to be a config object, got null',
+    );
+    expect(() => fromJsonl('a.jsonl', { maxLineSize: 10 } as never)).toThrow(
+      'Unknown option `maxLineSize` for fromJsonl; expected one of `maxLineBytes`',
+    );
+    const max = constants.MAX_STRING_LENGTH;
+    for (const bad of [0, 1.5, '8', max + 1, Number.POSITIVE_INFINITY]) {
+      expect(() => fromJsonl('a.jsonl', { maxLineBytes: bad as number })).toThrow(
+        new RegExp(
+          `^Expected \`maxLineBytes\` to be an integer from 1 to ${max} \\(the longest string V8 can build\\), got `,
+        ),
+      );
+    }
+    expect(isPullable(fromJsonl('a.jsonl', { maxLineBytes: max }))).toBe(true);
   });
 });
