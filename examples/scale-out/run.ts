@@ -1,9 +1,13 @@
 // Scale-out on one machine: a producer, three workers and a gateway as separate processes sharing one
-// Redis (REDIS_URL, or a redis-server started here on a free port) and one token budget.
-// Run with `npx tsx examples/scale-out/run.ts`.
+// Redis (REDIS_URL, or a redis-server started here on a free port, with an append-only file) and one token
+// budget. Run with `npx tsx examples/scale-out/run.ts`.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
 
 const COUNT = 30;
 
@@ -18,9 +22,14 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function startRedis(): Promise<{ url: string; server: ChildProcess }> {
+// The queue keeps its promises across a Redis restart only if Redis keeps its data: an append-only file,
+// fsynced every second (README, "Scale-out on Redis"). It lives in a directory of its own, deleted at the end.
+async function startRedis(): Promise<{ url: string; server: ChildProcess; dir: string }> {
   const port = await freePort();
-  const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', ''], {
+  const dir = mkdtempSync(join(tmpdir(), 'rxagent-scale-out-'));
+  const options = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', ''];
+  const persistence = ['--appendonly', 'yes', '--appendfsync', 'everysec'];
+  const server = spawn('redis-server', [...options, ...persistence], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   await new Promise<void>((resolve, reject) => {
@@ -31,7 +40,23 @@ async function startRedis(): Promise<{ url: string; server: ChildProcess }> {
       if (chunk.toString().includes('Ready to accept connections')) resolve();
     });
   });
-  return { url: `redis://127.0.0.1:${port}`, server };
+  return { url: `redis://127.0.0.1:${port}`, server, dir };
+}
+
+/** Says whether the Redis at `url` keeps an append-only file, which the queue needs to survive a restart. */
+async function describePersistence(url: string): Promise<string> {
+  const redis = new Redis(url);
+  try {
+    const [, appendonly] = (await redis.config('GET', 'appendonly')) as [string, string];
+    const [, appendfsync] = (await redis.config('GET', 'appendfsync')) as [string, string];
+    return appendonly === 'yes'
+      ? `redis: append-only file on (appendfsync ${appendfsync})`
+      : 'redis: no append-only file, so a restart loses queued tasks and results (see README.md)';
+  } catch (error) {
+    return `redis: persistence unknown (${(error as Error).message})`;
+  } finally {
+    redis.disconnect();
+  }
 }
 
 function run(
@@ -63,6 +88,7 @@ const url = process.env.REDIS_URL ?? own?.url ?? '';
 const env = { REDIS_URL: url, PREFIX: `scale-out:${Date.now()}:`, COUNT: String(COUNT) };
 const started = Date.now();
 try {
+  console.log(await describePersistence(url));
   const gateway = run('gateway', './gateway.ts', env);
   await exited(run('producer', './producer.ts', env).child);
   const workers = ['w1', 'w2', 'w3'].map((name) => run(name, './worker.ts', { ...env, NAME: name }));
@@ -74,5 +100,9 @@ try {
       `${((Date.now() - started) / 1000).toFixed(1)} s, exit codes ${codes.join(',')}`,
   );
 } finally {
-  own?.server.kill('SIGTERM');
+  if (own !== undefined) {
+    own.server.kill('SIGTERM');
+    await exited(own.server);
+    rmSync(own.dir, { recursive: true, force: true });
+  }
 }

@@ -17,6 +17,7 @@ import {
   expectOneOf,
   expectScheduler,
 } from '../core/validate.js';
+import { InputCalibration } from './calibration.js';
 import { costOf, priceOf, type Price } from './estimate.js';
 import { parseRateLimitHeaders, type HeadersLike } from './headers.js';
 import { memoryStore } from './memory-store.js';
@@ -89,6 +90,13 @@ export interface BudgetState {
 export interface BudgetRequest {
   /** Estimated tokens (input + reserved output). */
   readonly tokens: number;
+  /**
+   * Of `tokens`, the output reserved (`max_tokens`); the rest is the input estimate. Given, the budget
+   * learns how far input estimates fall from what the provider counts (`usage.inputTokens`), reserves
+   * input with that margin, and reconciles each run to its exact admission charge (input counted + this).
+   * @defaultValue unknown: `tokens` is reserved as it is, and only usage above it is charged
+   */
+  readonly outputTokens?: number;
   /** Requests the run makes. @defaultValue 1 */
   readonly requests?: number;
 }
@@ -120,6 +128,8 @@ export interface Budget {
 interface Waiter {
   readonly id: string;
   readonly amounts: Amounts;
+  /** The input estimate and output reserve within `amounts.tokens`, when the request split them. */
+  readonly split: { readonly input: number; readonly output: number } | undefined;
   readonly subscriber: Subscriber<Reservation>;
 }
 
@@ -242,6 +252,8 @@ export function createBudget(config: BudgetConfig): Budget {
   const key = config.key ?? `budget-${serial}`;
   const has = (name: LimitName): boolean => spec.limits.some((l) => l.name === name);
   const costPerToken = price === undefined ? 0 : Math.max(price.input, price.output) / 1_000_000;
+  const calibration = new InputCalibration();
+  const tokenLimit = spec.limits.find((l) => l.name === 'tokens')?.limit;
 
   const queue: Waiter[] = [];
   const state$ = new BehaviorSubject<BudgetState>({
@@ -302,7 +314,8 @@ export function createBudget(config: BudgetConfig): Budget {
       cost: waiter.amounts.cost ?? 0,
     };
     const reserved = held.tokens;
-    const used = { tokens: 0, cost: 0 };
+    const { split } = waiter;
+    const used = { tokens: 0, input: 0, cost: 0 };
     let charged = false;
     let ended = false;
     const change = (delta: { tokens: number; requests: number; cost: number }, final: boolean): void => {
@@ -319,10 +332,19 @@ export function createBudget(config: BudgetConfig): Budget {
     return {
       charge(usage) {
         if (ended) return;
+        if (!charged && split !== undefined) calibration.observe(split.input, usage.inputTokens);
         charged = true;
         used.tokens += usage.inputTokens + usage.outputTokens;
+        used.input += usage.inputTokens;
         used.cost += usage.cost ?? (price === undefined ? 0 : costOf(price, usage));
-        const tokens = accounting === 'usage' ? used.tokens : Math.max(reserved, used.tokens);
+        // At admission the provider charged the input it counts plus the whole output reserve: with the
+        // split known, that is the charge exactly (a refund when the reservation was larger); without it,
+        // only usage above the reservation is known to have been charged.
+        const admitted =
+          split === undefined
+            ? Math.max(reserved, used.tokens)
+            : Math.max(used.input + split.output, used.tokens);
+        const tokens = accounting === 'usage' ? used.tokens : admitted;
         change({ tokens: tokens - held.tokens, requests: 0, cost: used.cost - held.cost }, false);
       },
       end(outcome) {
@@ -438,14 +460,24 @@ export function createBudget(config: BudgetConfig): Budget {
   return {
     state$: state$.asObservable(),
     reserve(request) {
+      const output = request.outputTokens;
+      const split =
+        output === undefined ? undefined : { input: Math.max(0, request.tokens - output), output };
+      // Input reserved with the margin learned from past runs; the margin alone never makes a request
+      // larger than the limit (one already larger is refused as before).
+      const limit = tokenLimit ?? Number.POSITIVE_INFINITY;
+      const tokens =
+        split === undefined || request.tokens > limit
+          ? request.tokens
+          : Math.min(calibration.reserve(split.input) + split.output, limit);
       const amounts: Amounts = {
-        tokens: request.tokens,
+        tokens,
         requests: request.requests ?? 1,
-        cost: request.tokens * costPerToken,
+        cost: tokens * costPerToken,
       };
       return new Observable<Reservation>((subscriber) => {
         // Budgets sharing a store and key in one process must not share reservation ids.
-        const waiter: Waiter = { id: `${key}:${serial}.${++reservations}`, amounts, subscriber };
+        const waiter: Waiter = { id: `${key}:${serial}.${++reservations}`, amounts, split, subscriber };
         queue.push(waiter);
         pump();
         return () => {

@@ -38,7 +38,9 @@ export interface RedisStoreUnavailableConfig {
   /**
    * Fail-closed (the default, without `fallback`): nothing is granted while Redis is down; once it has been
    * unreachable for this long, runs waiting for a grant (and new ones, until it is back) settle as rejected
-   * with `BudgetExhaustedError` (reason `'store-unavailable'`, cause a `StoreUnavailableError`).
+   * with `BudgetExhaustedError` (reason `'store-unavailable'`, cause a `StoreUnavailableError`). That
+   * rejection is retryable, so runs with retries (`runAgents`' `retry`, `retryBackoff`) outlast a longer
+   * outage, such as a failover, for as long as their retries last.
    * @defaultValue 30000
    */
   readonly waitMs?: number;
@@ -88,7 +90,7 @@ export interface StoreUnavailableInfo {
 
 /**
  * Redis stayed unreachable longer than a fail-closed `redisStore` waits. A run meets it as the `cause` of a
- * `BudgetExhaustedError` with reason `'store-unavailable'`.
+ * retryable `BudgetExhaustedError` with reason `'store-unavailable'`.
  *
  * @example
  * const storeDown = error instanceof BudgetExhaustedError && error.cause instanceof StoreUnavailableError;

@@ -165,7 +165,12 @@ export interface BudgetExhaustedInfo {
 export class BudgetExhaustedError extends RxAgentError<BudgetExhaustedInfo> {
   override readonly name = 'BudgetExhaustedError';
   constructor(message: string, info: BudgetExhaustedInfo, options: ErrorOptions = {}) {
-    super('E_BUDGET_EXHAUSTED', message, { info, cause: options.cause });
+    // A store that could not answer passes once it is back, so only that refusal is worth retrying.
+    super('E_BUDGET_EXHAUSTED', message, {
+      info,
+      cause: options.cause,
+      retryable: info.reason === 'store-unavailable',
+    });
   }
 }
 

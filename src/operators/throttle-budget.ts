@@ -10,6 +10,12 @@ export interface ThrottleBudgetOptions {
   readonly cost?: number;
   /** Requests the run makes. @defaultValue 1 */
   readonly requests?: number;
+  /**
+   * Of `cost`, the output reserved (`task.maxOutputTokens`, else the model's cap): lets the budget learn how
+   * far input estimates fall from the provider's count and reconcile each run exactly (`BudgetRequest`).
+   * @defaultValue unknown
+   */
+  readonly outputTokens?: number;
 }
 
 /**
@@ -41,9 +47,13 @@ export function throttleBudget<T>(
     throw new TypeError(`Expected \`budget\` to be a Budget from createBudget(), got ${describe(budget)}`);
   }
   expectConfig('options', options);
-  expectKnownKeys('throttleBudget', options, ['cost', 'requests']);
+  expectKnownKeys('throttleBudget', options, ['cost', 'requests', 'outputTokens']);
   const tokens = options.cost === undefined ? 0 : expectNumber('cost', options.cost, 0);
   const requests = options.requests === undefined ? 1 : expectNumber('requests', options.requests, 0);
+  const request =
+    options.outputTokens === undefined
+      ? { tokens, requests }
+      : { tokens, requests, outputTokens: expectNumber('outputTokens', options.outputTokens, 0) };
   return (source) =>
     new Observable<T>((subscriber) => {
       let reservation: Reservation | undefined;
@@ -54,7 +64,7 @@ export function throttleBudget<T>(
         reservation = undefined;
         held?.end(outcome);
       };
-      const waiting = budget.reserve({ tokens, requests }).subscribe({
+      const waiting = budget.reserve(request).subscribe({
         next: (granted) => {
           reservation = granted;
           run = source.subscribe({

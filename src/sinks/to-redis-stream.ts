@@ -1,6 +1,7 @@
 import { concatMap, defer, from, map, Observable, of, type MonoTypeOperatorFunction } from 'rxjs';
-import type { TaskEvent } from '../core/types.js';
-import { describe, expectConfig, expectKnownKeys } from '../core/validate.js';
+import { RxAgentError } from '../core/errors.js';
+import type { Settled, TaskEvent } from '../core/types.js';
+import { describe, expectConfig, expectInteger, expectKnownKeys } from '../core/validate.js';
 import {
   connect,
   expectConnection,
@@ -11,38 +12,95 @@ import {
 /** Configuration of {@link toRedisStream}. */
 export interface ToRedisStreamConfig extends RedisConnectionConfig {
   /**
-   * The results stream: one entry per task id, with fields `taskId` and `result` (the `Settled` as JSON).
-   * Beside it, the hash `<stream>:done` maps each task id to its result's entry id.
+   * The results stream: one entry per task id, with fields `taskId` and `result` (the `Settled` as JSON),
+   * and one `E_DUPLICATE_ID` rejection for each later task entry that reuses an id while its done-marker
+   * lives. Beside it, the done-marker of each task id is the hash `<stream>:done:<task id>` (fields
+   * `result`, its result's entry id, and `from`, the task entries it came from).
    */
   readonly stream: string;
   /** The tasks' stream and group from `fromRedisStream`, whose entries to acknowledge. @defaultValue none */
   readonly ack?: { readonly stream: string; readonly group: string };
+  /**
+   * How long a task id's done-marker lives after its result is written. While it lives, an entry run twice
+   * (reclaimed from a worker that did finish) is stored once, and another task entry with the same id
+   * settles as rejected with `E_DUPLICATE_ID` instead of being stored; after it, the id is free again. Keep
+   * it far longer than `fromRedisStream`'s `claimIdleMs`. @defaultValue 86400000 (24 h)
+   */
+  readonly doneTtlMs?: number;
 }
 
-const CONFIG_KEYS = ['client', 'url', 'stream', 'ack'];
+const CONFIG_KEYS = ['client', 'url', 'stream', 'ack', 'doneTtlMs'];
 
 /*
- * KEYS: results stream, done hash, tasks stream. ARGV: task id, result JSON, group ('' for none), entry ids.
- * Writing and acknowledging in one script means an entry is never acknowledged without its result, and the
- * done hash means a task run twice (its worker died after writing, before acknowledging) is reported once.
+ * KEYS: results stream, the task id's done-marker, tasks stream. ARGV: task id, result JSON, group ('' for
+ * none), then what each script says, then the task's entry ids. The marker's `from` and `refused` fields
+ * list entry ids between commas (`,1-0,2-0,`) so one `string.find` tells whether an entry is among them.
  */
-const WRITE = `
-local written = 0
-if redis.call('HSETNX', KEYS[2], ARGV[1], '') == 1 then
+const ACK = `
+local function ack(first)
+  if ARGV[3] ~= '' then
+    for i = first, #ARGV do redis.call('XACK', KEYS[3], ARGV[3], ARGV[i]) end
+  end
+end
+local function listed(list, first)
+  for i = first, #ARGV do
+    if string.find(list, ',' .. ARGV[i] .. ',', 1, true) then return true end
+  end
+  return false
+end
+`;
+
+/*
+ * ARGV[4]: the marker's time to live in ms; entry ids from ARGV[5]. Writing and acknowledging in one script
+ * means an entry is never acknowledged without its result. Answers `written` or `kept` (a result from the
+ * same entries, or from a writer that named none, is already there) with the result's entry id, or `reused`
+ * with it and the marker's `from`: nothing is written or acknowledged, for the caller to refuse the entries.
+ */
+const WRITE = `${ACK}
+local from = redis.call('HGET', KEYS[2], 'from')
+if not from then
   local id = redis.call('XADD', KEYS[1], '*', 'taskId', ARGV[1], 'result', ARGV[2])
-  redis.call('HSET', KEYS[2], ARGV[1], id)
-  written = 1
+  local entries = ','
+  for i = 5, #ARGV do entries = entries .. ARGV[i] .. ',' end
+  redis.call('HSET', KEYS[2], 'result', id, 'from', entries)
+  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+  ack(5)
+  return { 'written', id }
 end
-if ARGV[3] ~= '' then
-  for i = 4, #ARGV do redis.call('XACK', KEYS[3], ARGV[3], ARGV[i]) end
+local result = redis.call('HGET', KEYS[2], 'result')
+if #ARGV < 5 or from == ',' or listed(from, 5) then
+  ack(5)
+  return { 'kept', result }
 end
-return written
+return { 'reused', result, from }
+`;
+
+/*
+ * ARGV[2]: the rejection as JSON; entry ids from ARGV[4]. Writes the rejection once for these entries (the
+ * marker's `refused` remembers them while it lives) and acknowledges them.
+ */
+const REFUSE = `${ACK}
+local refused = redis.call('HGET', KEYS[2], 'refused') or ','
+if not listed(refused, 4) then
+  redis.call('XADD', KEYS[1], '*', 'taskId', ARGV[1], 'result', ARGV[2])
+  if redis.call('EXISTS', KEYS[2]) == 1 then
+    local entries = refused
+    for i = 4, #ARGV do entries = entries .. ARGV[i] .. ',' end
+    redis.call('HSET', KEYS[2], 'refused', entries)
+  end
+end
+ack(4)
+return 1
 `;
 
 /**
- * Writes each task's `settled` result to a Redis results stream, at most once per task id, then acknowledges
- * the entries the task came from (`ack`), and passes every event on unchanged and in order (a `settled`
- * event once its result is stored). With the keys in different hash slots this needs a non-cluster Redis.
+ * Writes each task's `settled` result to a Redis results stream, once per task id, then acknowledges the
+ * entries the task came from (`ack`), and passes every event on in order (a `settled` event once its result
+ * is stored). A task id's done-marker lives `doneTtlMs`: while it does, the same entry run again is stored
+ * once (its `settled` passes on unchanged), and a different entry reusing the id is stored and passed on as
+ * rejected with `E_DUPLICATE_ID`, naming the result that holds the id. Without `ack` the sink cannot tell
+ * the two apart and keeps the first result. With the keys in different hash slots this needs a
+ * non-cluster Redis.
  *
  * ```
  * source:  --s--d--A--B--|      s started, d delta, A B settled
@@ -81,28 +139,65 @@ export function toRedisStream<V = string>(
       );
     }
   }
+  const doneTtlMs = expectInteger('doneTtlMs', config.doneTtlMs ?? 86_400_000, 1);
   return (source) =>
     new Observable<TaskEvent<V>>((subscriber) => {
       const { client, owned } = connect(config);
       if (owned) client.on('error', () => undefined);
-      const write = (taskId: string, result: unknown): Observable<unknown> =>
+      const write = (event: Extract<TaskEvent<V>, { type: 'settled' }>): Observable<TaskEvent<V>> =>
         defer(() => {
+          const { taskId } = event;
           const entries = ack === undefined ? [] : takeEntries(ack.stream, ack.group, taskId);
-          const keys = [config.stream, `${config.stream}:done`, ack?.stream ?? config.stream];
+          const keys = [config.stream, `${config.stream}:done:${taskId}`, ack?.stream ?? config.stream];
+          const group = ack?.group ?? '';
+          const json = JSON.stringify(event.result);
           return from(
-            client.eval(WRITE, 3, ...keys, taskId, JSON.stringify(result), ack?.group ?? '', ...entries),
+            client.eval(WRITE, 3, ...keys, taskId, json, group, String(doneTtlMs), ...entries),
+          ).pipe(
+            concatMap((reply) => {
+              const [outcome, resultId = '', firstFrom = ''] = reply as string[];
+              if (outcome !== 'reused') return of(event);
+              const refused = reusedId(event.result, config.stream, resultId, firstFrom, entries, doneTtlMs);
+              const refusal = JSON.stringify(refused);
+              return from(client.eval(REFUSE, 3, ...keys, taskId, refusal, group, ...entries)).pipe(
+                map((): TaskEvent<V> => ({ type: 'settled', taskId, result: refused })),
+              );
+            }),
           );
         });
       const subscription = source
-        .pipe(
-          concatMap((event) =>
-            event.type === 'settled' ? write(event.taskId, event.result).pipe(map(() => event)) : of(event),
-          ),
-        )
+        .pipe(concatMap((event) => (event.type === 'settled' ? write(event) : of(event))))
         .subscribe(subscriber);
       return () => {
         subscription.unsubscribe();
         if (owned) client.disconnect();
       };
     });
+}
+
+/** The rejection that replaces the result of task entries reusing an id whose done-marker still lives. */
+function reusedId(
+  result: Settled<unknown>,
+  stream: string,
+  resultId: string,
+  firstFrom: string,
+  entries: readonly string[],
+  doneTtlMs: number,
+): Settled<never> {
+  const firstEntries = firstFrom.split(',').filter((id) => id !== '');
+  const error = new RxAgentError(
+    'E_DUPLICATE_ID',
+    `Task id "${result.taskId}" of entry ${entries.join(', ')} already has a result (entry ${resultId} of ` +
+      `"${stream}", from entry ${firstEntries.join(', ')}), so this one is not stored. Give every task an ` +
+      `id of its own; an id is free again \`doneTtlMs\` (${doneTtlMs}ms) after its result.`,
+    { info: { taskId: result.taskId, entries, resultId, firstEntries } },
+  );
+  return {
+    status: 'rejected',
+    taskId: result.taskId,
+    error,
+    ...(result.usage === undefined ? {} : { usage: result.usage }),
+    attempts: result.attempts,
+    durationMs: result.durationMs,
+  };
 }

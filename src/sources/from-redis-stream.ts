@@ -4,15 +4,40 @@ import { ValidationError } from '../core/errors.js';
 import { InvalidTask } from '../core/invalid-task.js';
 import { parseTask } from '../core/schemas.js';
 import type { Task } from '../core/types.js';
-import { describe, expectConfig, expectInteger, expectKnownKeys, expectScheduler } from '../core/validate.js';
+import {
+  describe,
+  expectConfig,
+  expectFunction,
+  expectInteger,
+  expectKnownKeys,
+  expectScheduler,
+} from '../core/validate.js';
 import { pullSource, type PullSource } from './pull.js';
 import {
   dedicated,
   entriesInFlight,
   expectConnection,
   rememberEntry,
+  tasksInFlight,
   type RedisConnectionConfig,
 } from './redis-connection.js';
+
+/** What {@link fromRedisStream} reports when a read finds its consumer group gone. */
+export interface RedisGroupLost {
+  readonly stream: string;
+  readonly group: string;
+  /** The consumer that found the group gone. */
+  readonly consumer: string;
+  /**
+   * Task ids read in this process and not yet acknowledged. Redis no longer holds their entries, but they
+   * still run here and their results are still written.
+   */
+  readonly inFlight: readonly string[];
+  /** What Redis answered (`NOGROUP …`). */
+  readonly reply: string;
+  /** The whole report as one sentence, for a log. */
+  readonly message: string;
+}
 
 /** Configuration of {@link fromRedisStream}. */
 export interface FromRedisStreamConfig extends RedisConnectionConfig {
@@ -43,6 +68,16 @@ export interface FromRedisStreamConfig extends RedisConnectionConfig {
    * pending anywhere. Without it a worker runs until unsubscribed or `signal` aborts. @defaultValue false
    */
   readonly stopWhenEmpty?: boolean;
+  /**
+   * Called when a read finds the consumer group gone (`NOGROUP`): Redis restarted without persistence, or
+   * the group or stream was deleted. Whatever Redis held is lost: entries no worker had read, entries
+   * pending on other workers, and (in the same Redis) results and done-markers. The worker creates the group
+   * again, reading the stream from its start, and carries on; tasks this process had read still run and
+   * their results are still written. The first worker to find the group gone reports it; workers that read
+   * after it has been created again do not. What the callback throws errors the source.
+   * @defaultValue a process warning of type `'RxAgentWarning'` with the `message`
+   */
+  readonly onGroupLost?: (lost: RedisGroupLost) => void;
   /** Completes the source when aborted. @defaultValue none */
   readonly signal?: AbortSignal;
   /** Clock of the keep-fresh timer. @defaultValue asyncScheduler */
@@ -62,6 +97,7 @@ const CONFIG_KEYS = [
   'claimIdleMs',
   'batch',
   'stopWhenEmpty',
+  'onGroupLost',
   'signal',
   'scheduler',
 ];
@@ -77,6 +113,9 @@ const CONFIG_KEYS = [
  *
  * Runs until unsubscribed or `signal` aborts, or with `stopWhenEmpty` until the group has nothing left.
  * Blocking reads use a connection of their own (a duplicate of `client`), closed when the source stops.
+ * A Redis restart that kept its data (an append-only file) loses nothing: reads wait in the connection's
+ * offline queue and go on. One that lost the group is survived: the group is created again and the loss is
+ * reported to `onGroupLost`.
  *
  * ```
  * stream:  a---b------c          entries as other processes add them
@@ -99,6 +138,7 @@ export function fromRedisStream(config: FromRedisStreamConfig): PullSource<Task 
   expectInteger('claimIdleMs', config.claimIdleMs ?? 30_000, 1);
   expectInteger('batch', config.batch ?? 1, 1);
   if (config.scheduler !== undefined) expectScheduler('scheduler', config.scheduler);
+  if (config.onGroupLost !== undefined) expectFunction('onGroupLost', config.onGroupLost);
   return pullSource(() => readEntries(config));
 }
 
@@ -144,12 +184,37 @@ function readEntries(config: FromRedisStreamConfig): AsyncIterator<Task | Invali
   if (config.signal?.aborted === true) stop();
   config.signal?.addEventListener('abort', stop);
 
+  // The group is gone, so its pending entries and cursors are too: start over once it is created again.
+  const groupLost = (reply: string): void => {
+    created = false;
+    ownCursor = '0';
+    claimCursor = '0-0';
+    const inFlight = tasksInFlight(stream, group);
+    const message =
+      `Consumer group "${group}" of stream "${stream}" was gone (${reply}), as after a Redis restart ` +
+      `without persistence: the entries no worker had read and those pending on other workers are lost; ` +
+      `${inFlight.length} task(s) read in this process still run and their results will be written. ` +
+      `Consumer "${consumer}" creates the group again, reading the stream from its start.`;
+    const report = config.onGroupLost ?? warn;
+    report({ stream, group, consumer, inFlight, reply, message });
+  };
+
   const read = async (): Promise<boolean> => {
+    try {
+      return await readOnce();
+    } catch (error) {
+      if (closed || !isReply(error, 'NOGROUP')) throw error;
+      groupLost(error.message);
+      return true;
+    }
+  };
+
+  const readOnce = async (): Promise<boolean> => {
     if (!created) {
       try {
         await reader.xgroup('CREATE', stream, group, '0', 'MKSTREAM');
       } catch (error) {
-        if (!(error instanceof Error && error.message.startsWith('BUSYGROUP'))) throw error;
+        if (!isReply(error, 'BUSYGROUP')) throw error;
       }
       created = true;
     }
@@ -247,6 +312,14 @@ function readEntries(config: FromRedisStreamConfig): AsyncIterator<Task | Invali
       return Promise.resolve({ done: true, value: undefined });
     },
   };
+}
+
+function isReply(error: unknown, code: string): error is Error {
+  return error instanceof Error && error.message.startsWith(code);
+}
+
+function warn(lost: RedisGroupLost): void {
+  process.emitWarning(lost.message, { type: 'RxAgentWarning' });
 }
 
 function entriesOf(reply: unknown): Entry[] {

@@ -10,5 +10,5 @@ export type { PullSource, Pullable } from './pull.js';
 export { RemoteAgentError, fromRedisResults } from './from-redis-results.js';
 export type { FromRedisResultsConfig } from './from-redis-results.js';
 export { fromRedisStream } from './from-redis-stream.js';
-export type { FromRedisStreamConfig } from './from-redis-stream.js';
+export type { FromRedisStreamConfig, RedisGroupLost } from './from-redis-stream.js';
 export type { RedisConnectionConfig } from './redis-connection.js';

@@ -68,12 +68,21 @@ export function rememberEntry(stream: string, group: string, taskId: string, ent
   tasks.set(taskId, ids);
 }
 
-/** The entries of task `taskId` still to acknowledge, forgotten as they are returned. */
+/**
+ * The entry that a result of task `taskId` answers, forgotten as it is returned: none, or the oldest one
+ * read. Entries reusing a task id are answered one result each, in the order they were read.
+ */
 export function takeEntries(stream: string, group: string, taskId: string): string[] {
   const tasks = unacknowledged.get(registryKey(stream, group));
   const ids = tasks?.get(taskId) ?? [];
-  tasks?.delete(taskId);
-  return ids;
+  const oldest = ids.shift();
+  if (ids.length === 0) tasks?.delete(taskId);
+  return oldest === undefined ? [] : [oldest];
+}
+
+/** The task ids of this process whose entries still wait for their results. */
+export function tasksInFlight(stream: string, group: string): string[] {
+  return [...(unacknowledged.get(registryKey(stream, group))?.keys() ?? [])];
 }
 
 /** Every entry of this process still waiting for its result, to keep them from being reclaimed. */

@@ -1,11 +1,13 @@
 import { Redis } from 'ioredis';
-import { firstValueFrom, lastValueFrom } from 'rxjs';
+import { filter, firstValueFrom, from, lastValueFrom, of, startWith, Subject, tap } from 'rxjs';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { createBudget } from '../../src/budget/create-budget.js';
 import { redisStore, StoreUnavailableError, type RedisStore } from '../../src/budget/redis-store.js';
 import type { BudgetSpec } from '../../src/budget/store.js';
 import { limitSpec } from '../../src/budget/token-bucket.js';
-import { BudgetExhaustedError } from '../../src/core/errors.js';
+import { BudgetExhaustedError, type RxAgentError } from '../../src/core/errors.js';
+import type { Agent, TaskEvent } from '../../src/core/types.js';
+import { runAgents } from '../../src/operators/run-agents.js';
 import { describeRedis, startRedis, type RedisServer } from '../support/redis-server.js';
 
 const WINDOW = 60_000;
@@ -45,7 +47,7 @@ describeRedis('redisStore', () => {
   });
   afterAll(async () => {
     admin.disconnect();
-    await server.stop();
+    await server.close();
   });
 
   const key = (): string => `k${++keys}`;
@@ -186,7 +188,7 @@ describeRedis('redisStore', () => {
     await down;
     const error = await firstValueFrom(budget.reserve({ tokens: 10 })).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(BudgetExhaustedError);
-    expect(error).toMatchObject({ info: { reason: 'store-unavailable' } });
+    expect(error).toMatchObject({ info: { reason: 'store-unavailable' }, retryable: true });
     expect((error as BudgetExhaustedError).info.cause).toBeInstanceOf(StoreUnavailableError);
   });
 
@@ -227,4 +229,78 @@ describeRedis('redisStore', () => {
       granted.push(await firstValueFrom(store.acquire(k, spec, `c${i}`, { tokens: 10 }, later)));
     expect(granted.filter((r) => r.granted)).toHaveLength(25);
   });
+});
+
+describeRedis('redisStore through runAgents, across an outage longer than unavailable.waitMs', () => {
+  let persistent: RedisServer;
+  beforeAll(async () => {
+    // The budget's state outlives the restart, as after a failover: no pause for grants it might have lost.
+    persistent = await startRedis({ appendfsync: 'always' });
+  });
+  afterAll(async () => {
+    await persistent.close();
+  });
+
+  const storeUnavailable = (event: TaskEvent): RxAgentError | undefined => {
+    const error =
+      event.type === 'retry'
+        ? event.error
+        : event.type === 'settled' && event.result.status === 'rejected'
+          ? event.result.error
+          : undefined;
+    return error?.code === 'E_BUDGET_EXHAUSTED' && error.info.reason === 'store-unavailable'
+      ? error
+      : undefined;
+  };
+
+  it('retries the runs the store turned away, and the whole batch settles fulfilled', async () => {
+    const store = redisStore({ url: persistent.url, unavailable: { waitMs: 200 } });
+    try {
+      const budget = createBudget({ tokensPerMinute: 1_000_000, store, key: 'batch' });
+      (await firstValueFrom(budget.reserve({ tokens: 1 }))).end('unused');
+      const down = noticedDown(store);
+      await persistent.stop();
+      await down;
+
+      const agent: Agent = { run: (task) => of({ type: 'done', text: task.id, finishReason: 'stop' }) };
+      const tasks = Array.from({ length: 12 }, (_, i) => ({
+        id: `t${i}`,
+        input: `task ${i}`,
+        maxOutputTokens: 16,
+      }));
+      const events: TaskEvent[] = [];
+      const seen = new Subject<void>();
+      const batch = lastValueFrom(
+        from(tasks).pipe(
+          runAgents(agent, {
+            concurrency: 4,
+            budget,
+            retry: { maxRetries: 50, baseDelayMs: 20, maxDelayMs: 100 },
+          }),
+          tap((event) => {
+            events.push(event);
+            seen.next();
+          }),
+        ),
+      );
+      // The outage has outlasted the deadline once the store turns runs away; only then is Redis back.
+      await firstValueFrom(
+        seen.pipe(
+          startWith(undefined),
+          filter(() => events.some((e) => storeUnavailable(e) !== undefined)),
+        ),
+      );
+      await persistent.start();
+      await batch;
+
+      const turnedAway = events.filter((e) => storeUnavailable(e) !== undefined);
+      expect(turnedAway.length).toBeGreaterThan(0);
+      expect(turnedAway.every((e) => e.type === 'retry' && e.error.retryable)).toBe(true);
+      const settled = events.flatMap((e) => (e.type === 'settled' ? [e.result] : []));
+      expect(settled.map((r) => r.status)).toEqual(tasks.map(() => 'fulfilled'));
+      expect(settled.map((r) => r.taskId).sort()).toEqual(tasks.map((t) => t.id).sort());
+    } finally {
+      await store.close();
+    }
+  }, 20_000);
 });

@@ -1,13 +1,33 @@
 import { Redis } from 'ioredis';
-import { firstValueFrom, lastValueFrom, NEVER, of, Subject, take, toArray, filter } from 'rxjs';
-import { expect, it } from 'vitest';
+import {
+  filter,
+  first,
+  firstValueFrom,
+  lastValueFrom,
+  map,
+  NEVER,
+  of,
+  ReplaySubject,
+  startWith,
+  Subject,
+  take,
+  tap,
+  toArray,
+} from 'rxjs';
+import { afterEach, expect, it } from 'vitest';
 import { InvalidTask } from '../../src/core/invalid-task.js';
 import type { TaskEvent } from '../../src/core/types.js';
 import { pool } from '../../src/operators/pool.js';
 import { toRedisStream } from '../../src/sinks/to-redis-stream.js';
 import { fromRedisResults, RemoteAgentError } from '../../src/sources/from-redis-results.js';
-import { fromRedisStream } from '../../src/sources/from-redis-stream.js';
-import { describeRedis, useRedis, type RedisServer } from '../support/redis-server.js';
+import { fromRedisStream, type RedisGroupLost } from '../../src/sources/from-redis-stream.js';
+import {
+  describeRedis,
+  startRedis,
+  useRedis,
+  type RedisServer,
+  type RedisServerOptions,
+} from '../support/redis-server.js';
 
 let server: RedisServer;
 let redis: Redis;
@@ -18,11 +38,13 @@ const names = (): { stream: string; results: string; group: string } => {
   return { stream: `tasks-${n}`, results: `results-${n}`, group: `g-${n}` };
 };
 
-const add = async (stream: string, ...tasks: unknown[]): Promise<void> => {
+const addTo = async (client: Redis, stream: string, ...tasks: unknown[]): Promise<void> => {
   for (const task of tasks) {
-    await redis.xadd(stream, '*', 'task', typeof task === 'string' ? task : JSON.stringify(task));
+    await client.xadd(stream, '*', 'task', typeof task === 'string' ? task : JSON.stringify(task));
   }
 };
+
+const add = (stream: string, ...tasks: unknown[]): Promise<void> => addTo(redis, stream, ...tasks);
 
 describeRedis('fromRedisStream', () => {
   useRedis((s, r) => {
@@ -219,5 +241,138 @@ describeRedis('fromRedisStream', () => {
     expect((first as InvalidTask).error.message).toMatch(
       /^Missing field `task` \(entry \d+-\d+ of tasks-\d+\)$/,
     );
+  });
+});
+
+describeRedis('fromRedisStream across a Redis restart', () => {
+  let restarted: RedisServer | undefined;
+  let admin: Redis | undefined;
+  afterEach(async () => {
+    admin?.disconnect();
+    await restarted?.close();
+  });
+
+  const ids = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+  const sorted = (list: Iterable<string>): string[] => [...list].sort();
+
+  /**
+   * Two workers with two slots each take t0…t9 and run each task until the test releases its id. Redis
+   * restarts once two tasks have settled and four are running, so that it holds two results and four
+   * entries no worker has read; u0…u2 are added after the restart, then every task is released.
+   */
+  const runAcrossRestart = async (options: RedisServerOptions) => {
+    const server = await startRedis(options);
+    restarted = server;
+    const redis = new Redis(server.url);
+    admin = redis;
+    redis.on('error', () => undefined);
+    const { stream, results, group } = names();
+    const before = ids('t', 10);
+    const after = ids('u', 3);
+    await addTo(redis, stream, ...before.map((id) => ({ id, input: id })));
+
+    const release = new ReplaySubject<string>();
+    const events: TaskEvent[] = [];
+    const seen = new Subject<void>();
+    const reports: RedisGroupLost[] = [];
+    const until = (check: () => boolean): Promise<unknown> =>
+      firstValueFrom(seen.pipe(startWith(undefined), filter(check)));
+    const idsOf = (type: TaskEvent['type']): string[] =>
+      events.filter((e) => e.type === type).map((e) => e.taskId);
+    const worker = (consumer: string): Promise<unknown> =>
+      lastValueFrom(
+        fromRedisStream({
+          url: server.url,
+          stream,
+          group,
+          consumer,
+          blockMs: 50,
+          stopWhenEmpty: true,
+          onGroupLost: (lost) => reports.push(lost),
+        }).pipe(
+          pool(
+            (task) =>
+              release.pipe(
+                first((id) => id === task.id),
+                map(() => `done ${task.id}`),
+              ),
+            { concurrency: 2 },
+          ),
+          toRedisStream({ url: server.url, stream: results, ack: { stream, group } }),
+          tap((event) => {
+            events.push(event);
+            seen.next();
+          }),
+        ),
+        { defaultValue: undefined },
+      );
+    const workers = Promise.all([worker('w1'), worker('w2')]);
+
+    await until(() => idsOf('started').length === 4);
+    for (const id of idsOf('started').slice(0, 2)) release.next(id);
+    // Two results written, and both workers full again: nothing moves until the next release.
+    await until(() => idsOf('settled').length === 2 && idsOf('started').length === 6);
+    const settledBefore = idsOf('settled');
+    const running = idsOf('started').filter((id) => !settledBefore.includes(id));
+    const unread = before.filter((id) => !idsOf('started').includes(id));
+    expect(((await redis.xpending(stream, group)) as [number])[0]).toBe(4);
+
+    await server.restart();
+    await addTo(redis, stream, ...after.map((id) => ({ id, input: id })));
+    for (const id of [...before, ...after]) release.next(id);
+    await workers;
+
+    const stored = (await redis.xrange(results, '-', '+')).map(([, fields]) => fields[1] ?? '');
+    return {
+      settledBefore,
+      running,
+      unread,
+      after,
+      stored,
+      started: idsOf('started'),
+      settled: idsOf('settled'),
+      reports,
+      pending: await redis.xpending(stream, group),
+    };
+  };
+
+  it('without persistence, the workers re-create their group, carry on, and report the loss', async () => {
+    const run = await runAcrossRestart({});
+    // Lost: what only Redis held. The two results written before the restart, and the four entries no
+    // worker had read, which never ran.
+    expect(run.stored.filter((id) => run.settledBefore.includes(id))).toEqual([]);
+    expect(run.started.filter((id) => run.unread.includes(id))).toEqual([]);
+    // Kept: the four tasks the workers were running, and everything added after the restart.
+    expect(sorted(run.stored)).toEqual(sorted([...run.running, ...run.after]));
+    expect(sorted(run.settled)).toEqual(sorted([...run.settledBefore, ...run.running, ...run.after]));
+    expect(run.pending).toEqual([0, null, null, null]);
+    expect(run.reports.length).toBeGreaterThanOrEqual(1);
+    for (const report of run.reports) {
+      expect([report.stream, report.group, report.consumer]).toEqual([
+        expect.stringMatching(/^tasks-\d+$/),
+        expect.stringMatching(/^g-\d+$/),
+        expect.stringMatching(/^w[12]$/),
+      ]);
+      expect(report.reply).toMatch(/^NOGROUP /);
+      expect(run.running).toEqual(expect.arrayContaining([...report.inFlight]));
+      expect(report.message).toMatch(
+        /^Consumer group "g-\d+" of stream "tasks-\d+" was gone \(NOGROUP .*\), as after a Redis restart without persistence: .* \d+ task\(s\) read in this process still run/,
+      );
+    }
+  }, 20_000);
+
+  it('with an append-only file (appendfsync always), nothing is lost and nothing is reported', async () => {
+    const run = await runAcrossRestart({ appendfsync: 'always' });
+    const all = [...run.settledBefore, ...run.running, ...run.unread, ...run.after];
+    expect(sorted(run.stored)).toEqual(sorted(all));
+    expect(sorted(run.settled)).toEqual(sorted(all));
+    expect(run.pending).toEqual([0, null, null, null]);
+    expect(run.reports).toEqual([]);
+  }, 20_000);
+
+  it('validates onGroupLost', () => {
+    expect(() =>
+      fromRedisStream({ url: 'redis://x', stream: 's', group: 'g', consumer: 'c', onGroupLost: 1 as never }),
+    ).toThrow('Expected `onGroupLost` to be a function, got 1 (number)');
   });
 });

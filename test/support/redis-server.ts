@@ -1,5 +1,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe } from 'vitest';
 
@@ -29,14 +32,29 @@ export const describeRedis: typeof describe.skip = (() => {
   return describe.skip;
 })();
 
-/** A redis-server child process on a loopback port. */
+/** How {@link startRedis} runs the server. */
+export interface RedisServerOptions {
+  /**
+   * Keep an append-only file, fsynced with this policy, so a restart finds the data again. Without it the
+   * server keeps nothing across a restart (`--save ''`, `--appendonly no`). @defaultValue none
+   */
+  readonly appendfsync?: 'always' | 'everysec';
+}
+
+/** A redis-server child process on a loopback port, with a data directory of its own. */
 export interface RedisServer {
   readonly port: number;
   readonly url: string;
-  /** Stops the server without saving; resolves when the process has exited. */
+  /** The server's `--dir`, kept across `stop` and `start` and deleted by `close`. */
+  readonly dir: string;
+  /** Stops the server as a crash would (SIGKILL, nothing saved); resolves when the process has exited. */
   stop(): Promise<void>;
-  /** Starts the server again on the same port (after `stop`). */
+  /** Starts the server again on the same port and directory (after `stop`). */
   start(): Promise<void>;
+  /** `stop`, then `start`: what an append-only file holds comes back, nothing else does. */
+  restart(): Promise<void>;
+  /** Stops the server for good and deletes its data directory. */
+  close(): Promise<void>;
 }
 
 async function freePort(): Promise<number> {
@@ -53,8 +71,12 @@ async function freePort(): Promise<number> {
   });
 }
 
-function launch(port: number): Promise<ChildProcess> {
+function launch(port: number, dir: string, options: RedisServerOptions): Promise<ChildProcess> {
   if (!detected.available) return Promise.reject(new Error(`Cannot start Redis: ${detected.reason}`));
+  const persistence =
+    options.appendfsync === undefined
+      ? ['--appendonly', 'no']
+      : ['--appendonly', 'yes', '--appendfsync', options.appendfsync];
   return new Promise((resolve, reject) => {
     const child = spawn(
       BINARY,
@@ -63,10 +85,11 @@ function launch(port: number): Promise<ChildProcess> {
         String(port),
         '--bind',
         '127.0.0.1',
+        '--dir',
+        dir,
         '--save',
         '',
-        '--appendonly',
-        'no',
+        ...persistence,
         '--daemonize',
         'no',
       ],
@@ -88,13 +111,18 @@ function launch(port: number): Promise<ChildProcess> {
   });
 }
 
-/** Starts a redis-server on a free loopback port with persistence off. Stop it in teardown. */
-export async function startRedis(): Promise<RedisServer> {
+/**
+ * Starts a redis-server on a free loopback port, in a temporary directory, with persistence off unless
+ * `appendfsync` asks for an append-only file. `close` it in teardown.
+ */
+export async function startRedis(options: RedisServerOptions = {}): Promise<RedisServer> {
   const port = await freePort();
-  let child: ChildProcess | undefined = await launch(port);
-  return {
+  const dir = mkdtempSync(join(tmpdir(), 'rxagent-redis-'));
+  let child: ChildProcess | undefined = await launch(port, dir, options);
+  const server: RedisServer = {
     port,
     url: `redis://127.0.0.1:${port}`,
+    dir,
     async stop() {
       const running = child;
       child = undefined;
@@ -108,24 +136,39 @@ export async function startRedis(): Promise<RedisServer> {
     },
     async start() {
       if (child !== undefined) return;
-      child = await launch(port);
+      child = await launch(port, dir, options);
+    },
+    async restart() {
+      await server.stop();
+      await server.start();
+    },
+    async close() {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
     },
   };
+  return server;
 }
 
 /**
  * Starts a redis-server and a client before the tests of the enclosing block and stops both after them.
  * `onStart` receives them; after-hooks registered later in the block run before this one stops Redis.
  */
-export function useRedis(onStart: (server: RedisServer, redis: Redis) => void): void {
+export function useRedis(
+  onStart: (server: RedisServer, redis: Redis) => void,
+  options: RedisServerOptions = {},
+): void {
   let started: { server: RedisServer; redis: Redis } | undefined;
   beforeAll(async () => {
-    const server = await startRedis();
-    started = { server, redis: new Redis(server.url) };
-    onStart(started.server, started.redis);
+    const server = await startRedis(options);
+    const redis = new Redis(server.url);
+    // A test that restarts the server leaves this client to reconnect, not to report the lost connection.
+    redis.on('error', () => undefined);
+    started = { server, redis };
+    onStart(server, redis);
   });
   afterAll(async () => {
     started?.redis.disconnect();
-    await started?.server.stop();
+    await started?.server.close();
   });
 }

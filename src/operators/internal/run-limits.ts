@@ -1,6 +1,6 @@
 import type { Observable, SchedulerLike } from 'rxjs';
 import type { Budget } from '../../budget/create-budget.js';
-import { estimateTokens } from '../../budget/estimate.js';
+import { DEFAULT_MAX_OUTPUT_TOKENS, estimateTokens } from '../../budget/estimate.js';
 import { CancelledError } from '../../core/errors.js';
 import type { AgentEvent, Task } from '../../core/types.js';
 import { describe, expectConfig, expectFunction } from '../../core/validate.js';
@@ -16,6 +16,8 @@ export interface RunLimitsConfig {
   readonly retry?: RetryBackoffConfig | false | undefined;
   readonly budget?: Budget | undefined;
   readonly estimate?: ((task: Task) => number) | undefined;
+  /** The output cap the agent sends for tasks that set none (`Agent.maxOutputTokens`). @defaultValue 1024 */
+  readonly outputCap?: number | undefined;
   readonly scheduler?: SchedulerLike | undefined;
 }
 
@@ -52,12 +54,17 @@ export function runLimits(config: RunLimitsConfig): LimitRun {
   if (budget !== undefined && typeof (budget as Partial<Budget> | null)?.reserve !== 'function') {
     throw new TypeError(`Expected \`budget\` to be a Budget from createBudget(), got ${describe(budget)}`);
   }
-  const estimate = config.estimate ?? ((task: Task) => estimateTokens(task));
+  const outputCap = config.outputCap ?? DEFAULT_MAX_OUTPUT_TOKENS;
+  const estimate =
+    config.estimate ?? ((task: Task) => estimateTokens(task, { defaultMaxOutputTokens: outputCap }));
   expectFunction('estimate', estimate);
   return (run$, task) => {
     let limited = run$;
     if (bound !== undefined) limited = limited.pipe(bound);
-    if (budget !== undefined) limited = limited.pipe(throttleBudget(budget, { cost: estimate(task) }));
+    if (budget !== undefined) {
+      const outputTokens = task.maxOutputTokens ?? outputCap;
+      limited = limited.pipe(throttleBudget(budget, { cost: estimate(task), outputTokens }));
+    }
     if (retried !== undefined) limited = limited.pipe(retried);
     return limited;
   };
