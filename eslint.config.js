@@ -5,7 +5,7 @@ import prettier from 'eslint-config-prettier';
 import tseslint from 'typescript-eslint';
 
 export default defineConfig(
-  { ignores: ['dist/', 'coverage/', 'node_modules/', 'test/.readme-snippets/', '.bench-out/'] },
+  { ignores: ['dist/', 'coverage/', 'node_modules/', 'test/.readme-snippets/', '.bench-out/', '.scratch/'] },
   js.configs.recommended,
   tseslint.configs.strictTypeChecked,
   {
