@@ -6,11 +6,13 @@ import PQueue from 'p-queue';
 import { VirtualTimeScheduler, catchError, defer, from, last, mergeMap, timer, type Observable } from 'rxjs';
 import { createBudget } from '../src/budget/create-budget.js';
 import { estimateTokens } from '../src/budget/estimate.js';
+import { textOf } from '../src/core/agent-event.js';
 import { RateLimitError } from '../src/core/errors.js';
 import type { AgentEvent, Task } from '../src/core/types.js';
 import { simulatedModel } from '../src/models/simulated.js';
 import { countTokens } from '../src/models/simulated-text.js';
 import { slidingWindow, type AdmittedRequest } from '../src/models/simulated-window.js';
+import { runAgents } from '../src/operators/run-agents.js';
 import { throttleBudget } from '../src/operators/throttle-budget.js';
 
 const L = 200_000;
@@ -166,6 +168,46 @@ function maxWindow(admitted: readonly AdmittedRequest[]): number {
   return max;
 }
 
+/**
+ * `runAgents` with its budget over a grid: estimators off from the provider's count by −10 % to +10 %, and
+ * concurrencies, output reserves and bursts, each a whole batch in virtual time against the strict window.
+ */
+function grid(tasks: readonly Task[]): void {
+  console.log(
+    '\nrunAgents + createBudget over a grid (each cell a batch of the tasks above, in virtual time)\n',
+  );
+  console.log('| estimator error | concurrency | burst | 429s | makespan ÷ lower bound |');
+  console.log('|---|---|---|---|---|');
+  for (const bias of [-0.1, -0.02, 0, 0.05, 0.1]) {
+    for (const concurrency of [5, 20, 100]) {
+      for (const burst of [1, 5]) {
+        const scheduler = new VirtualTimeScheduler(undefined, Number.POSITIVE_INFINITY);
+        const model = simulatedModel({
+          seed: 1,
+          scheduler,
+          rateLimit: { tokensPerMinute: L },
+          outputTokens: 300,
+          tokensPerSecond: 200,
+        });
+        const budget = createBudget({ tokensPerMinute: L, burst, scheduler });
+        const off = (task: Task): number =>
+          Math.round(countTokens(textOf(task)) * (1 + bias)) + (task.maxOutputTokens ?? 0);
+        let end = 0;
+        from(tasks)
+          .pipe(runAgents(model, { concurrency, budget, estimate: off, retry: { maxRetries: 5 }, scheduler }))
+          .subscribe({ complete: () => (end = scheduler.now()) });
+        scheduler.flush();
+        const charged = model.stats.admitted.reduce((s, e) => s + e.tokens, 0);
+        const bound = (charged / L) * MINUTE;
+        const sign = bias > 0 ? '+' : '';
+        console.log(
+          `| ${sign}${(bias * 100).toFixed(0)} % | ${concurrency} | ${burst} s | ${model.stats.rateLimited} | ${(end / bound).toFixed(3)} |`,
+        );
+      }
+    }
+  }
+}
+
 export default async function budgetBench(args: string[]): Promise<void> {
   const count = Number(args[0] ?? 2000);
   const tasks = makeTasks(count);
@@ -185,4 +227,5 @@ export default async function budgetBench(args: string[]): Promise<void> {
       `| ${row.name} | ${rate.toFixed(3)} | ${(maxWindow(row.admitted) / L).toFixed(3)} | ${row.rateLimited} | ${(row.makespanMs / lowerBoundMs).toFixed(3)} |`,
     );
   }
+  grid(tasks);
 }

@@ -96,6 +96,12 @@ export interface RunContext {
  */
 export interface Agent {
   run(task: Task, context: RunContext): Observable<AgentEvent>;
+  /**
+   * The output cap the agent sends for tasks that set no `maxOutputTokens`. Providers charge a request's
+   * rate limit at admission with its input plus this cap, so budgets reserve it; leave it out when the
+   * provider picks the cap, and budgets reserve 1,024 tokens. @defaultValue unknown
+   */
+  readonly maxOutputTokens?: number;
 }
 
 /**

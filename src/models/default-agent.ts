@@ -67,6 +67,7 @@ export function defaultAgent(options: DefaultAgentOptions = {}): DefaultAgent {
     return {
       kind: 'simulated',
       description: 'simulated model (set OPENAI_API_KEY or OPENAI_BASE_URL to use a real provider)',
+      maxOutputTokens: agent.maxOutputTokens,
       run: (task, context) => agent.run(task, context),
       // A getter: the simulated model's stats are a fresh view on every read.
       get stats() {
@@ -83,6 +84,7 @@ export function defaultAgent(options: DefaultAgentOptions = {}): DefaultAgent {
   return {
     kind: 'openai',
     description: `openai ${model} at ${where}`,
+    ...(agent.maxOutputTokens === undefined ? {} : { maxOutputTokens: agent.maxOutputTokens }),
     run: (task, context) => agent.run(task, context),
   };
 }

@@ -107,6 +107,7 @@ export function openaiModel(config: OpenAIModelConfig = {}): Agent {
   const client = config.client ?? makeClient(config, env);
 
   return {
+    ...(defaultMax === undefined ? {} : { maxOutputTokens: defaultMax }),
     run(task: Task, { signal }): Observable<AgentEvent> {
       // The SDK request gets a signal of this subscription, aborted with the caller's or on unsubscribe.
       return withSignal(

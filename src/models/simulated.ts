@@ -42,6 +42,8 @@ export interface SimulatedStats {
 export interface SimulatedAgent extends Agent {
   /** A snapshot of the counts so far. */
   readonly stats: SimulatedStats;
+  /** The cap of tasks that set no `maxOutputTokens`, which its rate limit also charges. */
+  readonly maxOutputTokens: number;
 }
 
 /** One instant of a run's timeline, in milliseconds after admission. */
@@ -222,6 +224,7 @@ export function simulatedModel(config?: SimulatedModelConfig): SimulatedAgent {
   };
 
   return {
+    maxOutputTokens: c.maxOutputTokens,
     get stats(): SimulatedStats {
       return { requests, rateLimited, admitted: admitted.slice() };
     },

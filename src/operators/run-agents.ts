@@ -82,7 +82,7 @@ export function runAgentsOptions(
 
 /** Builds the per-task worker: the agent's run, within the limits `serve` shares. */
 function agentWorker(agent: Agent, config: RunAgentsConfig): Worker<string> {
-  const limitRun = runLimits(config);
+  const limitRun = runLimits({ ...config, outputCap: agent.maxOutputTokens });
   // Each attempt runs with a signal of its own, so a timed-out or retried attempt aborts its request.
   return (task, { signal }) =>
     limitRun(

@@ -281,6 +281,7 @@ export function resolveServeConfig(config: ServeConfig): ResolvedServeConfig {
   }
   const scheduler = expectScheduler('scheduler', config.scheduler ?? asyncScheduler);
   const limitRun = runLimits({
+    outputCap: config.agent.maxOutputTokens,
     timeoutMs: config.timeoutMs,
     timeout: config.timeout,
     retry: config.retry,

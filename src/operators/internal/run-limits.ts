@@ -3,7 +3,7 @@ import type { Budget } from '../../budget/create-budget.js';
 import { DEFAULT_MAX_OUTPUT_TOKENS, estimateTokens } from '../../budget/estimate.js';
 import { CancelledError } from '../../core/errors.js';
 import type { AgentEvent, Task } from '../../core/types.js';
-import { describe, expectConfig, expectFunction } from '../../core/validate.js';
+import { describe, expectConfig, expectFunction, expectInteger } from '../../core/validate.js';
 import { retryBackoff } from '../retry-backoff.js';
 import type { RetryBackoffConfig } from '../retry-backoff.js';
 import { throttleBudget } from '../throttle-budget.js';
@@ -54,7 +54,10 @@ export function runLimits(config: RunLimitsConfig): LimitRun {
   if (budget !== undefined && typeof (budget as Partial<Budget> | null)?.reserve !== 'function') {
     throw new TypeError(`Expected \`budget\` to be a Budget from createBudget(), got ${describe(budget)}`);
   }
-  const outputCap = config.outputCap ?? DEFAULT_MAX_OUTPUT_TOKENS;
+  const outputCap =
+    config.outputCap === undefined
+      ? DEFAULT_MAX_OUTPUT_TOKENS
+      : expectInteger('agent.maxOutputTokens', config.outputCap, 1);
   const estimate =
     config.estimate ?? ((task: Task) => estimateTokens(task, { defaultMaxOutputTokens: outputCap }));
   expectFunction('estimate', estimate);
