@@ -2,6 +2,7 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
+import { RxAgentError } from '../core/errors.js';
 import { processIo } from './command-io.js';
 import type { CommandIo } from './command-io.js';
 import { demoCommand } from './demo.js';
@@ -123,6 +124,19 @@ export async function main(argv: readonly string[], io: CommandIo): Promise<numb
   }
 }
 
+/**
+ * What the command prints when a run fails unexpectedly: one line for what the system or the toolkit reports
+ * (a file that vanished mid-read, a disk that filled up, a typed error), a stack only for a real bug.
+ */
+export function failureMessage(error: unknown): string {
+  if (error instanceof RxAgentError) return `rxagent: ${error.code}: ${error.message}\n`;
+  // Node's system errors name the call and the path in their first line ("ENOENT: …, open 'x'").
+  if (error instanceof Error && typeof (error as NodeJS.ErrnoException).code === 'string') {
+    return `rxagent: ${error.message.split('\n')[0] ?? ''}\n`;
+  }
+  return `rxagent: unexpected failure, please report it:\n${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`;
+}
+
 function version(): string {
   // The same relative path holds from src/cli (tsx) and from dist/cli (the installed bin).
   const text = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
@@ -146,7 +160,7 @@ if (invokedDirectly()) {
       process.exitCode = code;
     },
     (error: unknown) => {
-      console.error(error);
+      process.stderr.write(failureMessage(error));
       process.exitCode = 1;
     },
   );
