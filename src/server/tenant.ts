@@ -22,9 +22,7 @@ export interface GatewayTask {
   readonly estimate: number;
   /** `waiting` for one of its identity's slots, `queued` in the shared pool, `running`, or `done`. */
   state: 'waiting' | 'queued' | 'running' | 'done';
-  /** Set while the worker runs: ends the run with this error. */
-  stop: ((error: CancelledError) => void) | undefined;
-  /** Set when cancelled; a task the pool has not started yet fails as soon as it starts. */
+  /** Set when cancelled, before the cancel reaches the task; a run it would start fails at once instead. */
   cancelled: CancelledError | undefined;
 }
 
@@ -48,10 +46,9 @@ export class Tenant {
   readonly limits: TenantLimits;
   /** Accepted and not yet settled, by the client's id. */
   readonly tasks = new Map<string, GatewayTask>();
-  /** Sockets of this identity open now. */
-  sockets = 0;
-  completed = 0;
-  failed = 0;
+  #sockets = 0;
+  #completed = 0;
+  #failed = 0;
   /** Tasks held for one of this identity's slots, in order; cancelled ones are skipped when they come up. */
   readonly #waiting = new Deque<GatewayTask>();
   /** Tasks in `#waiting` still waiting. */
@@ -69,7 +66,32 @@ export class Tenant {
   }
 
   get idle(): boolean {
-    return this.sockets === 0 && this.tasks.size === 0;
+    return this.#sockets === 0 && this.tasks.size === 0;
+  }
+
+  /** Sockets of this identity open now. */
+  get sockets(): number {
+    return this.#sockets;
+  }
+
+  /** Tasks of this identity settled fulfilled, while the gateway has known it. */
+  get completed(): number {
+    return this.#completed;
+  }
+
+  /** Tasks of this identity settled rejected, while the gateway has known it. */
+  get failed(): number {
+    return this.#failed;
+  }
+
+  /** A socket of this identity opened; the returned function says it closed. */
+  connect(): () => void {
+    this.#sockets++;
+    let open = true;
+    return () => {
+      if (open) this.#sockets--;
+      open = false;
+    };
   }
 
   /** Tasks waiting for one of this identity's slots. */
@@ -122,8 +144,8 @@ export class Tenant {
     }
     this.#spent.add(tokens);
     this.tasks.delete(task.id);
-    if (fulfilled) this.completed++;
-    else this.failed++;
+    if (fulfilled) this.#completed++;
+    else this.#failed++;
   }
 
   /** Time until the oldest spending leaves the window, when only the token window holds tasks back. */

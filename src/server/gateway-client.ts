@@ -1,0 +1,29 @@
+import type { ClientConnection } from './client-connection.js';
+import type { ServerFrame } from './protocol.js';
+import type { Tenant } from './tenant.js';
+
+/** One socket of an identity, as the gateway keeps it. */
+export class GatewayClient {
+  readonly connection: ClientConnection;
+  readonly identity: string;
+  readonly tenant: Tenant;
+  /** Whether `authorize` lets it see the gateway's figures rather than only its own. */
+  readonly seesGateway: boolean;
+  /** Its bytes waiting when the gateway last summed them across sockets. */
+  sweptAt = 0;
+  /** Answered the last ping. */
+  alive = true;
+  /** The last metrics frame sent, to send only changes. */
+  lastMetrics = '';
+
+  constructor(connection: ClientConnection, tenant: Tenant, seesGateway: boolean) {
+    this.connection = connection;
+    this.identity = tenant.identity;
+    this.tenant = tenant;
+    this.seesGateway = seesGateway;
+  }
+
+  send(frame: ServerFrame): void {
+    this.connection.send(frame);
+  }
+}
