@@ -147,7 +147,7 @@ const CONFIG_KEYS = [
   'store',
   'key',
   'scheduler',
-];
+] as const;
 
 let budgets = 0;
 

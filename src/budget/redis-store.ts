@@ -108,7 +108,7 @@ const ATTEMPT_MS = 1_000;
 const FALLBACK_SETTLE_MS = 1_000;
 /** How often a fail-closed store asks Redis again while it is down. */
 const RETRY_MS = 250;
-const CONFIG_KEYS = ['client', 'url', 'prefix', 'unavailable', 'audit', 'scheduler'];
+const CONFIG_KEYS = ['client', 'url', 'prefix', 'unavailable', 'audit', 'scheduler'] as const;
 
 type Reply = readonly string[];
 type Replay = (now: number) => Observable<unknown>;

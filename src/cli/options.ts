@@ -1,26 +1,24 @@
 import { InvalidArgumentError } from 'commander';
+import { parseDuration } from '../budget/headers.js';
 
 /** A mistake of the person at the keyboard: printed as one line, exit code 2, never a stack trace. */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
-const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
-
 /**
- * Parses `30s`, `500ms`, `2m`, `1.5h` or a bare number of seconds into milliseconds.
+ * Parses `30s`, `500ms`, `2m`, `1.5h`, `1m30s` or a bare number of seconds into milliseconds, as the
+ * provider's rate-limit headers are read.
  *
  * @example
  * parseDurationFlag('1.5s'); // 1500
  */
 export function parseDurationFlag(value: string): number {
-  const match = DURATION.exec(value.trim());
-  if (match === null) {
+  const parsed = parseDuration(value);
+  if (parsed === undefined) {
     throw new InvalidArgumentError(`expected a duration such as 30s, 500ms or 2m, got "${value}"`);
   }
-  const unit = (match[2] ?? 's') as keyof typeof UNIT_MS;
-  const ms = Math.round(Number(match[1]) * UNIT_MS[unit]);
+  const ms = Math.round(parsed);
   if (ms <= 0) throw new InvalidArgumentError(`expected a duration of at least 1ms, got "${value}"`);
   return ms;
 }

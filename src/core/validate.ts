@@ -130,12 +130,26 @@ export function expectScheduler(name: string, value: unknown): SchedulerLike {
 }
 
 /**
+ * Compiles only when `K` names every option of `T`, so a new option cannot be left out of the unknown-key
+ * check: the error names what is missing. A list typed as `string[]` (not `as const`) is not checked.
+ */
+export type KnowsEvery<T, K extends readonly string[]> = [Exclude<keyof T & string, K[number]>] extends [
+  never,
+]
+  ? unknown
+  : { readonly missingOptions: Exclude<keyof T & string, K[number]> };
+
+/**
  * Throws `TypeError` on an option `owner` does not know, so a misspelt limit is not silently ignored.
  *
  * @example
  * expectKnownKeys('myOperator', config, ['concurrency', 'scheduler']);
  */
-export function expectKnownKeys(owner: string, config: object, known: readonly string[]): void {
+export function expectKnownKeys<T extends object, const K extends readonly string[]>(
+  owner: string,
+  config: T,
+  known: K & KnowsEvery<T, K>,
+): void {
   const unknown = Object.keys(config).find((key) => !known.includes(key));
   if (unknown !== undefined) {
     throw new TypeError(

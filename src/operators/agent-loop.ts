@@ -6,6 +6,7 @@ import { InvalidTask } from '../core/invalid-task.js';
 import type { Agent, AgentEvent, ChatMessage, Settled, Task, ToolCall, Usage } from '../core/types.js';
 import { describe, expectConfig, expectInteger, expectKnownKeys, expectScheduler } from '../core/validate.js';
 import { withSignal } from '../core/with-signal.js';
+import { NO_USAGE, addUsage } from '../core/usage.js';
 import type { Tool } from '../tools/define-tool.js';
 import { DuplicateIdError, MaxStepsError } from '../tools/errors.js';
 import type { PlanNode } from '../tools/plan.js';
@@ -100,7 +101,7 @@ export function agentLoop(
   return (task) =>
     defer(() => {
       const startedAt = scheduler.now();
-      let usage: Usage = { inputTokens: 0, outputTokens: 0 };
+      let usage: Usage = NO_USAGE;
       let conversation: readonly ChatMessage[] =
         typeof task.input === 'string' ? [{ role: 'user', content: task.input }] : task.input;
       const settled = (result: Settled): Observable<AgentLoopEvent> =>
@@ -230,15 +231,6 @@ function contentOf(result: Settled<unknown> | undefined): string {
   const { value } = result;
   if (typeof value === 'string') return value;
   return value === undefined ? '' : JSON.stringify(value);
-}
-
-function addUsage(a: Usage, b: Usage): Usage {
-  const cost = a.cost === undefined && b.cost === undefined ? undefined : (a.cost ?? 0) + (b.cost ?? 0);
-  return {
-    inputTokens: a.inputTokens + b.inputTokens,
-    outputTokens: a.outputTokens + b.outputTokens,
-    ...(cost === undefined ? {} : { cost }),
-  };
 }
 
 // The run's signal fires when the loop is unsubscribed mid-step, so an HTTP stream is aborted.

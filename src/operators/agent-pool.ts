@@ -5,6 +5,7 @@ import type { CancelledInfo } from '../core/errors.js';
 import { parseTask } from '../core/schemas.js';
 import type { Agent, Settled, Task, TaskEvent, Usage } from '../core/types.js';
 import { describe, expectConfig, expectNumber } from '../core/validate.js';
+import { NO_USAGE, addUsage } from '../core/usage.js';
 import { poolEngine } from './internal/pool-engine.js';
 import type { PoolCancel } from './internal/pool-engine.js';
 import { IDLE_POOL_STATE } from './pool.js';
@@ -39,7 +40,7 @@ interface Pending {
   readonly onEvent: (event: TaskEvent) => void;
 }
 
-const NO_STATE: AgentPoolState = { ...IDLE_POOL_STATE, usage: { inputTokens: 0, outputTokens: 0 } };
+const NO_STATE: AgentPoolState = { ...IDLE_POOL_STATE, usage: NO_USAGE };
 
 /**
  * The imperative facade over {@link runAgents}, for code that is not written as streams: submit prompts or
@@ -64,7 +65,7 @@ export class AgentPool {
   readonly #scheduler: SchedulerLike;
   readonly #subscription: Subscription;
   #poolState: PoolState = NO_STATE;
-  #usage: { inputTokens: number; outputTokens: number; cost?: number } = { inputTokens: 0, outputTokens: 0 };
+  #usage: Usage = NO_USAGE;
   #status: 'open' | 'draining' | 'closed' = 'open';
   #drained: Promise<void> | undefined;
   #resolveDrained: (() => void) | undefined;
@@ -235,13 +236,7 @@ export class AgentPool {
   }
 
   #addUsage(usage: Usage): void {
-    const total = this.#usage;
-    const cost = usage.cost === undefined ? total.cost : (total.cost ?? 0) + usage.cost;
-    this.#usage = {
-      inputTokens: total.inputTokens + usage.inputTokens,
-      outputTokens: total.outputTokens + usage.outputTokens,
-      ...(cost === undefined ? {} : { cost }),
-    };
+    this.#usage = addUsage(this.#usage, usage);
     this.#publish();
   }
 

@@ -51,7 +51,7 @@ export function runAgents(
   return (source) => poolEngine(source, options);
 }
 
-const OPTIONS = [...POOL_OPTIONS, 'timeoutMs', 'timeout', 'retry', 'budget', 'estimate'];
+const OPTIONS = [...POOL_OPTIONS, 'timeoutMs', 'timeout', 'retry', 'budget', 'estimate'] as const;
 
 /**
  * Checks the arguments of `runAgents` into the options of its pool engine; `AgentPool` builds on them, and

@@ -79,7 +79,7 @@ export function resolveAllowedHosts(value: unknown, host: string): readonly stri
   return isIP(host) === 0 ? [...names, host] : names;
 }
 
-const LIMIT_OPTIONS: readonly (keyof GatewayLimits)[] = [
+const LIMIT_OPTIONS = [
   'connections',
   'connectionsPerAddress',
   'connectionsPerIdentity',
@@ -87,7 +87,7 @@ const LIMIT_OPTIONS: readonly (keyof GatewayLimits)[] = [
   'tasksPerIdentity',
   'tasks',
   'bufferedBytes',
-];
+] as const satisfies readonly (keyof GatewayLimits)[];
 
 export function resolveLimits(limits: GatewayLimits = {}): Required<GatewayLimits> {
   expectConfig('limits', limits);

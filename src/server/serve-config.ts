@@ -142,7 +142,7 @@ export interface ResolvedServeConfig {
   readonly scheduler: SchedulerLike;
 }
 
-const SERVE_OPTIONS: readonly (keyof ServeConfig)[] = [
+const SERVE_OPTIONS = [
   'agent',
   'port',
   'host',
@@ -169,7 +169,7 @@ const SERVE_OPTIONS: readonly (keyof ServeConfig)[] = [
   'metricsIntervalMs',
   'dashboard',
   'scheduler',
-];
+] as const satisfies readonly (keyof ServeConfig)[];
 
 /** Checks a `serve` config and merges the defaults, all in one place. */
 export function resolveServeConfig(config: ServeConfig): ResolvedServeConfig {

@@ -29,7 +29,7 @@ export interface ToRedisStreamConfig extends RedisConnectionConfig {
   readonly doneTtlMs?: number;
 }
 
-const CONFIG_KEYS = ['client', 'url', 'stream', 'ack', 'doneTtlMs'];
+const CONFIG_KEYS = ['client', 'url', 'stream', 'ack', 'doneTtlMs'] as const;
 
 /*
  * KEYS: results stream, the task id's done-marker, tasks stream. ARGV: task id, result JSON, group ('' for

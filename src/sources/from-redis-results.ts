@@ -63,7 +63,7 @@ export class RemoteAgentError extends RxAgentError {
   }
 }
 
-const CONFIG_KEYS = ['client', 'url', 'stream', 'from', 'blockMs'];
+const CONFIG_KEYS = ['client', 'url', 'stream', 'from', 'blockMs'] as const;
 
 /**
  * Reads the results other processes wrote with `toRedisStream` as `settled` task events, so a gateway can

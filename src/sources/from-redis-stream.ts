@@ -100,7 +100,7 @@ const CONFIG_KEYS = [
   'onGroupLost',
   'signal',
   'scheduler',
-];
+] as const;
 
 /**
  * Reads tasks from a Redis Stream through a consumer group, as a pull source: an entry is read only when

@@ -3,7 +3,8 @@ import type { OperatorFunction, SchedulerLike } from 'rxjs';
 import { z } from 'zod';
 import { CancelledError, RxAgentError, ValidationError, toRxAgentError } from '../../core/errors.js';
 import { InvalidTask } from '../../core/invalid-task.js';
-import type { Settled, Usage } from '../../core/types.js';
+import type { Settled } from '../../core/types.js';
+import { NO_USAGE } from '../../core/usage.js';
 import { runTool } from '../../tools/define-tool.js';
 import type { Tool } from '../../tools/define-tool.js';
 import {
@@ -55,8 +56,6 @@ interface NodeState {
 }
 
 type Work = { readonly kind: 'fulfilled' | 'rejected'; readonly state: NodeState };
-
-const NO_USAGE: Usage = { inputTokens: 0, outputTokens: 0 };
 
 /** The engine behind `dag`: options are already checked. */
 export function dagEngine(

@@ -12,6 +12,7 @@ import {
 import { InvalidTask } from '../../core/invalid-task.js';
 import { describe } from '../../core/validate.js';
 import type { AgentEvent, Settled, Task, TaskEvent, Usage } from '../../core/types.js';
+import { NO_USAGE, addUsage } from '../../core/usage.js';
 import { PULL, closeIterator, isPullable } from '../../sources/pull.js';
 import type { PoolOverflow, PoolState, Worker, WorkerContext } from '../pool.js';
 import { PriorityQueue } from './priority-queue.js';
@@ -57,14 +58,6 @@ const RUNNING = 1;
 const DONE = 2;
 const ABORTED = 3;
 const WITHDRAWN = 4;
-
-const NO_USAGE: Usage = Object.freeze({ inputTokens: 0, outputTokens: 0 });
-
-interface MutableUsage {
-  inputTokens: number;
-  outputTokens: number;
-  cost?: number;
-}
 
 type PullResult = IteratorResult<Task | InvalidTask>;
 
@@ -408,7 +401,7 @@ class Run<R> implements WorkerContext {
   #subscription: Subscription | undefined;
   #deltaSeq = 0;
   #retries = 0;
-  #usage: MutableUsage | undefined;
+  #usage: Usage | undefined;
   #hasResult = false;
   #result: R | undefined;
   #subscribing = false;
@@ -566,10 +559,7 @@ class Run<R> implements WorkerContext {
   }
 
   #addUsage(usage: Usage): void {
-    const total = (this.#usage ??= { inputTokens: 0, outputTokens: 0 });
-    total.inputTokens += usage.inputTokens;
-    total.outputTokens += usage.outputTokens;
-    if (usage.cost !== undefined) total.cost = (total.cost ?? 0) + usage.cost;
+    this.#usage = this.#usage === undefined ? usage : addUsage(this.#usage, usage);
   }
 
   #complete(): void {
