@@ -18,6 +18,7 @@ import { PlanNodeSchema } from '../../tools/plan.js';
 import type { PlanNode } from '../../tools/plan.js';
 import { findReferences, substitute } from '../../tools/references.js';
 import { longestPathFrom } from './critical-path.js';
+import { DrainLoop } from './drain-loop.js';
 
 /** What `dag` emits: a node started running, or a node settled (exactly once per node that arrived). */
 export type DagEvent =
@@ -80,7 +81,6 @@ export function dagEngine(
       let arrivals = 0;
       let inputDone = false;
       let failedFast = false;
-      let pumping = false;
       const input = new Subscription();
       let subscribed = false;
 
@@ -425,28 +425,25 @@ export function dagEngine(
       // that finish synchronously cannot overflow the stack.
       // Nodes that arrive synchronously while subscribing (an array plan) are all known before the first
       // dispatch, so critical-path order sees the whole plan rather than whichever node came first.
-      const pump = (): void => {
-        if (pumping || !subscribed) return;
-        pumping = true;
-        try {
-          while (!subscriber.closed) {
-            const next = work[workAt];
-            if (next !== undefined) {
-              workAt++;
-              handle(next);
-              continue;
-            }
-            work = [];
-            workAt = 0;
-            if (running >= concurrency) break;
-            const index = pickNext();
-            if (index < 0) break;
-            const [state] = ready.splice(index, 1);
-            start(state as NodeState);
+      const loop = new DrainLoop(() => {
+        while (!subscriber.closed) {
+          const next = work[workAt];
+          if (next !== undefined) {
+            workAt++;
+            handle(next);
+            continue;
           }
-        } finally {
-          pumping = false;
+          work = [];
+          workAt = 0;
+          if (running >= concurrency) break;
+          const index = pickNext();
+          if (index < 0) break;
+          const [state] = ready.splice(index, 1);
+          start(state as NodeState);
         }
+      });
+      const pump = (): void => {
+        if (!subscribed || !loop.run()) return;
         if (inputDone && settledCount === total && !subscriber.closed) subscriber.complete();
       };
 

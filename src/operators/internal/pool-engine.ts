@@ -16,6 +16,7 @@ import { NO_USAGE, addUsage } from '../../core/usage.js';
 import { PULL, closeIterator, isPullable } from '../../sources/pull.js';
 import type { PoolOverflow, PoolState, Worker, WorkerContext } from '../pool.js';
 import { PriorityQueue } from './priority-queue.js';
+import { DrainLoop } from './drain-loop.js';
 
 export interface PoolOptions<R> {
   readonly worker: Worker<R>;
@@ -75,8 +76,14 @@ class Engine<R> {
   #droppedQueueFull = 0;
   #started = 0;
   #waitTotal = 0;
-  #pumping = false;
-  #pumpAgain = false;
+  /** Fills free slots; see `DrainLoop`. */
+  readonly #fill = new DrainLoop(() => {
+    while (!this.#closed && this.#inFlight < this.#options.concurrency) {
+      const run = this.#shift(false);
+      if (run !== undefined) this.#start(run, this.now());
+      else if (!this.#pull()) break;
+    }
+  });
   #intakeDone = false;
   #sourceError: { error: unknown } | undefined;
   #sourceSubscription: Subscription | undefined;
@@ -188,7 +195,7 @@ class Engine<R> {
     this.#runs?.delete(task);
     this.#withdrawn++;
     this.#reject(task.id, error);
-    if (!this.#pumping) this.#checkDone();
+    if (!this.#fill.running) this.#checkDone();
   }
 
   #accept(item: Task | InvalidTask): void {
@@ -286,24 +293,7 @@ class Engine<R> {
 
   /** Fills free slots from the queue or the pull source. Re-entrant calls are folded into the running loop. */
   #pump(): void {
-    if (this.#pumping) {
-      this.#pumpAgain = true;
-      return;
-    }
-    this.#pumping = true;
-    do {
-      this.#pumpAgain = false;
-      while (!this.#closed && this.#inFlight < this.#options.concurrency) {
-        const run = this.#shift(false);
-        if (run !== undefined) {
-          this.#start(run, this.now());
-        } else if (!this.#pull()) {
-          break;
-        }
-      }
-    } while ((this.#pumpAgain as boolean) && !this.#closed);
-    this.#pumping = false;
-    this.#checkDone();
+    if (this.#fill.run()) this.#checkDone();
   }
 
   /** Takes the next run to start (or, with `oldest`, to evict) out of the queue, skipping withdrawn ones. */
@@ -359,7 +349,7 @@ class Engine<R> {
     this.#intakeDone = true;
     this.#sourceError = error;
     this.#iterator = undefined;
-    if (!this.#pumping) this.#checkDone();
+    if (!this.#fill.running) this.#checkDone();
   }
 
   #checkDone(): void {
