@@ -1,13 +1,5 @@
-import {
-  BehaviorSubject,
-  Observable,
-  asyncScheduler,
-  take as takeOne,
-  type SchedulerLike,
-  type Subscriber,
-  type Subscription,
-} from 'rxjs';
-import { BudgetExhaustedError, type RateLimitError } from '../core/errors.js';
+import { asyncScheduler, type Observable, type SchedulerLike } from 'rxjs';
+import type { RateLimitError } from '../core/errors.js';
 import type { RateLimitSnapshot, Usage } from '../core/types.js';
 import {
   describe,
@@ -17,11 +9,11 @@ import {
   expectOneOf,
   expectScheduler,
 } from '../core/validate.js';
-import { InputCalibration } from './calibration.js';
-import { costOf, priceOf, type Price } from './estimate.js';
-import { parseRateLimitHeaders, type HeadersLike } from './headers.js';
+import { priceOf, type Price } from './estimate.js';
+import type { HeadersLike } from './headers.js';
 import { memoryStore } from './memory-store.js';
-import type { AcquireResult, Amounts, BudgetSpec, BudgetStore } from './store.js';
+import { SharedBudget } from './shared-budget.js';
+import type { BudgetSpec, BudgetStore } from './store.js';
 import { limitSpec, type LimitName, type LimitSpec } from './token-bucket.js';
 
 /**
@@ -125,14 +117,6 @@ export interface Budget {
   rateLimited(error: RateLimitError): void;
 }
 
-interface Waiter {
-  readonly id: string;
-  readonly amounts: Amounts;
-  /** The input estimate and output reserve within `amounts.tokens`, when the request split them. */
-  readonly split: { readonly input: number; readonly output: number } | undefined;
-  readonly subscriber: Subscriber<Reservation>;
-}
-
 const CONFIG_KEYS = [
   'tokensPerMinute',
   'requestsPerMinute',
@@ -156,13 +140,6 @@ function positive(name: string, value: unknown): number | undefined {
   const n = expectNumber(name, value, 0);
   if (n === 0) throw new TypeError(`Expected \`${name}\` to be a number above 0, got ${describe(value)}`);
   return n;
-}
-
-function isHeaders(report: RateLimitSnapshot | HeadersLike): report is HeadersLike {
-  return (
-    typeof (report as { get?: unknown }).get === 'function' ||
-    Object.keys(report).some((k) => k.toLowerCase().startsWith('x-ratelimit-'))
-  );
 }
 
 function resolvePrice(config: BudgetConfig): Price | undefined {
@@ -249,266 +226,25 @@ export function createBudget(config: BudgetConfig): Budget {
     );
   }
   const serial = ++budgets;
-  const key = config.key ?? `budget-${serial}`;
-  const has = (name: LimitName): boolean => spec.limits.some((l) => l.name === name);
-  const costPerToken = price === undefined ? 0 : Math.max(price.input, price.output) / 1_000_000;
-  const calibration = new InputCalibration();
-  const tokenLimit = spec.limits.find((l) => l.name === 'tokens')?.limit;
-
-  const queue: Waiter[] = [];
-  const state$ = new BehaviorSubject<BudgetState>({
-    tokensAvailable: has('tokens') ? Number.NaN : Number.POSITIVE_INFINITY,
-    requestsAvailable: has('requests') ? Number.NaN : Number.POSITIVE_INFINITY,
-    spent: 0,
-    waiting: 0,
-    cooldownUntil: null,
+  const shared = new SharedBudget({
+    spec,
+    price,
+    accounting,
+    headroom: config.headroom ?? 1,
+    store,
+    key: config.key ?? `budget-${serial}`,
+    serial,
+    scheduler,
   });
-  let reservations = 0;
-  let pumping = false;
-  let reentries = 0;
-  let asking = false;
-  let answers = 0;
-  let timer: Subscription | undefined;
-
-  const publish = (): void => {
-    store
-      .view(key, spec, scheduler.now())
-      .pipe(takeOne(1))
-      .subscribe((view) => {
-        const next: BudgetState = {
-          tokensAvailable: view.available.tokens ?? Number.POSITIVE_INFINITY,
-          requestsAvailable: view.available.requests ?? Number.POSITIVE_INFINITY,
-          ...(view.available.cost === undefined ? {} : { costAvailable: view.available.cost }),
-          spent: view.spent,
-          waiting: queue.length,
-          cooldownUntil: view.cooldownUntil > scheduler.now() ? view.cooldownUntil : null,
-        };
-        const last = state$.getValue();
-        const same = (Object.keys(next) as (keyof BudgetState)[]).every((k) => Object.is(next[k], last[k]));
-        if (!same || Object.keys(last).length !== Object.keys(next).length) state$.next(next);
-      });
-  };
-
-  const exhausted = (
-    result: Extract<AcquireResult, { never: string }>,
-    waiter: Waiter,
-  ): BudgetExhaustedError =>
-    result.never === 'max-total-cost'
-      ? new BudgetExhaustedError(
-          `Budget spent: ${state$.getValue().spent.toFixed(4)} of the \`maxTotalCost\` of ${spec.maxTotalCost ?? 0} dollars; nothing new starts`,
-          { reason: 'max-total-cost', maxTotalCost: spec.maxTotalCost },
-        )
-      : new BudgetExhaustedError(
-          `A request of ${waiter.amounts[result.limit ?? 'tokens'] ?? 0} ${result.limit ?? 'tokens'} exceeds the budget's limit of ${spec.limits.find((l) => l.name === result.limit)?.limit ?? 0} per minute and can never be granted`,
-          {
-            reason: 'exceeds-capacity',
-            limit: result.limit,
-            requested: waiter.amounts[result.limit ?? 'tokens'],
-          },
-        );
-
-  const reservationFor = (waiter: Waiter): Reservation => {
-    const held = {
-      tokens: waiter.amounts.tokens ?? 0,
-      requests: waiter.amounts.requests ?? 0,
-      cost: waiter.amounts.cost ?? 0,
-    };
-    const reserved = held.tokens;
-    const { split } = waiter;
-    const used = { tokens: 0, input: 0, cost: 0 };
-    let charged = false;
-    let ended = false;
-    const change = (delta: { tokens: number; requests: number; cost: number }, final: boolean): void => {
-      held.tokens += delta.tokens;
-      held.requests += delta.requests;
-      held.cost += delta.cost;
-      store
-        .adjust(key, spec, waiter.id, delta, scheduler.now(), final)
-        .pipe(takeOne(1))
-        .subscribe(() => {
-          pump();
-        });
-    };
-    return {
-      charge(usage) {
-        if (ended) return;
-        if (!charged && split !== undefined) calibration.observe(split.input, usage.inputTokens);
-        charged = true;
-        used.tokens += usage.inputTokens + usage.outputTokens;
-        used.input += usage.inputTokens;
-        used.cost += usage.cost ?? (price === undefined ? 0 : costOf(price, usage));
-        // At admission the provider charged the input it counts plus the whole output reserve: with the
-        // split known, that is the charge exactly (a refund when the reservation was larger); without it,
-        // only usage above the reservation is known to have been charged.
-        const admitted =
-          split === undefined
-            ? Math.max(reserved, used.tokens)
-            : Math.max(used.input + split.output, used.tokens);
-        const tokens = accounting === 'usage' ? used.tokens : admitted;
-        change({ tokens: tokens - held.tokens, requests: 0, cost: used.cost - held.cost }, false);
-      },
-      end(outcome) {
-        if (ended) return;
-        ended = true;
-        const refund = outcome === 'unused' && !charged;
-        change(
-          refund
-            ? { tokens: -held.tokens, requests: -held.requests, cost: -held.cost }
-            : { tokens: 0, requests: 0, cost: 0 },
-          true,
-        );
-      },
-    };
-  };
-
-  const answer = (waiter: Waiter, result: AcquireResult): boolean => {
-    const index = queue.indexOf(waiter);
-    if (result.granted) {
-      if (index === -1) {
-        // Left the line while an asynchronous store was answering: give it all back.
-        const back = {
-          tokens: -(waiter.amounts.tokens ?? 0),
-          requests: -(waiter.amounts.requests ?? 0),
-          cost: -(waiter.amounts.cost ?? 0),
-        };
-        store.adjust(key, spec, waiter.id, back, scheduler.now(), true).pipe(takeOne(1)).subscribe();
-        return true;
-      }
-      queue.splice(index, 1);
-      waiter.subscriber.next(reservationFor(waiter));
-      waiter.subscriber.complete();
-      return true;
-    }
-    if ('never' in result) {
-      if (index !== -1) queue.splice(index, 1);
-      waiter.subscriber.error(exhausted(result, waiter));
-      return true;
-    }
-    if (Number.isFinite(result.waitMs)) {
-      timer = scheduler.schedule(() => {
-        timer = undefined;
-        pump();
-      }, result.waitMs);
-    }
-    return false;
-  };
-
-  // Asks the store for the head of the line until one must wait; re-entrant calls re-run the loop.
-  function pump(): void {
-    if (pumping) {
-      reentries++;
-      return;
-    }
-    pumping = true;
-    try {
-      let handled = reentries;
-      do {
-        handled = reentries;
-        timer?.unsubscribe();
-        timer = undefined;
-        let proceed = true;
-        while (proceed && !asking && queue.length > 0) {
-          const head = queue[0] as Waiter;
-          let sync = true;
-          const before = answers;
-          asking = true;
-          store
-            .acquire(key, spec, head.id, head.amounts, scheduler.now())
-            .pipe(takeOne(1))
-            .subscribe({
-              next: (result) => {
-                asking = false;
-                answers++;
-                proceed = answer(head, result);
-                if (!sync) pump();
-              },
-              error: (error: unknown) => {
-                asking = false;
-                answers++;
-                // The head may have left the line while the store was answering; then only it is gone.
-                const index = queue.indexOf(head);
-                if (index !== -1) queue.splice(index, 1);
-                head.subscriber.error(
-                  new BudgetExhaustedError(
-                    `The budget store failed: ${String(error)}`,
-                    { reason: 'store-unavailable', cause: error },
-                    { cause: error },
-                  ),
-                );
-                if (!sync) pump();
-              },
-            });
-          sync = false;
-          if (answers === before) proceed = false;
-        }
-      } while (reentries !== handled);
-    } finally {
-      pumping = false;
-    }
-    publish();
-  }
-
-  const coolDownOn = (limit: LimitName, until: number): void => {
-    // A 429 on a limit this budget does not declare still means the provider wants a pause.
-    const targets = has(limit) ? [limit] : spec.limits.map((l) => l.name);
-    for (const name of targets)
-      store.coolDown(key, spec, name, until, scheduler.now()).pipe(takeOne(1)).subscribe();
-    pump();
-  };
-
-  publish();
+  // A plain object, so that a budget can be wrapped by spreading it, as the `Budget` interface invites.
   return {
-    state$: state$.asObservable(),
-    reserve(request) {
-      const output = request.outputTokens;
-      const split =
-        output === undefined ? undefined : { input: Math.max(0, request.tokens - output), output };
-      // Input reserved with the margin learned from past runs; the margin alone never makes a request
-      // larger than the limit (one already larger is refused as before).
-      const limit = tokenLimit ?? Number.POSITIVE_INFINITY;
-      const tokens =
-        split === undefined || request.tokens > limit
-          ? request.tokens
-          : Math.min(calibration.reserve(split.input) + split.output, limit);
-      const amounts: Amounts = {
-        tokens,
-        requests: request.requests ?? 1,
-        cost: tokens * costPerToken,
-      };
-      return new Observable<Reservation>((subscriber) => {
-        // Budgets sharing a store and key in one process must not share reservation ids.
-        const waiter: Waiter = { id: `${key}:${serial}.${++reservations}`, amounts, split, subscriber };
-        queue.push(waiter);
-        pump();
-        return () => {
-          const index = queue.indexOf(waiter);
-          if (index === -1) return;
-          queue.splice(index, 1);
-          if (index === 0) pump();
-          else publish();
-        };
-      });
+    state$: shared.state$,
+    reserve: (request) => shared.reserve(request),
+    observe: (report) => {
+      shared.observe(report);
     },
-    observe(report) {
-      const snapshot = isHeaders(report) ? parseRateLimitHeaders(report) : report;
-      const now = scheduler.now();
-      const sync = (limit: LimitName, remaining?: number, providerLimit?: number, resetMs?: number): void => {
-        const own = spec.limits.find((l) => l.name === limit);
-        if (own === undefined || remaining === undefined) return;
-        const headroom = config.headroom ?? 1;
-        const report = {
-          remaining,
-          providerLimit: providerLimit ?? own.limit / headroom,
-          resetMs: resetMs ?? own.windowMs,
-        };
-        store.resync(key, spec, limit, report, now).pipe(takeOne(1)).subscribe();
-      };
-      sync('tokens', snapshot.remainingTokens, snapshot.limitTokens, snapshot.resetTokensMs);
-      sync('requests', snapshot.remainingRequests, snapshot.limitRequests, snapshot.resetRequestsMs);
-      pump();
-    },
-    rateLimited(error) {
-      coolDownOn(error.limit, scheduler.now() + Math.max(0, error.retryAfterMs));
+    rateLimited: (error) => {
+      shared.rateLimited(error);
     },
   };
 }

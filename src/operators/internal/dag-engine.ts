@@ -18,7 +18,7 @@ import { PlanNodeSchema } from '../../tools/plan.js';
 import type { PlanNode } from '../../tools/plan.js';
 import { findReferences, substitute } from '../../tools/references.js';
 import { longestPathFrom } from './critical-path.js';
-import { DrainLoop } from './drain-loop.js';
+import { DrainLoop } from '../../core/drain-loop.js';
 
 /** What `dag` emits: a node started running, or a node settled (exactly once per node that arrived). */
 export type DagEvent =

@@ -16,7 +16,7 @@ import { NO_USAGE, addUsage } from '../../core/usage.js';
 import { PULL, closeIterator, isPullable } from '../../sources/pull.js';
 import type { PoolOverflow, PoolState, Worker, WorkerContext } from '../pool.js';
 import { PriorityQueue } from './priority-queue.js';
-import { DrainLoop } from './drain-loop.js';
+import { DrainLoop } from '../../core/drain-loop.js';
 
 export interface PoolOptions<R> {
   readonly worker: Worker<R>;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DrainLoop } from '../../../src/operators/internal/drain-loop.js';
+import { DrainLoop } from '../../src/core/drain-loop.js';
 
 describe('DrainLoop', () => {
   it('folds calls made during a pass into another pass instead of recursing', () => {
