@@ -7,7 +7,7 @@ import {
   type Subscriber,
   type Subscription,
 } from 'rxjs';
-import { BudgetExhaustedError, type RateLimitError } from '../core/errors.js';
+import { BudgetExhaustedError, type RateLimitError } from '../core/errors/index.js';
 import type { RateLimitSnapshot, Usage } from '../core/types.js';
 import {
   describe,
@@ -294,18 +294,17 @@ export function createBudget(config: BudgetConfig): Budget {
     waiter: Waiter,
   ): BudgetExhaustedError =>
     result.never === 'max-total-cost'
-      ? new BudgetExhaustedError(
-          `Budget spent: ${state$.getValue().spent.toFixed(4)} of the \`maxTotalCost\` of ${spec.maxTotalCost ?? 0} dollars; nothing new starts`,
-          { reason: 'max-total-cost', maxTotalCost: spec.maxTotalCost },
-        )
-      : new BudgetExhaustedError(
-          `A request of ${waiter.amounts[result.limit ?? 'tokens'] ?? 0} ${result.limit ?? 'tokens'} exceeds the budget's limit of ${spec.limits.find((l) => l.name === result.limit)?.limit ?? 0} per minute and can never be granted`,
-          {
-            reason: 'exceeds-capacity',
-            limit: result.limit,
-            requested: waiter.amounts[result.limit ?? 'tokens'],
-          },
-        );
+      ? new BudgetExhaustedError({
+          reason: 'max-total-cost',
+          maxTotalCost: spec.maxTotalCost ?? 0,
+          spent: state$.getValue().spent,
+        })
+      : new BudgetExhaustedError({
+          reason: 'exceeds-capacity',
+          limit: result.limit ?? 'tokens',
+          requested: waiter.amounts[result.limit ?? 'tokens'] ?? 0,
+          capacity: spec.limits.find((l) => l.name === result.limit)?.limit ?? 0,
+        });
 
   const reservationFor = (waiter: Waiter): Reservation => {
     const held = {
@@ -429,11 +428,11 @@ export function createBudget(config: BudgetConfig): Budget {
                 const index = queue.indexOf(head);
                 if (index !== -1) queue.splice(index, 1);
                 head.subscriber.error(
-                  new BudgetExhaustedError(
-                    `The budget store failed: ${String(error)}`,
-                    { reason: 'store-unavailable', cause: error },
-                    { cause: error },
-                  ),
+                  new BudgetExhaustedError({
+                    reason: 'store-unavailable',
+                    message: `The budget store failed: ${String(error)}`,
+                    cause: error,
+                  }),
                 );
                 if (!sync) pump();
               },

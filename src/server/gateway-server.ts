@@ -9,7 +9,15 @@ import { WebSocketServer } from 'ws';
 import type { RawData, WebSocket } from 'ws';
 import { estimateTokens } from '../budget/estimate.js';
 import type { BudgetState } from '../budget/create-budget.js';
-import { CancelledError, QueueFullError, toRxAgentError } from '../core/errors.js';
+import {
+  CancelledError,
+  DuplicateIdError,
+  ForbiddenError,
+  LimitError,
+  ProtocolError,
+  QueueFullError,
+  toRxAgentError,
+} from '../core/errors/index.js';
 import { expectConfig, expectInteger } from '../core/validate.js';
 import type { AgentEvent, Task, TaskEvent } from '../core/types.js';
 import { IDLE_POOL_STATE, pool } from '../operators/pool.js';
@@ -20,10 +28,9 @@ import { ClientConnection } from './client-connection.js';
 import { dashboardPage } from './dashboard.js';
 import type { DashboardPage } from './dashboard.js';
 import { clientAddress, hostAllowed, originAllowed, refuse, requestPath, respond } from './http-edge.js';
-import { eventToFrame, readClientFrame } from './protocol.js';
+import { errorFrame, eventToFrame, readClientFrame } from './protocol.js';
 import type {
   CancelFrame,
-  ErrorFrame,
   MetricsFrame,
   ServerFrame,
   SubmitFrame,
@@ -446,11 +453,7 @@ export class GatewayServer implements Gateway {
       try {
         this.#onMessage(client, data, isBinary);
       } catch {
-        client.send({
-          type: 'error',
-          code: 'E_PROTOCOL',
-          message: 'The gateway failed to handle this frame',
-        });
+        client.send(errorFrame(new ProtocolError({ problem: 'unhandled' })));
       }
     });
     ws.on('error', () => undefined);
@@ -505,7 +508,7 @@ export class GatewayServer implements Gateway {
 
   #submit(client: GatewayClient, frame: SubmitFrame): void {
     if (this.#state !== 'running') {
-      client.send(refusal('E_PROTOCOL', 'The gateway is closing and takes no new tasks'));
+      client.send(errorFrame(new ProtocolError({ problem: 'closing' })));
       return;
     }
     const { tenant, identity } = client;
@@ -513,31 +516,29 @@ export class GatewayServer implements Gateway {
     const tasks = submitted.map((t): Task => (typeof t === 'string' ? { id: randomUUID(), input: t } : t));
     const ids = tasks.map((t) => t.id);
     if (!this.#may({ action: 'submit', identity, owner: identity, taskIds: ids })) {
-      client.send(refusal('E_FORBIDDEN', 'This identity may not submit tasks; nothing was accepted'));
+      client.send(errorFrame(new ForbiddenError({ action: 'submit' })));
       return;
     }
     const seen = new Set<string>();
     const duplicates = ids.filter((id) => tenant.tasks.has(id) || seen.has(id) || !seen.add(id));
     if (duplicates.length > 0) {
       const list = duplicates.map((id) => JSON.stringify(id)).join(', ');
-      client.send(refusal('E_DUPLICATE_ID', `Task ids already in use: ${list}; nothing was accepted`));
+      const message = `Task ids already in use: ${list}; nothing was accepted`;
+      client.send(errorFrame(new DuplicateIdError({ kind: 'task', id: duplicates[0] ?? '', message })));
       return;
     }
     const { tasksPerIdentity, tasks: total } = this.#config.limits;
     if (tenant.tasks.size + tasks.length > tasksPerIdentity) {
+      const message = `Too many tasks: this identity has ${tenant.tasks.size} accepted and not settled, and ${tasks.length} more would pass the limit of ${tasksPerIdentity}; nothing was accepted`;
       client.send(
-        refusal(
-          'E_QUEUE_FULL',
-          `Too many tasks: this identity has ${tenant.tasks.size} accepted and not settled, and ${tasks.length} more would pass the limit of ${tasksPerIdentity}; nothing was accepted`,
-        ),
+        errorFrame(new QueueFullError({ queueLimit: tasksPerIdentity, overflow: 'reject', message })),
       );
       return;
     }
     if (this.#tasks.size + tasks.length > total) {
       // Other identities' load is theirs: the answer says only that the gateway is full.
-      client.send(
-        refusal('E_QUEUE_FULL', 'Too many tasks: the gateway takes no more for now; nothing was accepted'),
-      );
+      const message = 'Too many tasks: the gateway takes no more for now; nothing was accepted';
+      client.send(errorFrame(new QueueFullError({ queueLimit: total, overflow: 'reject', message })));
       return;
     }
     const accepted = tasks.map((task): GatewayTask => {
@@ -569,10 +570,12 @@ export class GatewayServer implements Gateway {
         const { concurrency, queueLimit } = tenant.limits;
         this.#settleHere(
           entry,
-          new QueueFullError(
-            `Client queue is full: ${tenant.waiting} tasks already wait for this client's ${concurrency} slots (queueLimit ${queueLimit})`,
-            { taskId: entry.id, queueLimit, overflow: 'reject' },
-          ),
+          new QueueFullError({
+            taskId: entry.id,
+            queueLimit,
+            overflow: 'reject',
+            message: `Client queue is full: ${tenant.waiting} tasks already wait for this client's ${concurrency} slots (queueLimit ${queueLimit})`,
+          }),
         );
       }
     }
@@ -584,19 +587,19 @@ export class GatewayServer implements Gateway {
       owner !== client.identity &&
       !this.#may({ action: 'cancel', identity: client.identity, owner, taskIds: [frame.taskId] })
     ) {
-      client.send({
-        ...refusal('E_FORBIDDEN', `This identity may not cancel tasks of ${JSON.stringify(owner)}`),
-        taskId: frame.taskId,
-      });
+      client.send(errorFrame(new ForbiddenError({ action: 'cancel', owner }), frame.taskId));
       return;
     }
     const task = this.#tenants.get(owner)?.tasks.get(frame.taskId);
     if (task === undefined) {
       const whose = owner === client.identity ? 'this client' : JSON.stringify(owner);
-      client.send({
-        ...refusal('E_PROTOCOL', `No task ${JSON.stringify(frame.taskId)} of ${whose} is waiting or running`),
-        taskId: frame.taskId,
-      });
+      const message = `No task ${JSON.stringify(frame.taskId)} of ${whose} is waiting or running`;
+      client.send(
+        errorFrame(
+          new ProtocolError({ problem: 'unknown-task', taskId: frame.taskId, message }),
+          frame.taskId,
+        ),
+      );
       return;
     }
     task.cancelled ??= cancelledError(task.id, 'client-cancel');
@@ -608,7 +611,7 @@ export class GatewayServer implements Gateway {
     const owner = frame.owner ?? identity;
     const { taskIds } = frame;
     if (owner !== identity && !this.#may({ action: 'subscribe', identity, owner, taskIds })) {
-      client.send(refusal('E_FORBIDDEN', `This identity may not watch tasks of ${JSON.stringify(owner)}`));
+      client.send(errorFrame(new ForbiddenError({ action: 'subscribe', owner })));
       return;
     }
     // By id without an owner: the identity's own tasks, and tasks published from elsewhere if the hook allows.
@@ -619,12 +622,8 @@ export class GatewayServer implements Gateway {
     const adds = taskIds === '*' ? 1 : taskIds.length * (published ? 2 : 1);
     const limit = this.#config.limits.watchedPerSocket;
     if (this.#watch.size(client) + adds > limit) {
-      client.send(
-        refusal(
-          'E_LIMIT',
-          `Too many watches: this socket watches ${this.#watch.size(client)} and may watch ${limit}; nothing was added`,
-        ),
-      );
+      const used = this.#watch.size(client);
+      client.send(errorFrame(new LimitError({ limit: 'watchedPerSocket', used, max: limit })));
       return;
     }
     if (taskIds === '*') {
@@ -702,10 +701,11 @@ export class GatewayServer implements Gateway {
   #cancelAll(deadlineMs: number): void {
     const left = [...this.#tasks.values()];
     for (const task of left) {
-      task.cancelled ??= new CancelledError(
-        `Task ${task.id} cancelled: the gateway closed and its drain deadline of ${deadlineMs} ms passed`,
-        { reason: 'drain-deadline', taskId: task.id },
-      );
+      task.cancelled ??= new CancelledError({
+        reason: 'drain-deadline',
+        taskId: task.id,
+        message: `Task ${task.id} cancelled: the gateway closed and its drain deadline of ${deadlineMs} ms passed`,
+      });
     }
     for (const task of left) this.#stopCancelled(task);
   }
@@ -901,11 +901,7 @@ function wellFormed(text: string): boolean {
   }
 }
 
-function refusal(code: string, message: string): ErrorFrame {
-  return { type: 'error', code, message };
-}
-
 function cancelledError(taskId: string, reason: 'client-cancel' | 'disconnect'): CancelledError {
   const why = reason === 'disconnect' ? 'its client disconnected' : 'by its client';
-  return new CancelledError(`Task ${taskId} cancelled: ${why}`, { reason, taskId });
+  return new CancelledError({ reason, taskId, message: `Task ${taskId} cancelled: ${why}` });
 }

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { APIConnectionError, APIConnectionTimeoutError, APIError } from 'openai';
 import { describe, expect, it } from 'vitest';
-import { ProviderError, RateLimitError, TimeoutError } from '../../src/core/errors.js';
+import { ProviderError, RateLimitError, TimeoutError } from '../../src/core/errors/index.js';
 import { defaultRetryable } from '../../src/operators/retry-backoff.js';
 import {
   DEFAULT_RETRY_AFTER_MS,
@@ -325,7 +325,7 @@ describe('toProviderError for connection and stream failures', () => {
   });
 
   it('passes rxagent errors through untouched', () => {
-    const timeout = new TimeoutError('late', { limit: 'each', ms: 5, seen: 0 });
+    const timeout = new TimeoutError({ limit: 'each', ms: 5, seen: 0, message: 'late' });
     expect(toProviderError(timeout, NOTHING, NOW)).toBe(timeout);
   });
 

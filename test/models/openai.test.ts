@@ -21,7 +21,7 @@ import {
   RefusalError,
   RxAgentError,
   TimeoutError,
-} from '../../src/core/errors.js';
+} from '../../src/core/errors/index.js';
 import type { AgentEvent, Settled, Task, TaskEvent } from '../../src/core/types.js';
 import { createBudget, type BudgetState } from '../../src/budget/create-budget.js';
 import { estimateTokens } from '../../src/budget/estimate.js';
