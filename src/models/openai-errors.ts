@@ -53,7 +53,7 @@ export function toProviderError(error: unknown, progress: StreamProgress, nowMs:
   if (error instanceof APIError) return fromAPIError(error as APIError, progress, nowMs);
   if (error instanceof SyntaxError) {
     return new ProviderError({
-      type: 'malformed-chunk',
+      type: 'malformed_chunk',
       chunks: progress.chunks,
       partialText: progress.partialText,
       message: `Provider sent a malformed stream chunk after ${received(progress)}: ${error.message}`,
@@ -62,7 +62,7 @@ export function toProviderError(error: unknown, progress: StreamProgress, nowMs:
   }
   const message = error instanceof Error ? connectionMessage(error) : String(error);
   return new ProviderError({
-    type: 'stream-interrupted',
+    type: 'stream_interrupted',
     chunks: progress.chunks,
     partialText: progress.partialText,
     message: `Provider stream broke after ${received(progress)}: ${message}`,
@@ -73,7 +73,7 @@ export function toProviderError(error: unknown, progress: StreamProgress, nowMs:
 /** The error for a stream that ended, without a network error, before the model said it had finished. */
 export function incompleteStreamError(progress: StreamProgress): ProviderError {
   return new ProviderError({
-    type: 'incomplete-stream',
+    type: 'incomplete_stream',
     chunks: progress.chunks,
     partialText: progress.partialText,
     message: `Provider stream ended without a finish_reason after ${received(progress)}`,

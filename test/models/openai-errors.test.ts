@@ -295,7 +295,7 @@ describe('toProviderError for connection and stream failures', () => {
     );
     expect(mapped).toMatchObject({
       retryable: true,
-      info: { type: 'malformed-chunk', chunks: 3, partialText: 'Hi th' },
+      info: { type: 'malformed_chunk', chunks: 3, partialText: 'Hi th' },
     });
     expect(mapped.message).toBe(
       'Provider sent a malformed stream chunk after 3 chunks (5 characters of text): Unexpected token o in JSON',
@@ -305,7 +305,7 @@ describe('toProviderError for connection and stream failures', () => {
   it('keeps the partial text of a stream broken by the network', () => {
     const cut = new TypeError('terminated', { cause: new Error('other side closed') });
     const mapped = toProviderError(cut, { chunks: 1, partialText: 'x' }, NOW);
-    expect(mapped).toMatchObject({ retryable: true, info: { type: 'stream-interrupted', partialText: 'x' } });
+    expect(mapped).toMatchObject({ retryable: true, info: { type: 'stream_interrupted', partialText: 'x' } });
     expect(mapped.message).toBe(
       'Provider stream broke after 1 chunk (1 characters of text): terminated: other side closed',
     );
@@ -333,7 +333,7 @@ describe('toProviderError for connection and stream failures', () => {
     expect(incompleteStreamError({ chunks: 0, partialText: '' })).toMatchObject({
       message: 'Provider stream ended without a finish_reason after 0 chunks (0 characters of text)',
       retryable: true,
-      info: { type: 'incomplete-stream' },
+      info: { type: 'incomplete_stream' },
     });
   });
 });

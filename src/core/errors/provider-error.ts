@@ -5,7 +5,10 @@ import { RxAgentError, type ErrorFields } from './rx-agent-error.js';
 export interface ProviderInfo {
   /** The HTTP status; absent for connection and stream failures. */
   readonly status?: number;
-  /** The provider's error type (`'insufficient_quota'`), or rxagent's kind of failure (`'connection'`). */
+  /**
+   * The provider's error type (`'insufficient_quota'`), or rxagent's kind of failure in the same snake_case
+   * (`'connection'`, `'malformed_chunk'`); the README lists them.
+   */
   readonly type?: string;
   /** The provider's error code, when its answer had one (`'rate_limit_exceeded'`). */
   readonly code?: string;
