@@ -7,7 +7,7 @@ import { VirtualTimeScheduler, catchError, defer, from, last, mergeMap, timer, t
 import { createBudget } from '../src/budget/create-budget.js';
 import { estimateTokens } from '../src/budget/estimate.js';
 import { textOf } from '../src/core/agent-event.js';
-import { RateLimitError } from '../src/core/errors.js';
+import { RateLimitError } from '../src/core/errors/index.js';
 import type { AgentEvent, Task } from '../src/core/types.js';
 import { simulatedModel } from '../src/models/simulated.js';
 import { countTokens } from '../src/models/simulated-text.js';
@@ -94,9 +94,10 @@ function realTimeProvider() {
     const admission = window.admit(at, { taskId: task.id, tokens });
     if (!admission.admitted) {
       rateLimited++;
-      throw new RateLimitError('429', {
+      throw new RateLimitError({
         limit: 'tokens',
         retryAfterMs: 'retryAfterMs' in admission ? admission.retryAfterMs : MINUTE,
+        message: '429',
       });
     }
     admitted.push({ at, taskId: task.id, tokens });

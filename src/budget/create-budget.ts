@@ -1,5 +1,5 @@
 import { asyncScheduler, type Observable, type SchedulerLike } from 'rxjs';
-import type { RateLimitError } from '../core/errors.js';
+import type { RateLimitError } from '../core/errors/index.js';
 import type { RateLimitSnapshot, Usage } from '../core/types.js';
 import {
   describe,

@@ -7,10 +7,5 @@ export type { HeadersLike } from './headers.js';
 export { memoryStore } from './memory-store.js';
 export type { AcquireResult, Amounts, BudgetSpec, BudgetStore, StoreView } from './store.js';
 export type { LimitName, LimitSpec, LimitState, LogEntry } from './token-bucket.js';
-export { StoreUnavailableError, redisStore } from './redis-store.js';
-export type {
-  RedisStore,
-  RedisStoreConfig,
-  RedisStoreUnavailableConfig,
-  StoreUnavailableInfo,
-} from './redis-store.js';
+export { redisStore } from './redis-store.js';
+export type { RedisStore, RedisStoreConfig, RedisStoreUnavailableConfig } from './redis-store.js';

@@ -18,7 +18,7 @@ import {
   type Observable,
   type SchedulerLike,
 } from 'rxjs';
-import { RxAgentError } from '../core/errors.js';
+import { StoreUnavailableError } from '../core/errors/index.js';
 import {
   describe,
   expectConfig,
@@ -77,29 +77,6 @@ export interface RedisStore extends BudgetStore {
   auditKey(key: string): string;
   /** Closes the connection if the store opened it (from `url`); a given `client` stays open. */
   close(): Promise<void>;
-}
-
-/** The `info` of a {@link StoreUnavailableError}. */
-export interface StoreUnavailableInfo {
-  /** How long this process has seen Redis unreachable. */
-  readonly downForMs: number;
-  /** The store's `unavailable.waitMs`, which that exceeded. */
-  readonly waitMs: number;
-  readonly [key: string]: unknown;
-}
-
-/**
- * Redis stayed unreachable longer than a fail-closed `redisStore` waits. A run meets it as the `cause` of a
- * retryable `BudgetExhaustedError` with reason `'store-unavailable'`.
- *
- * @example
- * const storeDown = error instanceof BudgetExhaustedError && error.cause instanceof StoreUnavailableError;
- */
-export class StoreUnavailableError extends RxAgentError<StoreUnavailableInfo> {
-  override readonly name = 'StoreUnavailableError';
-  constructor(message: string, info: StoreUnavailableInfo, cause?: unknown) {
-    super('E_STORE_UNAVAILABLE', message, { info, cause, retryable: true });
-  }
 }
 
 /** Longest a single script call may take before Redis counts as unreachable. */
@@ -342,11 +319,11 @@ export function redisStore(config: RedisStoreConfig): RedisStore {
           if (downFor >= waitMs) {
             return throwError(
               () =>
-                new StoreUnavailableError(
-                  `Redis has been unreachable for ${Math.round(downFor)}ms, longer than \`unavailable.waitMs\` (${waitMs}ms): ${errorMessage(error)}`,
-                  { downForMs: downFor, waitMs },
-                  error,
-                ),
+                new StoreUnavailableError({
+                  downForMs: downFor,
+                  waitMs,
+                  cause: error,
+                }),
             );
           }
           return of({ granted: false, waitMs: Math.min(RETRY_MS, waitMs - downFor) });
@@ -449,10 +426,6 @@ function isUnavailable(error: unknown): boolean {
   if (error.name === 'ReplyError')
     return /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN)\b/.test(error.message);
   return true;
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 async function evalScript(

@@ -6,7 +6,7 @@ import {
   type Subscriber,
   type Subscription,
 } from 'rxjs';
-import { BudgetExhaustedError, type RateLimitError } from '../core/errors.js';
+import { BudgetExhaustedError, type RateLimitError } from '../core/errors/index.js';
 import type { RateLimitSnapshot, Usage } from '../core/types.js';
 import { DrainLoop } from '../core/drain-loop.js';
 import { InputCalibration } from './calibration.js';
@@ -175,11 +175,11 @@ export class SharedBudget implements Budget {
             const index = this.#line.indexOf(head);
             if (index !== -1) this.#line.splice(index, 1);
             head.subscriber.error(
-              new BudgetExhaustedError(
-                `The budget store failed: ${String(error)}`,
-                { reason: 'store-unavailable', cause: error },
-                { cause: error },
-              ),
+              new BudgetExhaustedError({
+                reason: 'store-unavailable',
+                message: `The budget store failed: ${String(error)}`,
+                cause: error,
+              }),
             );
             if (!sync) this.#pump();
           },
@@ -226,16 +226,19 @@ export class SharedBudget implements Budget {
   #exhausted(result: Extract<AcquireResult, { never: string }>, waiter: Waiter): BudgetExhaustedError {
     const { spec } = this.#config;
     if (result.never === 'max-total-cost') {
-      return new BudgetExhaustedError(
-        `Budget spent: ${this.#state$.getValue().spent.toFixed(4)} of the \`maxTotalCost\` of ${spec.maxTotalCost ?? 0} dollars; nothing new starts`,
-        { reason: 'max-total-cost', maxTotalCost: spec.maxTotalCost },
-      );
+      return new BudgetExhaustedError({
+        reason: 'max-total-cost',
+        maxTotalCost: spec.maxTotalCost ?? 0,
+        spent: this.#state$.getValue().spent,
+      });
     }
     const limit = result.limit ?? 'tokens';
-    return new BudgetExhaustedError(
-      `A request of ${waiter.amounts[limit] ?? 0} ${limit} exceeds the budget's limit of ${spec.limits.find((l) => l.name === result.limit)?.limit ?? 0} per minute and can never be granted`,
-      { reason: 'exceeds-capacity', limit: result.limit, requested: waiter.amounts[limit] },
-    );
+    return new BudgetExhaustedError({
+      reason: 'exceeds-capacity',
+      limit,
+      requested: waiter.amounts[limit] ?? 0,
+      capacity: spec.limits.find((l) => l.name === result.limit)?.limit ?? 0,
+    });
   }
 
   /** A granted request: reconciled with usage, ended once. */

@@ -12,7 +12,7 @@ import {
   timer,
 } from 'rxjs';
 import type { Observable, OperatorFunction, SchedulerLike, Subscription } from 'rxjs';
-import { CancelledError } from '../core/errors.js';
+import { CancelledError } from '../core/errors/index.js';
 import { InvalidTask } from '../core/invalid-task.js';
 import type { Task, TaskEvent } from '../core/types.js';
 import { filterPull } from '../sources/pull.js';
@@ -165,14 +165,16 @@ function cancelled(
   const taskId = task.id;
   const error =
     running === undefined
-      ? new CancelledError(`Task "${taskId}" was not started: the run was interrupted`, {
+      ? new CancelledError({
           reason: 'closed',
           taskId,
+          message: `Task "${taskId}" was not started: the run was interrupted`,
         })
-      : new CancelledError(
-          `Task "${taskId}" was cancelled: ${hardStop === 'deadline' ? 'still running at the drain deadline' : 'interrupted twice'}`,
-          { reason: hardStop === 'deadline' ? 'drain-deadline' : 'closed', taskId },
-        );
+      : new CancelledError({
+          reason: hardStop === 'deadline' ? 'drain-deadline' : 'closed',
+          taskId,
+          message: `Task "${taskId}" was cancelled: ${hardStop === 'deadline' ? 'still running at the drain deadline' : 'interrupted twice'}`,
+        });
   return {
     type: 'settled',
     taskId,

@@ -2,7 +2,7 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
-import { RxAgentError } from '../core/errors.js';
+import { RxAgentError } from '../core/errors/index.js';
 import { processIo } from './command-io.js';
 import type { CommandIo } from './command-io.js';
 import { demoCommand } from './demo.js';

@@ -11,30 +11,7 @@ export type {
   ToolCall,
   Usage,
 } from './types.js';
-export {
-  BudgetExhaustedError,
-  CancelledError,
-  ProviderError,
-  QueueFullError,
-  RateLimitError,
-  RefusalError,
-  RxAgentError,
-  TimeoutError,
-  ValidationError,
-  toRxAgentError,
-} from './errors.js';
-export type {
-  BudgetExhaustedInfo,
-  CancelledInfo,
-  ErrorCode,
-  ProviderInfo,
-  QueueFullInfo,
-  RateLimitInfo,
-  RefusalInfo,
-  RxAgentErrorOptions,
-  TimeoutInfo,
-  ValidationInfo,
-} from './errors.js';
+export * from './errors/index.js';
 export { ChatMessageSchema, TaskSchema, ToolCallSchema, UsageSchema, parseTask } from './schemas.js';
 export type { ParseResult } from './schemas.js';
 export { isAgentEvent, textOf } from './agent-event.js';

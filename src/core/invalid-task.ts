@@ -1,4 +1,4 @@
-import type { RxAgentError } from './errors.js';
+import type { RxAgentError } from './errors/index.js';
 
 /**
  * An item a source could not turn into a task (a malformed JSONL line, a bad frame). It flows into the pool

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ValidationError } from './errors.js';
+import { ValidationError } from './errors/index.js';
 import type { ChatMessage, Task, ToolCall, Usage } from './types.js';
 
 /** A tool call as a model produced it. */
@@ -49,9 +49,10 @@ export function parseTask(input: unknown, source?: string): ParseResult<Task> {
   const where = source === undefined ? '' : ` (${source})`;
   return {
     success: false,
-    error: new ValidationError(`Invalid task${where}: ${z.prettifyError(result.error)}`, {
+    error: new ValidationError({
       issues: result.error.issues,
       ...(source === undefined ? {} : { source }),
+      message: `Invalid task${where}: ${z.prettifyError(result.error)}`,
     }),
   };
 }

@@ -1,5 +1,5 @@
 import type { Observable } from 'rxjs';
-import type { RxAgentError } from './errors.js';
+import type { RxAgentError } from './errors/index.js';
 
 /** One message of a chat conversation, in the OpenAI shape most providers accept. */
 export interface ChatMessage {

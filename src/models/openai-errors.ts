@@ -1,6 +1,6 @@
 import { APIConnectionError, APIConnectionTimeoutError, APIError } from 'openai';
 import { parseDuration } from '../budget/headers.js';
-import { ProviderError, RateLimitError, RefusalError, RxAgentError } from '../core/errors.js';
+import { ProviderError, RateLimitError, RefusalError, RxAgentError } from '../core/errors/index.js';
 
 /** Used when a 429 names no delay anywhere: neither in its headers nor in its message. */
 export const DEFAULT_RETRY_AFTER_MS = 1_000;
@@ -30,51 +30,54 @@ interface HeaderSource {
  * @example
  * catch (error) { subscriber.error(toProviderError(error, { chunks, partialText }, scheduler.now())); }
  */
-export function toProviderError(
-  error: unknown,
-  progress: StreamProgress,
-  nowMs: number,
-): RxAgentError<unknown> {
-  if (error instanceof RxAgentError) return error as RxAgentError<unknown>;
+export function toProviderError(error: unknown, progress: StreamProgress, nowMs: number): RxAgentError {
+  if (error instanceof RxAgentError) return error as RxAgentError;
   const partial = progress.chunks > 0 ? { partialText: progress.partialText } : {};
   if (error instanceof APIConnectionTimeoutError) {
-    return new ProviderError(
-      `Provider request timed out: ${error.message}`,
-      { type: 'timeout', ...partial },
-      { retryable: true, cause: error },
-    );
+    return new ProviderError({
+      type: 'timeout',
+      ...partial,
+      message: `Provider request timed out: ${error.message}`,
+      cause: error,
+    });
   }
   if (error instanceof APIConnectionError) {
-    return new ProviderError(
-      `Could not reach the provider: ${connectionMessage(error)}`,
-      { type: 'connection', ...partial },
-      { retryable: true, cause: error },
-    );
+    return new ProviderError({
+      type: 'connection',
+      ...partial,
+      message: `Could not reach the provider: ${connectionMessage(error)}`,
+      cause: error,
+    });
   }
   // `instanceof` narrows to `APIError<any, any, any>`; the default type arguments are the true ones.
   if (error instanceof APIError) return fromAPIError(error as APIError, progress, nowMs);
   if (error instanceof SyntaxError) {
-    return new ProviderError(
-      `Provider sent a malformed stream chunk after ${received(progress)}: ${error.message}`,
-      { type: 'malformed-chunk', chunks: progress.chunks, partialText: progress.partialText },
-      { retryable: true, cause: error },
-    );
+    return new ProviderError({
+      type: 'malformed_chunk',
+      chunks: progress.chunks,
+      partialText: progress.partialText,
+      message: `Provider sent a malformed stream chunk after ${received(progress)}: ${error.message}`,
+      cause: error,
+    });
   }
   const message = error instanceof Error ? connectionMessage(error) : String(error);
-  return new ProviderError(
-    `Provider stream broke after ${received(progress)}: ${message}`,
-    { type: 'stream-interrupted', chunks: progress.chunks, partialText: progress.partialText },
-    { retryable: true, cause: error },
-  );
+  return new ProviderError({
+    type: 'stream_interrupted',
+    chunks: progress.chunks,
+    partialText: progress.partialText,
+    message: `Provider stream broke after ${received(progress)}: ${message}`,
+    cause: error,
+  });
 }
 
 /** The error for a stream that ended, without a network error, before the model said it had finished. */
 export function incompleteStreamError(progress: StreamProgress): ProviderError {
-  return new ProviderError(
-    `Provider stream ended without a finish_reason after ${received(progress)}`,
-    { type: 'incomplete-stream', chunks: progress.chunks, partialText: progress.partialText },
-    { retryable: true },
-  );
+  return new ProviderError({
+    type: 'incomplete_stream',
+    chunks: progress.chunks,
+    partialText: progress.partialText,
+    message: `Provider stream ended without a finish_reason after ${received(progress)}`,
+  });
 }
 
 /** What a run saw of a refused answer: the refusal text, or a content-filter stop, and the model's name. */
@@ -91,10 +94,10 @@ export function refusalError(taskId: string, refused: Refusal, progress: StreamP
     refused.reason === 'refusal'
       ? `Model ${refused.model} refused task "${taskId}": ${refused.refusal}`
       : `The provider's content filter stopped ${refused.model} on task "${taskId}" after ${received(progress)}`;
-  return new RefusalError(message, { ...refused, ...partial });
+  return new RefusalError({ ...refused, ...partial, message });
 }
 
-function fromAPIError(error: APIError, progress: StreamProgress, nowMs: number): RxAgentError<unknown> {
+function fromAPIError(error: APIError, progress: StreamProgress, nowMs: number): RxAgentError {
   const { status } = error;
   const headers = error.headers;
   const body = describeBody(error);
@@ -108,47 +111,55 @@ function fromAPIError(error: APIError, progress: StreamProgress, nowMs: number):
   };
   if (status === 429) {
     if (body.code === 'insufficient_quota' || body.type === 'insufficient_quota') {
-      return new ProviderError(
-        `Provider quota exhausted (429): ${body.message}`,
-        { ...base, type: 'insufficient_quota' },
-        { retryable: false, cause: error },
-      );
+      return new ProviderError({
+        ...base,
+        type: 'insufficient_quota',
+        message: `Provider quota exhausted (429): ${body.message}`,
+        cause: error,
+      });
     }
     if (isRequestTooLarge(body.message)) {
-      return new ProviderError(
-        `Provider refused a request larger than its limit (429): ${body.message}`,
-        { ...base, type: 'request_too_large' },
-        { retryable: false, cause: error },
-      );
+      return new ProviderError({
+        ...base,
+        type: 'request_too_large',
+        message: `Provider refused a request larger than its limit (429): ${body.message}`,
+        cause: error,
+      });
     }
     const limit = limitKind(body, headers);
     const retryAfterMs = retryAfterMsFrom(headers, limit, body.message, nowMs);
-    return new RateLimitError(
-      `Provider rate limit (429): ${body.message}`,
-      { limit, retryAfterMs, status },
-      error,
-    );
+    return new RateLimitError({
+      limit,
+      retryAfterMs,
+      status,
+      message: `Provider rate limit (429): ${body.message}`,
+      cause: error,
+    });
   }
   if (status === undefined) {
     // An error object sent inside a 200 stream: the request itself was accepted, so trying again may work.
-    return new ProviderError(
-      `Provider reported an error mid-stream after ${received(progress)}: ${body.message}`,
-      { ...base, chunks: progress.chunks, partialText: progress.partialText },
-      { retryable: true, cause: error },
-    );
+    return new ProviderError({
+      ...base,
+      chunks: progress.chunks,
+      partialText: progress.partialText,
+      message: `Provider reported an error mid-stream after ${received(progress)}: ${body.message}`,
+      cause: error,
+    });
   }
-  return new ProviderError(`Provider answered ${status}: ${body.message}`, base, {
-    retryable: isRetryableStatus(status, headers),
+  return new ProviderError({
+    ...base,
+    message: `Provider answered ${status}: ${body.message}`,
+    ...providerSays(headers),
     cause: error,
   });
 }
 
-function isRetryableStatus(status: number, headers: HeaderSource | undefined): boolean {
-  // The provider may say explicitly, as OpenAI does; the SDK obeys the same header.
+/** Whether the provider said to retry, as OpenAI does (`x-should-retry`, which the SDK obeys too); else the status decides. */
+function providerSays(headers: HeaderSource | undefined): { retryable?: boolean } {
   const should = headers?.get('x-should-retry');
-  if (should === 'true') return true;
-  if (should === 'false') return false;
-  return status === 408 || status === 409 || status >= 500;
+  if (should === 'true') return { retryable: true };
+  if (should === 'false') return { retryable: false };
+  return {};
 }
 
 interface ErrorBody {

@@ -6,7 +6,7 @@ import type {
 } from 'openai/resources/chat/completions';
 import { Observable, asyncScheduler, type SchedulerLike, type Subscriber } from 'rxjs';
 import { parseRateLimitHeaders, type HeadersLike } from '../budget/headers.js';
-import { CancelledError, ValidationError } from '../core/errors.js';
+import { CancelledError, ValidationError } from '../core/errors/index.js';
 import { withSignal } from '../core/with-signal.js';
 import type { Agent, AgentEvent, ChatMessage, FinishReason, Task, ToolCall, Usage } from '../core/types.js';
 import {
@@ -209,9 +209,10 @@ async function stream(
     if (subscriber.closed) return;
     if (signal.aborted) {
       subscriber.error(
-        new CancelledError(`Run of task ${task.id} was aborted through its signal`, {
+        new CancelledError({
           reason: 'unsubscribed',
           taskId: task.id,
+          message: `Run of task ${task.id} was aborted through its signal`,
         }),
       );
       return;
@@ -326,9 +327,10 @@ function toOpenAIMessage(message: ChatMessage, index: number): ChatCompletionMes
     case 'tool':
       if (message.toolCallId === undefined || message.toolCallId === '') {
         const text = `A tool message needs \`toolCallId\`, the id of the call it answers (input[${index}])`;
-        throw new ValidationError(text, {
+        throw new ValidationError({
           issues: [{ code: 'custom', path: ['input', index, 'toolCallId'], message: text }],
           source: 'openaiModel',
+          message: text,
         });
       }
       return { role: 'tool', content: message.content, tool_call_id: message.toolCallId };

@@ -6,7 +6,7 @@ import {
   type Subscription,
 } from 'rxjs';
 import { textOf } from '../core/agent-event.js';
-import { CancelledError, ProviderError, RateLimitError } from '../core/errors.js';
+import { CancelledError, ProviderError, RateLimitError } from '../core/errors/index.js';
 import type { Agent, AgentEvent, FinishReason, Task } from '../core/types.js';
 import {
   resolveConfig,
@@ -53,10 +53,6 @@ interface Step {
   readonly end?: { readonly error: unknown } | 'complete';
 }
 
-function retryableStatus(status: number): boolean {
-  return status === 408 || status === 409 || status === 429 || status >= 500;
-}
-
 function pickFault(c: ResolvedConfig, task: Task, attempt: number): SimulatedFault {
   // Drawn even when `on` decides, so adding a cue does not shift any other draw.
   const draw = randomFor(c.seed, task.id, attempt, 'fault')();
@@ -77,19 +73,19 @@ function planRun(c: ResolvedConfig, task: Task, attempt: number, inputTokens: nu
   if (fault === 'hang') return [];
   if (fault === 'error') {
     const status = c.failures.status;
-    const error = new ProviderError(
-      `Simulated provider error ${status} on ${where}`,
-      { status, type: 'server_error' },
-      { retryable: retryableStatus(status) },
-    );
+    const error = new ProviderError({
+      status,
+      type: 'server_error',
+      message: `Simulated provider error ${status} on ${where}`,
+    });
     return [{ at: latency, events: [], end: { error } }];
   }
   const cut = (partialText: string, deltas: number): { error: unknown } => ({
-    error: new ProviderError(
-      `Simulated stream cut after ${deltas} deltas on ${where}`,
-      { type: 'stream_cut', partialText },
-      { retryable: true },
-    ),
+    error: new ProviderError({
+      type: 'stream_cut',
+      partialText,
+      message: `Simulated stream cut after ${deltas} deltas on ${where}`,
+    }),
   });
 
   const calls = c.tools?.(task, toolRounds(task));
@@ -206,14 +202,17 @@ export function simulatedModel(config?: SimulatedModelConfig): SimulatedAgent {
       rateLimited++;
       subscriber.error(
         admission.limit === 'too-large'
-          ? new ProviderError(
-              `Request too large on task "${task.id}": it needs ${charge.tokens} tokens, the limit is ${admission.tokensPerMinute} tokens per minute`,
-              { status: 429, type: 'request_too_large' },
-            )
-          : new RateLimitError(
-              `Simulated rate limit on ${admission.limit} per minute reached on task "${task.id}"; retry after ${admission.retryAfterMs} ms`,
-              { limit: admission.limit, retryAfterMs: admission.retryAfterMs, status: 429 },
-            ),
+          ? new ProviderError({
+              status: 429,
+              type: 'request_too_large',
+              message: `Request too large on task "${task.id}": it needs ${charge.tokens} tokens, the limit is ${admission.tokensPerMinute} tokens per minute`,
+            })
+          : new RateLimitError({
+              limit: admission.limit,
+              retryAfterMs: admission.retryAfterMs,
+              status: 429,
+              message: `Simulated rate limit on ${admission.limit} per minute reached on task "${task.id}"; retry after ${admission.retryAfterMs} ms`,
+            }),
       );
       return undefined;
     }
@@ -232,9 +231,10 @@ export function simulatedModel(config?: SimulatedModelConfig): SimulatedAgent {
       return new Observable<AgentEvent>((subscriber) => {
         const cancel = (): void => {
           subscriber.error(
-            new CancelledError(`Run of task "${task.id}" was aborted`, {
+            new CancelledError({
               reason: 'unsubscribed',
               taskId: task.id,
+              message: `Run of task "${task.id}" was aborted`,
             }),
           );
         };

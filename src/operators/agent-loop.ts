@@ -1,14 +1,14 @@
 import { Observable, asyncScheduler, catchError, concat, defer, from, map, of, tap } from 'rxjs';
 import type { SchedulerLike } from 'rxjs';
-import { ValidationError, toRxAgentError } from '../core/errors.js';
-import type { RxAgentError } from '../core/errors.js';
+import { ValidationError, toRxAgentError } from '../core/errors/index.js';
+import type { RxAgentError } from '../core/errors/index.js';
 import { InvalidTask } from '../core/invalid-task.js';
 import type { Agent, AgentEvent, ChatMessage, Settled, Task, ToolCall, Usage } from '../core/types.js';
 import { describe, expectConfig, expectInteger, expectKnownKeys, expectScheduler } from '../core/validate.js';
 import { withSignal } from '../core/with-signal.js';
 import { NO_USAGE, addUsage } from '../core/usage.js';
 import type { Tool } from '../tools/define-tool.js';
-import { DuplicateIdError, MaxStepsError } from '../tools/errors.js';
+import { DuplicateIdError, MaxStepsError } from '../core/errors/index.js';
 import type { PlanNode } from '../tools/plan.js';
 import { checkTools } from './dag.js';
 import type { DagEvent } from './dag.js';
@@ -147,12 +147,7 @@ export function agentLoop(
             conversation = [...conversation, { role: 'assistant', content, toolCalls: calls }];
             if (n >= maxSteps) {
               const pendingTools = calls.map((call) => call.name);
-              return reject(
-                new MaxStepsError(
-                  `agentLoop stopped after ${maxSteps} steps without a final answer; the model still asked for ${pendingTools.join(', ')}`,
-                  { taskId: task.id, maxSteps, pendingTools },
-                ),
-              );
+              return reject(new MaxStepsError({ taskId: task.id, maxSteps, pendingTools }));
             }
             return runCalls(n, calls);
           });
@@ -169,7 +164,7 @@ export function agentLoop(
             return toNode(call);
           }
           duplicates.set(call.id, [...(duplicates.get(call.id) ?? []), call]);
-          const error = new DuplicateIdError(`Duplicate tool call id "${call.id}"`, { nodeId: call.id });
+          const error = new DuplicateIdError({ kind: 'tool-call', id: call.id });
           return new InvalidToolCall(call, error);
         });
         const tools$ = from(items).pipe(
@@ -219,9 +214,10 @@ function toNode(call: ToolCall): PlanNode | InvalidToolCall {
 
 function argumentsError(call: ToolCall, problem: string): ValidationError {
   const message = `The arguments of tool call "${call.id}" (${call.name}) ${problem}`;
-  return new ValidationError(message, {
+  return new ValidationError({
     issues: [{ code: 'custom', path: [], input: call.arguments, message }],
     source: `tool call ${call.id}`,
+    message,
   });
 }
 

@@ -1,7 +1,7 @@
 import { BehaviorSubject, Observable, Subject } from 'rxjs';
 import type { SchedulerLike, Subscription } from 'rxjs';
-import { CancelledError, RxAgentError, ValidationError } from '../core/errors.js';
-import type { CancelledInfo } from '../core/errors.js';
+import { CancelledError, DuplicateIdError, RxAgentError, ValidationError } from '../core/errors/index.js';
+import type { CancelledInfo } from '../core/errors/index.js';
 import { parseTask } from '../core/schemas.js';
 import type { Agent, Settled, Task, TaskEvent, Usage } from '../core/types.js';
 import { describe, expectConfig, expectNumber } from '../core/validate.js';
@@ -180,8 +180,10 @@ export class AgentPool {
         this.#settleHere(
           task.id,
           onEvent,
-          new RxAgentError('E_DUPLICATE_ID', `Task id "${task.id}" is already pending in this pool`, {
-            info: { taskId: task.id },
+          new DuplicateIdError({
+            kind: 'task',
+            id: task.id,
+            message: `Task id "${task.id}" is already pending in this pool`,
           }),
         );
       } else {
@@ -210,8 +212,9 @@ export class AgentPool {
     if (parsed.success) return parsed.data;
     const raw: unknown = input;
     if (typeof raw === 'object' && raw !== null && !Array.isArray(raw)) return parsed.error;
-    return new ValidationError(`Expected a prompt (string) or a task object, got ${describe(raw)}`, {
+    return new ValidationError({
       issues: parsed.error.info.issues,
+      message: `Expected a prompt (string) or a task object, got ${describe(raw)}`,
     });
   }
 
@@ -278,8 +281,5 @@ export class AgentPool {
 }
 
 function cancelled(reason: CancelledInfo['reason'], taskId: string, why: string): RxAgentError {
-  return new CancelledError(`Task "${taskId}" was cancelled: ${why}`, {
-    reason,
-    taskId,
-  });
+  return new CancelledError({ reason, taskId, message: `Task "${taskId}" was cancelled: ${why}` });
 }

@@ -1,8 +1,8 @@
 import { Observable, asyncScheduler } from 'rxjs';
 import type { OperatorFunction, SchedulerLike, Subscription } from 'rxjs';
 import { isAgentEvent } from '../core/agent-event.js';
-import { toRxAgentError } from '../core/errors.js';
-import type { RxAgentError } from '../core/errors.js';
+import { toRxAgentError } from '../core/errors/index.js';
+import type { RxAgentError } from '../core/errors/index.js';
 import type { AgentEvent } from '../core/types.js';
 import {
   describe,

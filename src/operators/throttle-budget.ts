@@ -1,6 +1,6 @@
 import { Observable, type MonoTypeOperatorFunction, type Subscription } from 'rxjs';
 import { isAgentEvent } from '../core/agent-event.js';
-import { RateLimitError } from '../core/errors.js';
+import { RateLimitError } from '../core/errors/index.js';
 import { describe, expectConfig, expectKnownKeys, expectNumber } from '../core/validate.js';
 import type { Budget, Reservation } from '../budget/create-budget.js';
 

@@ -1,7 +1,7 @@
 import { Observable, Subscription, asyncScheduler, from } from 'rxjs';
 import type { ObservableInput, OperatorFunction, SchedulerLike } from 'rxjs';
-import { TimeoutError } from '../core/errors.js';
-import type { TimeoutInfo } from '../core/errors.js';
+import { TimeoutError } from '../core/errors/index.js';
+import type { TimeoutInfo } from '../core/errors/index.js';
 import {
   expectConfig,
   expectFunction,
@@ -94,7 +94,7 @@ export function timeoutWith<T, F = T>(config: TimeoutWithConfig<F>): OperatorFun
         upstream.unsubscribe();
         const info: TimeoutInfo = { limit, ms, seen };
         if (fallback === undefined) {
-          subscriber.error(new TimeoutError(timeoutMessage(info, total), info));
+          subscriber.error(new TimeoutError({ ...info, message: timeoutMessage(info, total) }));
           return;
         }
         let fallback$: Observable<F>;

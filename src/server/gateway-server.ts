@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { Subject, interval } from 'rxjs';
 import type { Observable, Subscription } from 'rxjs';
 import type { BudgetState } from '../budget/create-budget.js';
-import { CancelledError } from '../core/errors.js';
+import { CancelledError } from '../core/errors/index.js';
 import type { TaskEvent } from '../core/types.js';
 import { expectConfig, expectInteger } from '../core/validate.js';
 import { IDLE_POOL_STATE } from '../operators/pool.js';
@@ -164,10 +164,11 @@ export class GatewayServer implements Gateway {
         this.#runs.cancelMany(
           this.#runs.all(),
           (task) =>
-            new CancelledError(
-              `Task ${task.id} cancelled: the gateway closed and its drain deadline of ${deadlineMs} ms passed`,
-              { reason: 'drain-deadline', taskId: task.id },
-            ),
+            new CancelledError({
+              reason: 'drain-deadline',
+              taskId: task.id,
+              message: `Task ${task.id} cancelled: the gateway closed and its drain deadline of ${deadlineMs} ms passed`,
+            }),
         );
       }, deadlineMs);
       this.#deadlines.add(timer);

@@ -23,6 +23,7 @@ export {
   SubmittedTaskSchema,
   SubscribeFrameSchema,
   UnsubscribeFrameSchema,
+  errorFrame,
   eventToFrame,
   frameText,
   parseClientFrame,

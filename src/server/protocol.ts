@@ -1,6 +1,7 @@
 import type { RawData } from 'ws';
 import { z } from 'zod';
 import { textOf } from '../core/agent-event.js';
+import { ProtocolError, type ProtocolProblem, type RxAgentError } from '../core/errors/index.js';
 import { TaskSchema, ToolCallSchema, UsageSchema } from '../core/schemas.js';
 import type { Settled, TaskEvent } from '../core/types.js';
 
@@ -223,13 +224,14 @@ export function parseClientFrame(text: string): ClientFrameResult {
   try {
     json = JSON.parse(text);
   } catch (error) {
-    return protocolError(`Frame is not valid JSON: ${(error as Error).message}`);
+    return protocolError('not-json', `Frame is not valid JSON: ${(error as Error).message}`);
   }
   const type = typeof json === 'object' && json !== null ? (json as { type?: unknown }).type : undefined;
   if (typeof type !== 'string' || !(CLIENT_TYPES as string[]).includes(type)) {
     // The echo is cut short: an error frame must not cost more than the frame that caused it.
     const named = typeof type === 'string' ? JSON.stringify(type.slice(0, 64)) : 'undefined';
     return protocolError(
+      'unknown-type',
       `Unknown frame type ${named}${typeof type === 'string' && type.length > 64 ? ' (cut)' : ''}; expected one of ${CLIENT_TYPES.join(', ')}`,
     );
   }
@@ -247,8 +249,21 @@ export function parseClientFrame(text: string): ClientFrameResult {
   };
 }
 
-function protocolError(message: string): ClientFrameResult {
-  return { success: false, error: { type: 'error', code: 'E_PROTOCOL', message } };
+function protocolError(problem: ProtocolProblem, message?: string): ClientFrameResult {
+  const error = new ProtocolError(message === undefined ? { problem } : { problem, message });
+  return { success: false, error: errorFrame(error) };
+}
+
+/**
+ * The `error` frame that refuses a client's frame: the error's `code` and `message`, and the task it
+ * concerns.
+ *
+ * @example
+ * socket.send(JSON.stringify(errorFrame(new ForbiddenError({ action: 'submit' }))));
+ */
+export function errorFrame(error: RxAgentError, taskId?: string): ErrorFrame {
+  const frame: ErrorFrame = { type: 'error', code: error.code, message: error.message };
+  return taskId === undefined ? frame : { ...frame, taskId };
 }
 
 /**
@@ -319,6 +334,6 @@ export function frameText(data: RawData): string {
  * socket.on('message', (data, isBinary) => readClientFrame(data, isBinary));
  */
 export function readClientFrame(data: RawData, isBinary: boolean): ClientFrameResult {
-  if (isBinary) return protocolError('Binary frames are not accepted; send JSON text');
+  if (isBinary) return protocolError('binary');
   return parseClientFrame(frameText(data));
 }

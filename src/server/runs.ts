@@ -1,7 +1,7 @@
 import { Subject, throwError } from 'rxjs';
 import type { Observable, Subscription } from 'rxjs';
 import { estimateTokens } from '../budget/estimate.js';
-import { CancelledError, QueueFullError, toRxAgentError } from '../core/errors.js';
+import { CancelledError, QueueFullError, toRxAgentError } from '../core/errors/index.js';
 import type { Agent, Task, TaskEvent } from '../core/types.js';
 import { poolEngine } from '../operators/internal/pool-engine.js';
 import type { PoolCancel } from '../operators/internal/pool-engine.js';
@@ -132,10 +132,12 @@ export class GatewayRuns {
         const { concurrency, queueLimit } = tenant.limits;
         this.#settleHere(
           entry,
-          new QueueFullError(
-            `Client queue is full: ${tenant.waiting} tasks already wait for this client's ${concurrency} slots (queueLimit ${queueLimit})`,
-            { taskId: entry.id, queueLimit, overflow: 'reject' },
-          ),
+          new QueueFullError({
+            taskId: entry.id,
+            queueLimit,
+            overflow: 'reject',
+            message: `Client queue is full: ${tenant.waiting} tasks already wait for this client's ${concurrency} slots (queueLimit ${queueLimit})`,
+          }),
         );
       }
     }

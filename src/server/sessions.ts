@@ -1,11 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import type { RawData, WebSocket } from 'ws';
-import { CancelledError } from '../core/errors.js';
+import {
+  CancelledError,
+  DuplicateIdError,
+  ForbiddenError,
+  LimitError,
+  ProtocolError,
+  QueueFullError,
+} from '../core/errors/index.js';
 import type { Task } from '../core/types.js';
 import { ClientConnection } from './client-connection.js';
 import { GatewayClient } from './gateway-client.js';
-import { readClientFrame } from './protocol.js';
-import type { CancelFrame, ErrorFrame, SubmitFrame, SubscribeFrame, UnsubscribeFrame } from './protocol.js';
+import { errorFrame, readClientFrame } from './protocol.js';
+import type { CancelFrame, SubmitFrame, SubscribeFrame, UnsubscribeFrame } from './protocol.js';
 import type { EventRouter } from './router.js';
 import type { GatewayRuns } from './runs.js';
 import type { AuthorizeRequest, ResolvedServeConfig } from './serve-config.js';
@@ -67,7 +74,7 @@ export class Sessions {
       try {
         this.#onMessage(client, data, isBinary);
       } catch {
-        client.send(refusal('E_PROTOCOL', 'The gateway failed to handle this frame'));
+        client.send(errorFrame(new ProtocolError({ problem: 'unhandled' })));
       }
     });
     ws.on('error', () => undefined);
@@ -154,7 +161,7 @@ export class Sessions {
 
   #submit(client: GatewayClient, frame: SubmitFrame): void {
     if (!this.#host.accepting) {
-      client.send(refusal('E_PROTOCOL', 'The gateway is closing and takes no new tasks'));
+      client.send(errorFrame(new ProtocolError({ problem: 'closing' })));
       return;
     }
     const { tenant, identity } = client;
@@ -162,31 +169,29 @@ export class Sessions {
     const tasks = submitted.map((t): Task => (typeof t === 'string' ? { id: randomUUID(), input: t } : t));
     const ids = tasks.map((t) => t.id);
     if (!this.#host.may({ action: 'submit', identity, owner: identity, taskIds: ids })) {
-      client.send(refusal('E_FORBIDDEN', 'This identity may not submit tasks; nothing was accepted'));
+      client.send(errorFrame(new ForbiddenError({ action: 'submit' })));
       return;
     }
     const seen = new Set<string>();
     const duplicates = ids.filter((id) => tenant.tasks.has(id) || seen.has(id) || !seen.add(id));
     if (duplicates.length > 0) {
       const list = duplicates.map((id) => JSON.stringify(id)).join(', ');
-      client.send(refusal('E_DUPLICATE_ID', `Task ids already in use: ${list}; nothing was accepted`));
+      const message = `Task ids already in use: ${list}; nothing was accepted`;
+      client.send(errorFrame(new DuplicateIdError({ kind: 'task', id: duplicates[0] ?? '', message })));
       return;
     }
     const { tasksPerIdentity, tasks: total } = this.#config.limits;
     if (tenant.tasks.size + tasks.length > tasksPerIdentity) {
+      const message = `Too many tasks: this identity has ${tenant.tasks.size} accepted and not settled, and ${tasks.length} more would pass the limit of ${tasksPerIdentity}; nothing was accepted`;
       client.send(
-        refusal(
-          'E_QUEUE_FULL',
-          `Too many tasks: this identity has ${tenant.tasks.size} accepted and not settled, and ${tasks.length} more would pass the limit of ${tasksPerIdentity}; nothing was accepted`,
-        ),
+        errorFrame(new QueueFullError({ queueLimit: tasksPerIdentity, overflow: 'reject', message })),
       );
       return;
     }
     if (this.#runs.size + tasks.length > total) {
       // Other identities' load is theirs: the answer says only that the gateway is full.
-      client.send(
-        refusal('E_QUEUE_FULL', 'Too many tasks: the gateway takes no more for now; nothing was accepted'),
-      );
+      const message = 'Too many tasks: the gateway takes no more for now; nothing was accepted';
+      client.send(errorFrame(new QueueFullError({ queueLimit: total, overflow: 'reject', message })));
       return;
     }
     client.send({ type: 'accepted', taskIds: ids });
@@ -200,19 +205,19 @@ export class Sessions {
       owner !== identity &&
       !this.#host.may({ action: 'cancel', identity, owner, taskIds: [frame.taskId] })
     ) {
-      client.send({
-        ...refusal('E_FORBIDDEN', `This identity may not cancel tasks of ${JSON.stringify(owner)}`),
-        taskId: frame.taskId,
-      });
+      client.send(errorFrame(new ForbiddenError({ action: 'cancel', owner }), frame.taskId));
       return;
     }
     const task = this.#runs.tenant(owner)?.tasks.get(frame.taskId);
     if (task === undefined) {
       const whose = owner === identity ? 'this client' : JSON.stringify(owner);
-      client.send({
-        ...refusal('E_PROTOCOL', `No task ${JSON.stringify(frame.taskId)} of ${whose} is waiting or running`),
-        taskId: frame.taskId,
-      });
+      const message = `No task ${JSON.stringify(frame.taskId)} of ${whose} is waiting or running`;
+      client.send(
+        errorFrame(
+          new ProtocolError({ problem: 'unknown-task', taskId: frame.taskId, message }),
+          frame.taskId,
+        ),
+      );
       return;
     }
     this.#runs.cancel(task, cancelledError(task.id, 'client-cancel'));
@@ -224,7 +229,7 @@ export class Sessions {
     const { taskIds } = frame;
     const watches = this.#router.watches;
     if (owner !== identity && !this.#host.may({ action: 'subscribe', identity, owner, taskIds })) {
-      client.send(refusal('E_FORBIDDEN', `This identity may not watch tasks of ${JSON.stringify(owner)}`));
+      client.send(errorFrame(new ForbiddenError({ action: 'subscribe', owner })));
       return;
     }
     // By id without an owner: the identity's own tasks, and tasks published from elsewhere if the hook allows.
@@ -235,12 +240,8 @@ export class Sessions {
     const adds = taskIds === '*' ? 1 : taskIds.length * (published ? 2 : 1);
     const limit = this.#config.limits.watchedPerSocket;
     if (watches.size(client) + adds > limit) {
-      client.send(
-        refusal(
-          'E_LIMIT',
-          `Too many watches: this socket watches ${watches.size(client)} and may watch ${limit}; nothing was added`,
-        ),
-      );
+      const used = watches.size(client);
+      client.send(errorFrame(new LimitError({ limit: 'watchedPerSocket', used, max: limit })));
       return;
     }
     if (taskIds === '*') {
@@ -263,11 +264,7 @@ export class Sessions {
   }
 }
 
-function refusal(code: string, message: string): ErrorFrame {
-  return { type: 'error', code, message };
-}
-
 function cancelledError(taskId: string, reason: 'client-cancel' | 'disconnect'): CancelledError {
   const why = reason === 'disconnect' ? 'its client disconnected' : 'by its client';
-  return new CancelledError(`Task ${taskId} cancelled: ${why}`, { reason, taskId });
+  return new CancelledError({ reason, taskId, message: `Task ${taskId} cancelled: ${why}` });
 }

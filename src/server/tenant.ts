@@ -1,5 +1,5 @@
 import type { SchedulerLike } from 'rxjs';
-import type { CancelledError } from '../core/errors.js';
+import type { CancelledError } from '../core/errors/index.js';
 import type { Task } from '../core/types.js';
 import { Deque } from '../operators/internal/deque.js';
 import type { ServerFrame } from './protocol.js';

@@ -1,5 +1,5 @@
 import { concatMap, defer, from, map, Observable, of, type MonoTypeOperatorFunction } from 'rxjs';
-import { RxAgentError } from '../core/errors.js';
+import { DuplicateIdError } from '../core/errors/index.js';
 import type { Settled, TaskEvent } from '../core/types.js';
 import { describe, expectConfig, expectInteger, expectKnownKeys } from '../core/validate.js';
 import {
@@ -185,13 +185,17 @@ function reusedId(
   doneTtlMs: number,
 ): Settled<never> {
   const firstEntries = firstFrom.split(',').filter((id) => id !== '');
-  const error = new RxAgentError(
-    'E_DUPLICATE_ID',
-    `Task id "${result.taskId}" of entry ${entries.join(', ')} already has a result (entry ${resultId} of ` +
+  const error = new DuplicateIdError({
+    kind: 'task',
+    id: result.taskId,
+    entries,
+    resultId,
+    firstEntries,
+    message:
+      `Task id "${result.taskId}" of entry ${entries.join(', ')} already has a result (entry ${resultId} of ` +
       `"${stream}", from entry ${firstEntries.join(', ')}), so this one is not stored. Give every task an ` +
       `id of its own; an id is free again \`doneTtlMs\` (${doneTtlMs}ms) after its result.`,
-    { info: { taskId: result.taskId, entries, resultId, firstEntries } },
-  );
+  });
   return {
     status: 'rejected',
     taskId: result.taskId,

@@ -1,7 +1,7 @@
 import { constants } from 'node:buffer';
 import { createReadStream } from 'node:fs';
 import { TextDecoder } from 'node:util';
-import { ValidationError } from '../core/errors.js';
+import { ValidationError } from '../core/errors/index.js';
 import { InvalidTask } from '../core/invalid-task.js';
 import { parseTask } from '../core/schemas.js';
 import type { Task } from '../core/types.js';
@@ -137,10 +137,13 @@ function tooLong(number: number, bytes: number, maxLineBytes: number): InvalidTa
   const source = `line ${number}`;
   return invalid(
     number,
-    new ValidationError(
-      `Line too long (${source}): ${bytes} bytes, over the limit of ${maxLineBytes} (\`maxLineBytes\`); it was read past, not parsed`,
-      { issues: [], source, bytes, maxLineBytes },
-    ),
+    new ValidationError({
+      issues: [],
+      source,
+      bytes,
+      maxLineBytes,
+      message: `Line too long (${source}): ${bytes} bytes, over the limit of ${maxLineBytes} (\`maxLineBytes\`); it was read past, not parsed`,
+    }),
   );
 }
 
@@ -158,10 +161,11 @@ function parseLine(
   } catch {
     return invalid(
       number,
-      new ValidationError(
-        `Invalid UTF-8 (${source}): the line holds bytes that are not UTF-8; it was not read, so that ids and inputs are never changed (save the file as UTF-8)`,
-        { issues: [], source },
-      ),
+      new ValidationError({
+        issues: [],
+        source,
+        message: `Invalid UTF-8 (${source}): the line holds bytes that are not UTF-8; it was not read, so that ids and inputs are never changed (save the file as UTF-8)`,
+      }),
     );
   }
   if (text.trim() === '') return undefined;
@@ -171,7 +175,11 @@ function parseLine(
   } catch (error) {
     return invalid(
       number,
-      new ValidationError(`Invalid JSON (${source}): ${(error as Error).message}`, { issues: [], source }),
+      new ValidationError({
+        issues: [],
+        source,
+        message: `Invalid JSON (${source}): ${(error as Error).message}`,
+      }),
     );
   }
   const result = parseTask(json, source);

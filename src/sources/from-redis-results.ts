@@ -1,6 +1,6 @@
 import { Observable } from 'rxjs';
 import { z } from 'zod';
-import { RxAgentError, type ErrorCode } from '../core/errors.js';
+import { errorFromJSON } from '../core/errors/index.js';
 import { UsageSchema } from '../core/schemas.js';
 import type { Settled, TaskEvent } from '../core/types.js';
 import { describe, expectConfig, expectInteger, expectKnownKeys } from '../core/validate.js';
@@ -21,7 +21,7 @@ const ErrorSchema = z.looseObject({
   code: z.string(),
   message: z.string(),
   retryable: z.boolean().exactOptional(),
-  info: z.record(z.string(), z.unknown()).exactOptional(),
+  info: z.unknown(),
 });
 
 const SettledSchema = z.discriminatedUnion('status', [
@@ -43,33 +43,13 @@ const SettledSchema = z.discriminatedUnion('status', [
   }),
 ]);
 
-/**
- * An error that happened in another process, rebuilt from its JSON with the same name, code and info. Its
- * class is not the original's, so tell errors apart by `code`, not `instanceof`.
- *
- * @example
- * if (result.status === 'rejected' && result.error.code === 'E_TIMEOUT') {
- *   console.log(result.error.name); // 'TimeoutError'
- * }
- */
-export class RemoteAgentError extends RxAgentError {
-  override readonly name: string;
-  constructor(json: z.infer<typeof ErrorSchema>) {
-    super(json.code as ErrorCode, json.message, {
-      info: json.info ?? {},
-      retryable: json.retryable ?? false,
-    });
-    this.name = json.name ?? 'RxAgentError';
-  }
-}
-
 const CONFIG_KEYS = ['client', 'url', 'stream', 'from', 'blockMs'] as const;
 
 /**
  * Reads the results other processes wrote with `toRedisStream` as `settled` task events, so a gateway can
  * push them to its WebSocket clients (`serve({ results: fromRedisResults({ url, stream: 'results' }) })`).
- * Errors come back as `RemoteAgentError`s carrying the original name, code and info. Entries that are not
- * results are skipped. Runs until unsubscribed, on a connection of its own.
+ * Errors come back as the classes they were thrown as, with their message and info (`errorFromJSON`). Entries
+ * that are not results are skipped. Runs until unsubscribed, on a connection of its own.
  *
  * ```
  * results stream:  --a-----b---c--     entries written by toRedisStream in any process
@@ -149,7 +129,7 @@ function toEvent(fields: readonly string[]): TaskEvent<unknown> | undefined {
       : {
           status: 'rejected',
           taskId: data.taskId,
-          error: new RemoteAgentError(data.error),
+          error: errorFromJSON(data.error),
           ...(data.usage === undefined ? {} : { usage: data.usage }),
           attempts: data.attempts,
           durationMs: data.durationMs,

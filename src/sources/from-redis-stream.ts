@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { asyncScheduler, interval, type SchedulerLike, type Subscription } from 'rxjs';
-import { ValidationError } from '../core/errors.js';
+import { ValidationError } from '../core/errors/index.js';
 import { InvalidTask } from '../core/invalid-task.js';
 import { parseTask } from '../core/schemas.js';
 import type { Task } from '../core/types.js';
@@ -271,14 +271,19 @@ function readEntries(config: FromRedisStreamConfig): AsyncIterator<Task | Invali
     let json: unknown;
     let problem: ValidationError | undefined;
     if (text === undefined) {
-      problem = new ValidationError(`Missing field \`${field}\` (${where})`, { issues: [], source: where });
+      problem = new ValidationError({
+        issues: [],
+        source: where,
+        message: `Missing field \`${field}\` (${where})`,
+      });
     } else {
       try {
         json = JSON.parse(text);
       } catch (error) {
-        problem = new ValidationError(`Invalid JSON (${where}): ${(error as Error).message}`, {
+        problem = new ValidationError({
           issues: [],
           source: where,
+          message: `Invalid JSON (${where}): ${(error as Error).message}`,
         });
       }
     }

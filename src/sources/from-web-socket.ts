@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { Observable } from 'rxjs';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { RawData } from 'ws';
-import { ValidationError } from '../core/errors.js';
-import type { ValidationInfo } from '../core/errors.js';
+import { ValidationError } from '../core/errors/index.js';
+import type { ValidationInfo } from '../core/errors/index.js';
 import { InvalidTask } from '../core/invalid-task.js';
 import type { Task } from '../core/types.js';
 import { describe } from '../core/validate.js';
@@ -49,7 +49,11 @@ export function fromWebSocket(target: WebSocketServer | WebSocket): Observable<T
             subscriber.next(
               new InvalidTask(
                 `frame-${frames}`,
-                new ValidationError(message, { issues: issues as ValidationInfo['issues'], source: 'frame' }),
+                new ValidationError({
+                  issues: issues as ValidationInfo['issues'],
+                  source: 'frame',
+                  message,
+                }),
               ),
             );
           }

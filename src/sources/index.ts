@@ -7,7 +7,7 @@ export type { FromTasksOptions } from './from-tasks.js';
 export { fromWebSocket } from './from-web-socket.js';
 export { PULL, filterPull, isPullable, pullSource } from './pull.js';
 export type { PullSource, Pullable } from './pull.js';
-export { RemoteAgentError, fromRedisResults } from './from-redis-results.js';
+export { fromRedisResults } from './from-redis-results.js';
 export type { FromRedisResultsConfig } from './from-redis-results.js';
 export { fromRedisStream } from './from-redis-stream.js';
 export type { FromRedisStreamConfig, RedisGroupLost } from './from-redis-stream.js';

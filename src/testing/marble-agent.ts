@@ -1,6 +1,6 @@
 import { asyncScheduler, concat, defer, EMPTY, map, of, tap, throwError, type SchedulerLike } from 'rxjs';
 import type { RunHelpers } from 'rxjs/testing';
-import { ProviderError } from '../core/errors.js';
+import { ProviderError } from '../core/errors/index.js';
 import type { Agent, AgentEvent } from '../core/types.js';
 import { describe, expectConfig, expectScheduler } from '../core/validate.js';
 
@@ -146,7 +146,7 @@ export function marbleAgent(
         const error =
           'error' in script
             ? script.error
-            : new ProviderError(`Scripted error on task "${task.id}"`, { status: 500 }, { retryable: true });
+            : new ProviderError({ status: 500, message: `Scripted error on task "${task.id}"` });
         let text = '';
         let done = false;
         let toolCalls = false;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { core } from 'zod';
-import { ValidationError } from '../core/errors.js';
+import { ValidationError } from '../core/errors/index.js';
 import { describe } from '../core/validate.js';
 import type { ParseResult } from '../core/schemas.js';
 import type { Tool } from './define-tool.js';
@@ -107,7 +107,10 @@ export function parsePlan(text: string, tools?: readonly Tool[]): ParseResult<Pl
   if (issues.length === 0) return { success: true, data: nodes };
   return {
     success: false,
-    error: new ValidationError(`Invalid plan: ${issues.map((i) => i.message).join('; ')}`, { issues }),
+    error: new ValidationError({
+      issues,
+      message: `Invalid plan: ${issues.map((i) => i.message).join('; ')}`,
+    }),
   };
 }
 

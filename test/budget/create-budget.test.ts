@@ -4,7 +4,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { createBudget } from '../../src/budget/create-budget.js';
 import { memoryStore } from '../../src/budget/memory-store.js';
 import type { AcquireResult, BudgetStore } from '../../src/budget/store.js';
-import { BudgetExhaustedError, RateLimitError } from '../../src/core/errors.js';
+import { BudgetExhaustedError, RateLimitError } from '../../src/core/errors/index.js';
 
 let testScheduler: TestScheduler;
 
@@ -65,7 +65,7 @@ describe('createBudget', () => {
       });
       const seen: unknown[] = [];
       budget.state$.subscribe((s) => seen.push(s));
-      budget.rateLimited(new RateLimitError('429', { limit: 'requests', retryAfterMs: 2_000 }));
+      budget.rateLimited(new RateLimitError({ limit: 'requests', retryAfterMs: 2_000, message: '429' }));
       expectObservable(budget.state$, '^').toBe('a', {
         a: { tokensAvailable: 1000, requestsAvailable: 5, spent: 0, waiting: 0, cooldownUntil: 2000 },
       });

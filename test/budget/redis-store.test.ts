@@ -2,10 +2,14 @@ import { Redis } from 'ioredis';
 import { filter, firstValueFrom, from, lastValueFrom, of, startWith, Subject, tap } from 'rxjs';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { createBudget } from '../../src/budget/create-budget.js';
-import { redisStore, StoreUnavailableError, type RedisStore } from '../../src/budget/redis-store.js';
+import { redisStore, type RedisStore } from '../../src/budget/redis-store.js';
 import type { BudgetSpec } from '../../src/budget/store.js';
 import { limitSpec } from '../../src/budget/token-bucket.js';
-import { BudgetExhaustedError, type RxAgentError } from '../../src/core/errors.js';
+import {
+  BudgetExhaustedError,
+  StoreUnavailableError,
+  type RxAgentError,
+} from '../../src/core/errors/index.js';
 import type { Agent, TaskEvent } from '../../src/core/types.js';
 import { runAgents } from '../../src/operators/run-agents.js';
 import { describeRedis, startRedis, type RedisServer } from '../support/redis-server.js';
@@ -189,7 +193,7 @@ describeRedis('redisStore', () => {
     const error = await firstValueFrom(budget.reserve({ tokens: 10 })).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(BudgetExhaustedError);
     expect(error).toMatchObject({ info: { reason: 'store-unavailable' }, retryable: true });
-    expect((error as BudgetExhaustedError).info.cause).toBeInstanceOf(StoreUnavailableError);
+    expect((error as BudgetExhaustedError).cause).toBeInstanceOf(StoreUnavailableError);
   });
 
   it('after a restart that lost the buckets, pauses until grants before it have left the window', async () => {
@@ -248,7 +252,7 @@ describeRedis('redisStore through runAgents, across an outage longer than unavai
         : event.type === 'settled' && event.result.status === 'rejected'
           ? event.result.error
           : undefined;
-    return error?.code === 'E_BUDGET_EXHAUSTED' && error.info.reason === 'store-unavailable'
+    return error instanceof BudgetExhaustedError && error.info.reason === 'store-unavailable'
       ? error
       : undefined;
   };

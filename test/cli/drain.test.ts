@@ -1,7 +1,7 @@
 import { NEVER, VirtualTimeScheduler, lastValueFrom, of, tap, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { drainOnInterrupt } from '../../src/cli/drain.js';
-import { ValidationError } from '../../src/core/errors.js';
+import { ValidationError } from '../../src/core/errors/index.js';
 import { InvalidTask } from '../../src/core/invalid-task.js';
 import type { Agent, Settled, Task, TaskEvent } from '../../src/core/types.js';
 import { runAgents } from '../../src/operators/run-agents.js';
@@ -10,7 +10,10 @@ import { pullSource } from '../../src/sources/pull.js';
 const TASKS: (Task | InvalidTask)[] = [
   { id: 't1', input: 'a' },
   { id: 't2', input: 'b' },
-  new InvalidTask('line-3', new ValidationError('Invalid JSON (line 3)', { issues: [], source: 'line 3' })),
+  new InvalidTask(
+    'line-3',
+    new ValidationError({ issues: [], source: 'line 3', message: 'Invalid JSON (line 3)' }),
+  ),
   { id: 't4', input: 'c' },
   { id: 't5', input: 'd' },
 ];

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { failureMessage } from '../../src/cli/main.js';
-import { ProviderError } from '../../src/core/errors.js';
+import { ProviderError } from '../../src/core/errors/index.js';
 
 describe('failureMessage', () => {
   it('prints one line for a system error, such as a file that vanished mid-read', async () => {
@@ -12,7 +12,7 @@ describe('failureMessage', () => {
   });
 
   it('prints one line for a typed error, and a stack only for a real bug', () => {
-    expect(failureMessage(new ProviderError('upstream down', { status: 503 }))).toBe(
+    expect(failureMessage(new ProviderError({ status: 503, message: 'upstream down' }))).toBe(
       'rxagent: E_PROVIDER: upstream down\n',
     );
     const bug = failureMessage(new TypeError('x is undefined'));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatSummary } from '../../src/cli/summary.js';
-import { CancelledError, TimeoutError } from '../../src/core/errors.js';
+import { CancelledError, TimeoutError } from '../../src/core/errors/index.js';
 import type { Settled } from '../../src/core/types.js';
 import type { AllSettled } from '../../src/operators/all-settled.js';
 
@@ -32,21 +32,21 @@ describe('formatSummary', () => {
       {
         status: 'rejected',
         taskId: 'c',
-        error: new TimeoutError('late', { limit: 'total', ms: 5, seen: 0 }),
+        error: new TimeoutError({ limit: 'total', ms: 5, seen: 0, message: 'late' }),
         attempts: 3,
         durationMs: 2000,
       },
       {
         status: 'rejected',
         taskId: 'd',
-        error: new CancelledError('stop', { reason: 'closed' }),
+        error: new CancelledError({ reason: 'closed', message: 'stop' }),
         attempts: 0,
         durationMs: 0,
       },
       {
         status: 'rejected',
         taskId: 'e',
-        error: new CancelledError('stop', { reason: 'closed' }),
+        error: new CancelledError({ reason: 'closed', message: 'stop' }),
         attempts: 0,
         durationMs: 0,
       },

@@ -1,5 +1,5 @@
 import { describe, expectTypeOf, it } from 'vitest';
-import type { RxAgentError } from '../../src/core/errors.js';
+import type { RxAgentError } from '../../src/core/errors/index.js';
 import type {
   AgentEvent,
   ChatMessage,

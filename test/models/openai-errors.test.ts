@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { APIConnectionError, APIConnectionTimeoutError, APIError } from 'openai';
 import { describe, expect, it } from 'vitest';
-import { ProviderError, RateLimitError, TimeoutError } from '../../src/core/errors.js';
+import { ProviderError, RateLimitError, TimeoutError } from '../../src/core/errors/index.js';
 import { defaultRetryable } from '../../src/operators/retry-backoff.js';
 import {
   DEFAULT_RETRY_AFTER_MS,
@@ -295,7 +295,7 @@ describe('toProviderError for connection and stream failures', () => {
     );
     expect(mapped).toMatchObject({
       retryable: true,
-      info: { type: 'malformed-chunk', chunks: 3, partialText: 'Hi th' },
+      info: { type: 'malformed_chunk', chunks: 3, partialText: 'Hi th' },
     });
     expect(mapped.message).toBe(
       'Provider sent a malformed stream chunk after 3 chunks (5 characters of text): Unexpected token o in JSON',
@@ -305,7 +305,7 @@ describe('toProviderError for connection and stream failures', () => {
   it('keeps the partial text of a stream broken by the network', () => {
     const cut = new TypeError('terminated', { cause: new Error('other side closed') });
     const mapped = toProviderError(cut, { chunks: 1, partialText: 'x' }, NOW);
-    expect(mapped).toMatchObject({ retryable: true, info: { type: 'stream-interrupted', partialText: 'x' } });
+    expect(mapped).toMatchObject({ retryable: true, info: { type: 'stream_interrupted', partialText: 'x' } });
     expect(mapped.message).toBe(
       'Provider stream broke after 1 chunk (1 characters of text): terminated: other side closed',
     );
@@ -325,7 +325,7 @@ describe('toProviderError for connection and stream failures', () => {
   });
 
   it('passes rxagent errors through untouched', () => {
-    const timeout = new TimeoutError('late', { limit: 'each', ms: 5, seen: 0 });
+    const timeout = new TimeoutError({ limit: 'each', ms: 5, seen: 0, message: 'late' });
     expect(toProviderError(timeout, NOTHING, NOW)).toBe(timeout);
   });
 
@@ -333,7 +333,7 @@ describe('toProviderError for connection and stream failures', () => {
     expect(incompleteStreamError({ chunks: 0, partialText: '' })).toMatchObject({
       message: 'Provider stream ended without a finish_reason after 0 chunks (0 characters of text)',
       retryable: true,
-      info: { type: 'incomplete-stream' },
+      info: { type: 'incomplete_stream' },
     });
   });
 });

@@ -21,7 +21,7 @@ import {
   RefusalError,
   RxAgentError,
   TimeoutError,
-} from '../../src/core/errors.js';
+} from '../../src/core/errors/index.js';
 import type { AgentEvent, Settled, Task, TaskEvent } from '../../src/core/types.js';
 import { createBudget, type BudgetState } from '../../src/budget/create-budget.js';
 import { estimateTokens } from '../../src/budget/estimate.js';
@@ -475,7 +475,7 @@ describe('openaiModel in a pool', () => {
     expect(errorOf('t1')).toMatchObject({
       code: 'E_PROVIDER',
       retryable: true,
-      info: { type: 'malformed-chunk', chunks: 2, partialText: 'Echo:' },
+      info: { type: 'malformed_chunk', chunks: 2, partialText: 'Echo:' },
     });
     expect(errorOf('t1').message).toMatch(
       /^Provider sent a malformed stream chunk after 2 chunks \(5 characters/,
@@ -483,12 +483,12 @@ describe('openaiModel in a pool', () => {
     expect(errorOf('t2')).toMatchObject({
       code: 'E_PROVIDER',
       retryable: true,
-      info: { type: 'stream-interrupted', partialText: 'Echo: cut-me' },
+      info: { type: 'stream_interrupted', partialText: 'Echo: cut-me' },
     });
     expect(errorOf('t3')).toMatchObject({
       code: 'E_PROVIDER',
       retryable: true,
-      info: { type: 'incomplete-stream', chunks: 2, partialText: 'Echo:' },
+      info: { type: 'incomplete_stream', chunks: 2, partialText: 'Echo:' },
     });
     expect(errorOf('t3').message).toBe(
       'Provider stream ended without a finish_reason after 2 chunks (5 characters of text)',

@@ -1,7 +1,7 @@
 import { lastValueFrom, map, retry, toArray } from 'rxjs';
 import type { TestScheduler } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
-import { CancelledError, ProviderError, RateLimitError } from '../../src/core/errors.js';
+import { CancelledError, ProviderError, RateLimitError } from '../../src/core/errors/index.js';
 import type { AgentEvent, ChatMessage, Task, ToolCall } from '../../src/core/types.js';
 import {
   simulatedModel,
@@ -398,7 +398,7 @@ describe('simulatedModel cancellation', () => {
       expectObservable(model.run(task('t', 'hi'), { signal: controller.signal })).toBe(
         '100ms a 19ms b 9ms #',
         { a: delta('Simulated'), b: delta(' answer') },
-        new CancelledError('Run of task "t" was aborted', { reason: 'unsubscribed', taskId: 't' }),
+        new CancelledError({ reason: 'unsubscribed', taskId: 't', message: 'Run of task "t" was aborted' }),
       );
       expectNothingPendingAfter(scheduler, 130, pending);
     });

@@ -1,7 +1,7 @@
 import { NEVER, map } from 'rxjs';
 import type { Observable } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { CancelledError, QueueFullError } from '../../src/core/errors.js';
+import { CancelledError, QueueFullError } from '../../src/core/errors/index.js';
 import type { Agent, TaskEvent } from '../../src/core/types.js';
 import { AgentPool } from '../../src/operators/agent-pool.js';
 import type { AgentPoolState, Fulfilled } from '../../src/operators/agent-pool.js';

@@ -1,5 +1,5 @@
 import { describe, it } from 'vitest';
-import { RxAgentError } from '../../src/core/errors.js';
+import { ProviderError } from '../../src/core/errors/index.js';
 import type { Settled, TaskEvent } from '../../src/core/types.js';
 import { allSettled } from '../../src/operators/all-settled.js';
 import { createTestScheduler } from '../../src/testing/test-scheduler.js';
@@ -15,7 +15,7 @@ const ok = (taskId: string): Settled => ({
 const failed: Settled = {
   status: 'rejected',
   taskId: 'b',
-  error: new RxAgentError('E_PROVIDER', 'down', { info: {} }),
+  error: new ProviderError({ status: 500, message: 'down' }),
   attempts: 1,
   durationMs: 1,
 };

@@ -2,7 +2,7 @@
 // outside, so a provider request never outlives the attempt that made it (and is never billed past it).
 import { NEVER, Observable, Subject, VirtualTimeScheduler, firstValueFrom, from, of, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { CancelledError } from '../../src/core/errors.js';
+import { CancelledError } from '../../src/core/errors/index.js';
 import type { Agent, AgentEvent, Task } from '../../src/core/types.js';
 import { withSignal } from '../../src/core/with-signal.js';
 import { AgentPool } from '../../src/operators/agent-pool.js';

@@ -3,7 +3,7 @@ import { TestScheduler } from 'rxjs/testing';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { InvalidTask } from '../../src/core/invalid-task.js';
-import { ValidationError } from '../../src/core/errors.js';
+import { ValidationError } from '../../src/core/errors/index.js';
 import { dag } from '../../src/operators/dag.js';
 import type { DagEvent } from '../../src/operators/dag.js';
 import { runPlan } from '../../src/operators/run-plan.js';
@@ -297,7 +297,7 @@ describe('dag: failures', () => {
         node('w', 1, { dependsOn: ['ghost'] }),
         node('y', '${p.nothing}'),
         { not: 'a node' },
-        new InvalidTask('line-7', new ValidationError('bad line', { issues: [] })),
+        new InvalidTask('line-7', new ValidationError({ issues: [], message: 'bad line' })),
       ];
       const result = runPlan(plan, [work]).pipe(
         map((event) => {

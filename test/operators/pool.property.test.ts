@@ -15,7 +15,7 @@ import {
 import type { Subscription } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
-import { ProviderError } from '../../src/core/errors.js';
+import { ProviderError } from '../../src/core/errors/index.js';
 import type { AgentEvent, Task, TaskEvent } from '../../src/core/types.js';
 import { pool } from '../../src/operators/pool.js';
 import { retryBackoff } from '../../src/operators/retry-backoff.js';
@@ -88,7 +88,7 @@ describe('pool (property)', () => {
               return timer(TIMEOUT + latency, scheduler).pipe(map(() => 'v'));
             case 'error':
               return timer(latency, scheduler).pipe(
-                mergeMap(() => throwError(() => new ProviderError('down', { status: 500 }))),
+                mergeMap(() => throwError(() => new ProviderError({ status: 500, message: 'down' }))),
               );
             case 'empty':
               return timer(latency, scheduler).pipe(ignoreElements());

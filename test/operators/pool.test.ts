@@ -1,7 +1,7 @@
 import { Observable, concat, defer, finalize, from, lastValueFrom, map, of, take, tap, toArray } from 'rxjs';
 import type { TestScheduler } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
-import { ProviderError, TimeoutError, ValidationError } from '../../src/core/errors.js';
+import { ProviderError, TimeoutError, ValidationError } from '../../src/core/errors/index.js';
 import { InvalidTask } from '../../src/core/invalid-task.js';
 import type { AgentEvent, Task, TaskEvent } from '../../src/core/types.js';
 import { pool } from '../../src/operators/pool.js';
@@ -125,7 +125,7 @@ describe('pool', () => {
 
   it('settles a sync throw, an error, an empty completion and an invalid task as rejected, and goes on', () => {
     createTestScheduler().run(({ hot, cold, expectObservable, expectSubscriptions }) => {
-      const invalid = new InvalidTask('bad', new ValidationError('bad line', { issues: [] }));
+      const invalid = new InvalidTask('bad', new ValidationError({ issues: [], message: 'bad line' }));
       const source = hot('  -iabcd|', { ...tasks('abcd'), i: invalid });
       const sourceSubs = '  ^-----!';
       const expected = '    -vx--yz(w|)';
@@ -133,7 +133,7 @@ describe('pool', () => {
         a: () => {
           throw new Error('sync');
         },
-        b: () => cold('--#', undefined, new ProviderError('down', { status: 503 })),
+        b: () => cold('--#', undefined, new ProviderError({ status: 503, message: 'down' })),
         c: () => cold('--|'),
         d: () => cold('--(v|)', { v: 'D' }),
       };
@@ -187,7 +187,7 @@ describe('pool', () => {
           type: 'retry',
           attempt: 2,
           delayMs: 1,
-          error: new ProviderError('x', {}, { retryable: true }),
+          error: new ProviderError({ message: 'x', retryable: true }),
         },
         f: { type: 'done', text: 'Hello', finishReason: 'stop' },
       };
@@ -243,7 +243,7 @@ describe('pool', () => {
 
   it('keeps the cause of a TimeoutError when it adds where the pool stood', async () => {
     const cause = new Error('socket hang up');
-    const late = new TimeoutError('late', { limit: 'each', ms: 5, seen: 1 }, { cause });
+    const late = new TimeoutError({ limit: 'each', ms: 5, seen: 1, message: 'late', cause });
     const [result] = await lastValueFrom(
       of(task('a')).pipe(
         pool(() => Promise.reject(late)),
@@ -320,7 +320,11 @@ describe('pool', () => {
     let running = 0;
     let peak = 0;
     createTestScheduler().run(({ hot, cold, expectObservable }) => {
-      const attempt = cold('-#', undefined, new ProviderError('down', { status: 500 }, { retryable: true }));
+      const attempt = cold(
+        '-#',
+        undefined,
+        new ProviderError({ status: 500, message: 'down', retryable: true }),
+      );
       const result = hot('-ab|', tasks('ab')).pipe(
         pool(
           () =>

@@ -9,11 +9,11 @@ import {
   ProviderError,
   QueueFullError,
   RateLimitError,
-  RxAgentError,
   TimeoutError,
   ValidationError,
+  WorkerError,
   toRxAgentError,
-} from '../../src/core/errors.js';
+} from '../../src/core/errors/index.js';
 import type { AgentEvent } from '../../src/core/types.js';
 import { backoffDelay } from '../../src/operators/internal/backoff.js';
 import { defaultRetryable, retryBackoff } from '../../src/operators/retry-backoff.js';
@@ -28,12 +28,13 @@ beforeEach(() => {
   });
 });
 
-const serverError = new ProviderError('upstream 503', { status: 503 }, { retryable: true });
-const quotaError = new ProviderError(
-  'You exceeded your current quota',
-  { status: 429, type: 'insufficient_quota' },
-  { retryable: true },
-);
+const serverError = new ProviderError({ status: 503, message: 'upstream 503', retryable: true });
+const quotaError = new ProviderError({
+  status: 429,
+  type: 'insufficient_quota',
+  message: 'You exceeded your current quota',
+  retryable: true,
+});
 // The subclasses' info interfaces have no index signature, so they only become `RxAgentError` through
 // `toRxAgentError`, which returns the same instance.
 const retry = (attempt: number, delayMs: number, error: Error = serverError): RetryEvent => ({
@@ -112,7 +113,7 @@ describe('retryBackoff: delays', () => {
 
   it('honours retryAfterMs of a rate limit beyond maxDelayMs', () => {
     testScheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
-      const limited = new RateLimitError('429', { limit: 'tokens', retryAfterMs: 50 });
+      const limited = new RateLimitError({ limit: 'tokens', retryAfterMs: 50, message: '429' });
       const e1 = cold('-#', undefined, limited);
       const e2 = cold('                                                   -a|');
       const expected = '-r 49ms -a|';
@@ -126,10 +127,10 @@ describe('retryBackoff: delays', () => {
   });
 
   it('keeps the exponential wait when it is longer than retryAfterMs, and never jitters below retryAfterMs', () => {
-    const short = new RateLimitError('429', { limit: 'requests', retryAfterMs: 2 });
+    const short = new RateLimitError({ limit: 'requests', retryAfterMs: 2, message: '429' });
     const policy = { baseDelayMs: 40, maxDelayMs: 1000, jitter: 0, random: () => 0 };
     expect(backoffDelay(1, policy, toRxAgentError(short))).toBe(40);
-    const long = new RateLimitError('429', { limit: 'requests', retryAfterMs: 30 });
+    const long = new RateLimitError({ limit: 'requests', retryAfterMs: 30, message: '429' });
     expect(backoffDelay(1, { ...policy, jitter: 1, random: () => 0.99 }, toRxAgentError(long))).toBe(30);
   });
 
@@ -146,7 +147,7 @@ describe('retryBackoff: delays', () => {
           const error = toRxAgentError(
             retryAfterMs === undefined
               ? serverError
-              : new RateLimitError('429', { limit: 'tokens', retryAfterMs }),
+              : new RateLimitError({ limit: 'tokens', retryAfterMs, message: '429' }),
           );
           const delay = backoffDelay(
             retryNumber,
@@ -167,8 +168,8 @@ describe('retryBackoff: delays', () => {
 
 describe('retryBackoff: what is retried', () => {
   it.each([
-    ['a rate limit', new RateLimitError('429', { limit: 'requests', retryAfterMs: 0 })],
-    ['a timeout', new TimeoutError('late', { limit: 'first', ms: 5, seen: 0 })],
+    ['a rate limit', new RateLimitError({ limit: 'requests', retryAfterMs: 0, message: '429' })],
+    ['a timeout', new TimeoutError({ limit: 'first', ms: 5, seen: 0, message: 'late' })],
     ['a retryable provider error', serverError],
   ])('retries %s by default', (_name, error) => {
     testScheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
@@ -182,11 +183,14 @@ describe('retryBackoff: what is retried', () => {
   });
 
   it.each([
-    ['a validation error', new ValidationError('bad task', { issues: [] })],
-    ['a full queue', new QueueFullError('full', { taskId: 't', queueLimit: 1, overflow: 'reject' })],
-    ['an exhausted budget', new BudgetExhaustedError('spent', { reason: 'max-total-cost' })],
-    ['a cancellation', new CancelledError('cancelled', { reason: 'closed' })],
-    ['a non-retryable provider error', new ProviderError('400', { status: 400 })],
+    ['a validation error', new ValidationError({ issues: [], message: 'bad task' })],
+    ['a full queue', new QueueFullError({ taskId: 't', queueLimit: 1, overflow: 'reject', message: 'full' })],
+    [
+      'an exhausted budget',
+      new BudgetExhaustedError({ reason: 'max-total-cost', maxTotalCost: 1, spent: 1 }),
+    ],
+    ['a cancellation', new CancelledError({ reason: 'closed', message: 'cancelled' })],
+    ['a non-retryable provider error', new ProviderError({ status: 400, message: '400' })],
     ['a quota error', quotaError],
   ])('does not retry %s', (_name, error) => {
     testScheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
@@ -209,7 +213,7 @@ describe('retryBackoff: what is retried', () => {
     testScheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
       const cause = new Error('socket hang up');
       const e1 = cold('-#', undefined, cause);
-      const wrapped = new RxAgentError('E_WORKER', 'socket hang up', { info: {}, cause });
+      const wrapped = new WorkerError({ thrown: 'Error', message: 'socket hang up', cause });
       expectObservable(e1.pipe(retryBackoff({ scheduler: testScheduler }))).toBe('-#', undefined, wrapped);
       expectSubscriptions(e1.subscriptions).toBe('^!');
     });
@@ -232,7 +236,7 @@ describe('retryBackoff: what is retried', () => {
           scheduler: testScheduler,
         }),
       );
-      const wrapped = new RxAgentError('E_WORKER', 'flaky', { info: {}, cause });
+      const wrapped = new WorkerError({ thrown: 'Error', message: 'flaky', cause });
       expectObservable(result).toBe('-r-#', { r: retry(2, 1, wrapped) }, wrapped);
       expectSubscriptions(e1.subscriptions).toBe(['^!', '--^!']);
       testScheduler.flush();
@@ -255,7 +259,7 @@ describe('retryBackoff: what is retried', () => {
           scheduler: testScheduler,
         }),
       );
-      const wrapped = new RxAgentError('E_WORKER', 'predicate bug', { info: {}, cause: bug });
+      const wrapped = new WorkerError({ thrown: 'Error', message: 'predicate bug', cause: bug });
       expectObservable(result).toBe('-#', undefined, wrapped);
       expectSubscriptions(e1.subscriptions).toBe('^!');
     });
@@ -263,7 +267,7 @@ describe('retryBackoff: what is retried', () => {
 
   it('respects maxRetries: 0 and ends with the last error', () => {
     testScheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
-      const first = new TimeoutError('late', { limit: 'first', ms: 5, seen: 0 });
+      const first = new TimeoutError({ limit: 'first', ms: 5, seen: 0, message: 'late' });
       const e1 = cold('-#', undefined, first);
       expectObservable(e1.pipe(retryBackoff({ maxRetries: 0, scheduler: testScheduler }))).toBe(
         '-#',
@@ -276,7 +280,7 @@ describe('retryBackoff: what is retried', () => {
 
   it('errors with the error of the last attempt, reporting each earlier one in its retry event', () => {
     testScheduler.run(({ cold, expectObservable }) => {
-      const late = new TimeoutError('late', { limit: 'first', ms: 5, seen: 0 });
+      const late = new TimeoutError({ limit: 'first', ms: 5, seen: 0, message: 'late' });
       const e1 = cold('-#', undefined, late);
       const e2 = cold('   -#', undefined, serverError);
       const result = attempts(e1, e2).pipe(
@@ -388,10 +392,11 @@ describe('retryBackoff: teardown', () => {
     testScheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
       const e1 = cold('  ------a|');
       const e2 = cold('       -a|');
-      const late = new TimeoutError('Timed out after 3ms waiting for the first event', {
+      const late = new TimeoutError({
         limit: 'first',
         ms: 3,
         seen: 0,
+        message: 'Timed out after 3ms waiting for the first event',
       });
       const result = attempts(e1, e2).pipe(
         timeoutWith({ first: 3, scheduler: testScheduler }),
@@ -406,12 +411,16 @@ describe('retryBackoff: teardown', () => {
 
 describe('defaultRetryable', () => {
   it('accepts rxagent errors marked retryable, except quota errors and foreign errors', () => {
-    expect(defaultRetryable(new RateLimitError('429', { limit: 'tokens', retryAfterMs: 1 }))).toBe(true);
-    expect(defaultRetryable(new TimeoutError('late', { limit: 'total', ms: 1, seen: 0 }))).toBe(true);
+    expect(defaultRetryable(new RateLimitError({ limit: 'tokens', retryAfterMs: 1, message: '429' }))).toBe(
+      true,
+    );
+    expect(defaultRetryable(new TimeoutError({ limit: 'total', ms: 1, seen: 0, message: 'late' }))).toBe(
+      true,
+    );
     expect(defaultRetryable(serverError)).toBe(true);
     expect(defaultRetryable(quotaError)).toBe(false);
-    expect(defaultRetryable(new ProviderError('400', { status: 400 }))).toBe(false);
-    expect(defaultRetryable(new ValidationError('bad', { issues: [] }))).toBe(false);
+    expect(defaultRetryable(new ProviderError({ status: 400, message: '400' }))).toBe(false);
+    expect(defaultRetryable(new ValidationError({ issues: [], message: 'bad' }))).toBe(false);
     expect(defaultRetryable(new Error('ECONNRESET'))).toBe(false);
     expect(defaultRetryable('text')).toBe(false);
   });

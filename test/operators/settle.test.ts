@@ -1,6 +1,6 @@
 import { map } from 'rxjs';
 import { describe, it } from 'vitest';
-import { RxAgentError } from '../../src/core/errors.js';
+import { ProviderError } from '../../src/core/errors/index.js';
 import type { Settled, TaskEvent } from '../../src/core/types.js';
 import { settle } from '../../src/operators/settle.js';
 import { createTestScheduler } from '../../src/testing/test-scheduler.js';
@@ -16,7 +16,7 @@ const ok: Settled = {
 const failed: Settled = {
   status: 'rejected',
   taskId: 'b',
-  error: new RxAgentError('E_PROVIDER', 'down', { info: {} }),
+  error: new ProviderError({ status: 500, message: 'down' }),
   attempts: 2,
   durationMs: 4,
 };

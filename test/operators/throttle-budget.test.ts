@@ -3,7 +3,7 @@ import { defer, map, merge, mergeMap, takeUntil, tap, timer, type Observable } f
 import { TestScheduler } from 'rxjs/testing';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createBudget, type BudgetConfig } from '../../src/budget/create-budget.js';
-import { BudgetExhaustedError, RateLimitError } from '../../src/core/errors.js';
+import { BudgetExhaustedError, RateLimitError } from '../../src/core/errors/index.js';
 import type { AgentEvent } from '../../src/core/types.js';
 import { throttleBudget } from '../../src/operators/throttle-budget.js';
 
@@ -21,7 +21,7 @@ const usage = (inputTokens: number, outputTokens: number): AgentEvent => ({
   usage: { inputTokens, outputTokens },
 });
 const tooMany = (limit: 'tokens' | 'requests', retryAfterMs: number) =>
-  new RateLimitError('429', { limit, retryAfterMs, status: 429 });
+  new RateLimitError({ limit, retryAfterMs, status: 429, message: '429' });
 
 describe('throttleBudget', () => {
   it('grants runs as the token bucket refills (one second of burst by default)', () => {
@@ -216,10 +216,12 @@ describe('throttleBudget', () => {
       expectObservable(result).toBe(
         '--u-u#',
         { u: usage(300, 300) },
-        new BudgetExhaustedError(
-          'Budget spent: 1200.0000 of the `maxTotalCost` of 1000 dollars; nothing new starts',
-          { reason: 'max-total-cost', maxTotalCost: 1000 },
-        ),
+        new BudgetExhaustedError({
+          reason: 'max-total-cost',
+          maxTotalCost: 1000,
+          spent: 1200,
+          message: 'Budget spent: 1200.0000 of the `maxTotalCost` of 1000 dollars; nothing new starts',
+        }),
       );
       settled(timer(20).pipe(mergeMap(() => d.pipe(throttleBudget(budget, { cost: 1 })))));
       expectSubscriptions(c.subscriptions).toBe([]);
@@ -238,14 +240,14 @@ describe('throttleBudget', () => {
       expectObservable(result).toBe(
         '#',
         undefined,
-        new BudgetExhaustedError(
-          "A request of 2000 tokens exceeds the budget's limit of 1000 per minute and can never be granted",
-          {
-            reason: 'exceeds-capacity',
-            limit: 'tokens',
-            requested: 2000,
-          },
-        ),
+        new BudgetExhaustedError({
+          reason: 'exceeds-capacity',
+          limit: 'tokens',
+          requested: 2000,
+          capacity: 1000,
+          message:
+            "A request of 2000 tokens exceeds the budget's limit of 1000 per minute and can never be granted",
+        }),
       );
       expectSubscriptions(a.subscriptions).toBe([]);
     });

@@ -2,8 +2,8 @@ import { Observable, of } from 'rxjs';
 import type { OperatorFunction } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { beforeEach, describe, expect, expectTypeOf, it } from 'vitest';
-import { TimeoutError } from '../../src/core/errors.js';
-import type { TimeoutInfo } from '../../src/core/errors.js';
+import { TimeoutError } from '../../src/core/errors/index.js';
+import type { TimeoutInfo } from '../../src/core/errors/index.js';
 import { timeoutWith } from '../../src/operators/timeout-with.js';
 
 let testScheduler: TestScheduler;
@@ -24,7 +24,7 @@ function pendingAt(frame: number): { count: number } {
 }
 
 function timeoutError(message: string, info: TimeoutInfo): TimeoutError {
-  return new TimeoutError(message, info);
+  return new TimeoutError({ ...info, message: message });
 }
 
 describe('timeoutWith: each', () => {

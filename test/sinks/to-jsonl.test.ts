@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { from, lastValueFrom, of, take, toArray, filter } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { CancelledError } from '../../src/core/errors.js';
+import { CancelledError } from '../../src/core/errors/index.js';
 import type { Task, TaskEvent } from '../../src/core/types.js';
 import { pool } from '../../src/operators/pool.js';
 import { readDoneIds, toJsonl } from '../../src/sinks/to-jsonl.js';
@@ -39,7 +39,7 @@ describe('toJsonl', () => {
         result: {
           status: 'rejected',
           taskId: 'b',
-          error: new CancelledError('gone', { reason: 'client-cancel', taskId: 'b' }),
+          error: new CancelledError({ reason: 'client-cancel', taskId: 'b', message: 'gone' }),
           attempts: 1,
           durationMs: 2,
         },

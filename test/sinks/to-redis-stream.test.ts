@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { filter, firstValueFrom, fromEvent, lastValueFrom, map, of, take, toArray } from 'rxjs';
 import { expect, it } from 'vitest';
-import { RxAgentError, TimeoutError } from '../../src/core/errors.js';
+import { DuplicateIdError, TimeoutError } from '../../src/core/errors/index.js';
 import type { TaskEvent } from '../../src/core/types.js';
 import { pool } from '../../src/operators/pool.js';
 import { toRedisStream } from '../../src/sinks/to-redis-stream.js';
@@ -61,7 +61,7 @@ describeRedis('toRedisStream', () => {
         result: {
           status: 'rejected',
           taskId: 'b',
-          error: new TimeoutError('late', { limit: 'total', ms: 5, seen: 0 }),
+          error: new TimeoutError({ limit: 'total', ms: 5, seen: 0, message: 'late' }),
           attempts: 1,
           durationMs: 5,
         },
@@ -137,11 +137,11 @@ describeRedis('toRedisStream', () => {
     );
     expect(outcomes.map((r) => r.status)).toEqual(['fulfilled', 'rejected']);
     const refusal = outcomes[1]?.status === 'rejected' ? outcomes[1].error : undefined;
-    expect(refusal).toBeInstanceOf(RxAgentError);
+    expect(refusal).toBeInstanceOf(DuplicateIdError);
     expect(refusal?.toJSON()).toMatchObject({
       code: 'E_DUPLICATE_ID',
       retryable: false,
-      info: { taskId: 'a', entries: [second], firstEntries: [first] },
+      info: { kind: 'task', id: 'a', entries: [second], firstEntries: [first] },
     });
     expect(refusal?.message).toMatch(
       new RegExp(

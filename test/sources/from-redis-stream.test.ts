@@ -15,11 +15,12 @@ import {
   toArray,
 } from 'rxjs';
 import { afterEach, expect, it } from 'vitest';
+import { TimeoutError } from '../../src/core/errors/index.js';
 import { InvalidTask } from '../../src/core/invalid-task.js';
 import type { TaskEvent } from '../../src/core/types.js';
 import { pool } from '../../src/operators/pool.js';
 import { toRedisStream } from '../../src/sinks/to-redis-stream.js';
-import { fromRedisResults, RemoteAgentError } from '../../src/sources/from-redis-results.js';
+import { fromRedisResults } from '../../src/sources/from-redis-results.js';
 import { fromRedisStream, type RedisGroupLost } from '../../src/sources/from-redis-stream.js';
 import {
   describeRedis,
@@ -220,7 +221,7 @@ describeRedis('fromRedisStream', () => {
       },
     });
     expect(b?.type === 'settled' && b.result.status === 'rejected' && b.result.error).toBeInstanceOf(
-      RemoteAgentError,
+      TimeoutError,
     );
     expect(b?.type === 'settled' && b.result.status === 'rejected' && b.result.error.toJSON()).toEqual({
       name: 'TimeoutError',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ProviderError } from '../../src/core/errors.js';
+import { ProviderError } from '../../src/core/errors/index.js';
 import type { AgentEvent, Task, ToolCall } from '../../src/core/types.js';
 import { marbleAgent } from '../../src/testing/marble-agent.js';
 import { createTestScheduler } from '../../src/testing/test-scheduler.js';
@@ -57,7 +57,7 @@ describe('marbleAgent', () => {
         .toBe(
           '--a#',
           { a: delta('a') },
-          new ProviderError('Scripted error on task "t1"', { status: 500 }, { retryable: true }),
+          new ProviderError({ status: 500, message: 'Scripted error on task "t1"', retryable: true }),
         );
       helpers.expectObservable(agent.run(task('t2'), { signal: live() })).toBe('-#', undefined, custom);
     });

@@ -1,5 +1,5 @@
-import { RateLimitError } from '../../core/errors.js';
-import type { RxAgentError } from '../../core/errors.js';
+import { RateLimitError } from '../../core/errors/index.js';
+import type { RxAgentError } from '../../core/errors/index.js';
 
 /** The numbers that shape a backoff schedule, already validated. */
 export interface BackoffPolicy {

@@ -1,7 +1,7 @@
 import { Observable, Subscription } from 'rxjs';
 import type { OperatorFunction, SchedulerLike } from 'rxjs';
 import { z } from 'zod';
-import { CancelledError, RxAgentError, ValidationError, toRxAgentError } from '../../core/errors.js';
+import { CancelledError, RxAgentError, ValidationError, toRxAgentError } from '../../core/errors/index.js';
 import { InvalidTask } from '../../core/invalid-task.js';
 import type { Settled } from '../../core/types.js';
 import { NO_USAGE } from '../../core/usage.js';
@@ -13,7 +13,7 @@ import {
   DuplicateIdError,
   MissingDependencyError,
   UnknownToolError,
-} from '../../tools/errors.js';
+} from '../../core/errors/index.js';
 import { PlanNodeSchema } from '../../tools/plan.js';
 import type { PlanNode } from '../../tools/plan.js';
 import { findReferences, substitute } from '../../tools/references.js';
@@ -118,10 +118,7 @@ export function dagEngine(
         for (const waiter of waiters) if (waiter.phase !== 'settled') state.dependents.push(waiter);
       };
 
-      const settle = (
-        state: NodeState,
-        outcome: { value: unknown } | { error: RxAgentError<object> },
-      ): void => {
+      const settle = (state: NodeState, outcome: { value: unknown } | { error: RxAgentError }): void => {
         if (state.phase === 'settled') return;
         const ran = state.phase === 'running';
         state.phase = 'settled';
@@ -144,7 +141,7 @@ export function dagEngine(
               {
                 status: 'rejected',
                 taskId: state.id,
-                error: outcome.error as RxAgentError,
+                error: outcome.error,
                 attempts: ran ? 1 : 0,
                 durationMs,
               }
@@ -165,13 +162,12 @@ export function dagEngine(
       const dependencyFailed = (state: NodeState, dependency: NodeState): DependencyFailedError => {
         const error = dependency.result?.status === 'rejected' ? dependency.result.error : undefined;
         const failed = error instanceof DependencyFailedError ? error.info.failed : dependency.id;
-        const why =
-          error instanceof DependencyFailedError ? `node "${failed}" failed` : (error?.message ?? 'failed');
-        return new DependencyFailedError(
-          `Node "${state.id}" was skipped: its dependency "${dependency.id}" did not complete (${why})`,
-          { nodeId: state.id, dependency: dependency.id, failed },
-          error,
-        );
+        return new DependencyFailedError({
+          nodeId: state.id,
+          dependency: dependency.id,
+          failed,
+          cause: error,
+        });
       };
 
       const makeReady = (state: NodeState): void => {
@@ -183,9 +179,10 @@ export function dagEngine(
         if (!substituted.success) {
           const message = substituted.issues.map((issue) => issue.message).join('; ');
           settle(state, {
-            error: new ValidationError(`Invalid arguments for node "${state.id}": ${message}`, {
+            error: new ValidationError({
               issues: substituted.issues,
               source: `node ${state.id}`,
+              message: `Invalid arguments for node "${state.id}": ${message}`,
             }),
           });
           return;
@@ -199,10 +196,11 @@ export function dagEngine(
         }
         if (!parsed.success) {
           settle(state, {
-            error: new ValidationError(
-              `Invalid arguments for tool "${tool.name}" in node "${state.id}": ${z.prettifyError(parsed.error)}`,
-              { issues: parsed.error.issues, source: `node ${state.id}` },
-            ),
+            error: new ValidationError({
+              issues: parsed.error.issues,
+              source: `node ${state.id}`,
+              message: `Invalid arguments for tool "${tool.name}" in node "${state.id}": ${z.prettifyError(parsed.error)}`,
+            }),
           });
           return;
         }
@@ -241,20 +239,13 @@ export function dagEngine(
       };
 
       const cancelled = (state: NodeState, failed: NodeState): CancelledError =>
-        new CancelledError(
-          `Node "${state.id}" was cancelled because node "${failed.id}" failed (fail-fast)`,
-          {
-            reason: 'fail-fast',
-            taskId: state.id,
-          },
-        );
+        new CancelledError({
+          reason: 'fail-fast',
+          taskId: state.id,
+          message: `Node "${state.id}" was cancelled because node "${failed.id}" failed (fail-fast)`,
+        });
 
-      const rejectOnArrival = (
-        id: string,
-        toolName: string,
-        error: RxAgentError<object>,
-        node?: PlanNode,
-      ): void => {
+      const rejectOnArrival = (id: string, toolName: string, error: RxAgentError, node?: PlanNode): void => {
         const state = create(id, toolName, node, undefined, []);
         if (!nodes.has(id)) register(state);
         settle(state, { error });
@@ -273,28 +264,24 @@ export function dagEngine(
           rejectOnArrival(
             id,
             toolName,
-            new ValidationError(`Invalid plan node "${id}": ${z.prettifyError(parsed.error)}`, {
+            new ValidationError({
               issues: parsed.error.issues,
               source: `plan node ${position}`,
+              message: `Invalid plan node "${id}": ${z.prettifyError(parsed.error)}`,
             }),
           );
           return;
         }
         const node = parsed.data;
         if (nodes.has(node.id)) {
-          const error = new DuplicateIdError(`Duplicate plan node id "${node.id}"; the first node keeps it`, {
-            nodeId: node.id,
-          });
+          const error = new DuplicateIdError({ kind: 'node', id: node.id });
           settle(create(node.id, node.tool, node, undefined, []), { error });
           return;
         }
         const tool = byName.get(node.tool);
         if (tool === undefined) {
           const known = [...byName.keys()];
-          const error = new UnknownToolError(
-            `Node "${node.id}" calls unknown tool "${node.tool}" (known: ${known.join(', ') || 'none'})`,
-            { nodeId: node.id, tool: node.tool, known },
-          );
+          const error = new UnknownToolError({ nodeId: node.id, tool: node.tool, known });
           rejectOnArrival(node.id, node.tool, error, node);
           return;
         }
@@ -324,10 +311,7 @@ export function dagEngine(
         if (cycle !== undefined) {
           const ids = cycle.map((member) => member.id);
           for (const member of cycle) {
-            const error = new CycleError(`Node "${member.id}" is in a dependency cycle: ${ids.join(' → ')}`, {
-              nodeId: member.id,
-              cycle: ids,
-            });
+            const error = new CycleError({ nodeId: member.id, cycle: ids });
             settle(member, { error });
           }
           return;
@@ -461,10 +445,7 @@ export function dagEngine(
         for (const state of nodes.values()) {
           const ids = missing.get(state);
           if (ids === undefined) continue;
-          const error = new MissingDependencyError(
-            `Node "${state.id}" depends on ${ids.map((id) => `"${id}"`).join(', ')}, not in the plan`,
-            { nodeId: state.id, missing: ids },
-          );
+          const error = new MissingDependencyError({ nodeId: state.id, missing: ids });
           settle(state, { error });
         }
       };

@@ -3,12 +3,13 @@ import type { ObservableInput, SchedulerLike, Subscriber, Subscription } from 'r
 import { isAgentEvent } from '../../core/agent-event.js';
 import {
   CancelledError,
+  NoResultError,
   QueueFullError,
   RxAgentError,
   TimeoutError,
   ValidationError,
   toRxAgentError,
-} from '../../core/errors.js';
+} from '../../core/errors/index.js';
 import { InvalidTask } from '../../core/invalid-task.js';
 import { describe } from '../../core/validate.js';
 import type { AgentEvent, Settled, Task, TaskEvent, Usage } from '../../core/types.js';
@@ -207,8 +208,9 @@ class Engine<R> {
     if (typeof (item as Partial<Task> | null)?.id !== 'string') {
       this.#reject(
         '?',
-        new ValidationError(`Invalid task: expected an object with a string \`id\`, got ${describe(item)}`, {
+        new ValidationError({
           issues: [],
+          message: `Invalid task: expected an object with a string \`id\`, got ${describe(item)}`,
         }),
       );
       return;
@@ -247,10 +249,12 @@ class Engine<R> {
         // A failing notification hook must not cost the other tasks their results.
       }
     }
-    const error = new QueueFullError(
-      `Task "${task.id}" was ${what}: the queue is full (queueLimit ${queueLimit}, overflow '${overflow}')`,
-      { taskId: task.id, queueLimit, overflow },
-    );
+    const error = new QueueFullError({
+      taskId: task.id,
+      queueLimit,
+      overflow,
+      message: `Task "${task.id}" was ${what}: the queue is full (queueLimit ${queueLimit}, overflow '${overflow}')`,
+    });
     this.#reject(task.id, error);
   }
 
@@ -506,9 +510,10 @@ class Run<R> implements WorkerContext {
   }
 
   #cancelled(): CancelledError {
-    return new CancelledError(`Task "${this.task.id}" was cancelled: the pool was unsubscribed`, {
+    return new CancelledError({
       reason: 'unsubscribed',
       taskId: this.task.id,
+      message: `Task "${this.task.id}" was cancelled: the pool was unsubscribed`,
     });
   }
 
@@ -568,11 +573,7 @@ class Run<R> implements WorkerContext {
       });
       return;
     }
-    this.#error(
-      new RxAgentError('E_NO_RESULT', `The worker for task "${this.task.id}" completed without a result`, {
-        info: { taskId: this.task.id },
-      }),
-    );
+    this.#error(new NoResultError({ taskId: this.task.id }));
   }
 
   #error(error: unknown): void {
@@ -612,11 +613,12 @@ class Run<R> implements WorkerContext {
   #describe(error: unknown): RxAgentError {
     if (!(error instanceof TimeoutError)) return toRxAgentError(error);
     const pool = { running: this.#engine.running, waiting: this.#engine.waiting };
-    return new TimeoutError(
-      `${error.message} (pool had ${pool.running} running, ${pool.waiting} waiting)`,
-      { ...error.info, pool },
-      { cause: error.cause },
-    );
+    return new TimeoutError({
+      ...error.info,
+      pool,
+      message: `${error.message} (pool had ${pool.running} running, ${pool.waiting} waiting)`,
+      cause: error.cause,
+    });
   }
 }
 

@@ -1,7 +1,7 @@
 import type { Observable, SchedulerLike } from 'rxjs';
 import type { Budget } from '../../budget/create-budget.js';
 import { DEFAULT_MAX_OUTPUT_TOKENS, estimateTokens } from '../../budget/estimate.js';
-import { CancelledError } from '../../core/errors.js';
+import { CancelledError } from '../../core/errors/index.js';
 import type { AgentEvent, Task } from '../../core/types.js';
 import { describe, expectConfig, expectFunction, expectInteger } from '../../core/validate.js';
 import { retryBackoff } from '../retry-backoff.js';
@@ -23,9 +23,10 @@ export interface RunLimitsConfig {
 
 /** Why an attempt's signal aborts when the attempt is unsubscribed before it ended. */
 export function attemptEnded(taskId: string): CancelledError {
-  return new CancelledError(`Attempt of ${taskId} was stopped before it ended`, {
+  return new CancelledError({
     reason: 'unsubscribed',
     taskId,
+    message: `Attempt of ${taskId} was stopped before it ended`,
   });
 }
 
