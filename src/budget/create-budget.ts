@@ -19,7 +19,7 @@ import {
 } from '../core/validate.js';
 import { InputCalibration } from './calibration.js';
 import { costOf, priceOf, type Price } from './estimate.js';
-import { parseRateLimitHeaders, type HeadersLike } from './headers.js';
+import { parseRateLimitHeaders, type HeadersLike } from '../core/rate-limit-headers.js';
 import { memoryStore } from './memory-store.js';
 import type { AcquireResult, Amounts, BudgetSpec, BudgetStore } from './store.js';
 import { limitSpec, type LimitName, type LimitSpec } from './token-bucket.js';

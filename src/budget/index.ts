@@ -2,8 +2,6 @@ export { createBudget } from './create-budget.js';
 export type { Budget, BudgetConfig, BudgetRequest, BudgetState, Reservation } from './create-budget.js';
 export { DEFAULT_MAX_OUTPUT_TOKENS, costOf, estimateTokens, priceOf } from './estimate.js';
 export type { EstimateOptions, Price } from './estimate.js';
-export { parseDuration, parseRateLimitHeaders } from './headers.js';
-export type { HeadersLike } from './headers.js';
 export { memoryStore } from './memory-store.js';
 export type { AcquireResult, Amounts, BudgetSpec, BudgetStore, StoreView } from './store.js';
 export type { LimitName, LimitSpec, LimitState, LogEntry } from './token-bucket.js';

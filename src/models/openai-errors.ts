@@ -1,5 +1,5 @@
 import { APIConnectionError, APIConnectionTimeoutError, APIError } from 'openai';
-import { parseDuration } from '../budget/headers.js';
+import { parseDuration } from '../core/rate-limit-headers.js';
 import { ProviderError, RateLimitError, RefusalError, RxAgentError } from '../core/errors.js';
 
 /** Used when a 429 names no delay anywhere: neither in its headers nor in its message. */

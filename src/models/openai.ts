@@ -5,7 +5,7 @@ import type {
   ChatCompletionMessageParam,
 } from 'openai/resources/chat/completions';
 import { Observable, asyncScheduler, type SchedulerLike, type Subscriber } from 'rxjs';
-import { parseRateLimitHeaders, type HeadersLike } from '../budget/headers.js';
+import { parseRateLimitHeaders, type HeadersLike } from '../core/rate-limit-headers.js';
 import { CancelledError, ValidationError } from '../core/errors.js';
 import { withSignal } from '../core/with-signal.js';
 import type { Agent, AgentEvent, ChatMessage, FinishReason, Task, ToolCall, Usage } from '../core/types.js';

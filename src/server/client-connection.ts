@@ -1,6 +1,6 @@
 import type { SchedulerLike, Subscription } from 'rxjs';
 import type { WebSocket } from 'ws';
-import { Deque } from '../operators/internal/deque.js';
+import { Deque } from '../core/deque.js';
 import type { ServerFrame } from './protocol.js';
 
 /** How often a socket over its high-water mark is checked for room, in milliseconds. */

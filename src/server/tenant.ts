@@ -1,7 +1,7 @@
 import type { SchedulerLike } from 'rxjs';
 import type { CancelledError } from '../core/errors.js';
 import type { Task } from '../core/types.js';
-import { Deque } from '../operators/internal/deque.js';
+import { Deque } from '../core/deque.js';
 import type { ServerFrame } from './protocol.js';
 import { SlidingMinute } from './sliding-minute.js';
 

@@ -12,7 +12,7 @@ import {
   expectKnownKeys,
   expectScheduler,
 } from '../core/validate.js';
-import { pullSource, type PullSource } from './pull.js';
+import { pullSource, type PullSource } from '../core/pull.js';
 import {
   dedicated,
   entriesInFlight,

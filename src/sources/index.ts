@@ -5,8 +5,6 @@ export type { FromJsonlOptions } from './from-jsonl.js';
 export { fromTasks } from './from-tasks.js';
 export type { FromTasksOptions } from './from-tasks.js';
 export { fromWebSocket } from './from-web-socket.js';
-export { PULL, filterPull, isPullable, pullSource } from './pull.js';
-export type { PullSource, Pullable } from './pull.js';
 export { RemoteAgentError, fromRedisResults } from './from-redis-results.js';
 export type { FromRedisResultsConfig } from './from-redis-results.js';
 export { fromRedisStream } from './from-redis-stream.js';
