@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { Subject, switchMap, take } from 'rxjs';
 import WebSocket from 'ws';
 import { defaultAgent } from '../../src/models/default-agent.js';
-import { ServerFrameSchema, frameText } from '../../src/server/protocol.js';
+import { ServerFrameSchema, frameText } from '../../src/wire/protocol.js';
 import { serve } from '../../src/server/serve.js';
 import { fromRedisResults } from '../../src/sources/from-redis-results.js';
 

@@ -16,11 +16,11 @@ import { IDLE_POOL_STATE, pool } from '../operators/pool.js';
 import type { PoolState, Worker, WorkerContext } from '../operators/pool.js';
 import { withSignal } from '../core/with-signal.js';
 import { attemptEnded } from '../operators/internal/run-limits.js';
-import { ClientConnection } from './client-connection.js';
+import { ClientConnection } from '../wire/client-connection.js';
 import { dashboardPage } from './dashboard.js';
 import type { DashboardPage } from './dashboard.js';
 import { clientAddress, hostAllowed, originAllowed, refuse, requestPath, respond } from './http-edge.js';
-import { eventToFrame, readClientFrame } from './protocol.js';
+import { eventToFrame, readClientFrame } from '../wire/protocol.js';
 import type {
   CancelFrame,
   ErrorFrame,
@@ -29,7 +29,7 @@ import type {
   SubmitFrame,
   SubscribeFrame,
   UnsubscribeFrame,
-} from './protocol.js';
+} from '../wire/protocol.js';
 import type { AuthorizeRequest, ResolvedServeConfig } from './serve-config.js';
 import type { Gateway } from './serve.js';
 import { SlidingMinute } from './sliding-minute.js';

@@ -28,7 +28,7 @@ export {
   parseClientFrame,
   readClientFrame,
   settledToJson,
-} from './protocol.js';
+} from '../wire/protocol.js';
 export type {
   CancelFrame,
   ClientFrame,
@@ -43,4 +43,4 @@ export type {
   SubmittedTask,
   SubscribeFrame,
   UnsubscribeFrame,
-} from './protocol.js';
+} from '../wire/protocol.js';

@@ -2,7 +2,7 @@ import type { SchedulerLike } from 'rxjs';
 import type { CancelledError } from '../core/errors.js';
 import type { Task } from '../core/types.js';
 import { Deque } from '../core/deque.js';
-import type { ServerFrame } from './protocol.js';
+import type { ServerFrame } from '../wire/protocol.js';
 import { SlidingMinute } from './sliding-minute.js';
 
 /** A task the gateway accepted, from its submit to its settled event. */
