@@ -6,3 +6,4 @@ export * from './tools/index.js';
 export * from './budget/index.js';
 export * from './sinks/index.js';
 export * from './server/index.js';
+export * from './redis/index.js';

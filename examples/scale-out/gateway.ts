@@ -8,7 +8,7 @@ import WebSocket from 'ws';
 import { defaultAgent } from '../../src/models/default-agent.js';
 import { ServerFrameSchema, frameText } from '../../src/wire/protocol.js';
 import { serve } from '../../src/server/serve.js';
-import { fromRedisResults } from '../../src/sources/from-redis-results.js';
+import { fromRedisResults } from '../../src/redis/from-redis-results.js';
 
 const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = process.env.PREFIX ?? 'scale-out:';

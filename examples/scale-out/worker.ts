@@ -3,12 +3,12 @@
 import { lastValueFrom, tap } from 'rxjs';
 import { createBudget } from '../../src/budget/create-budget.js';
 import { estimateTokens } from '../../src/budget/estimate.js';
-import { redisStore } from '../../src/budget/redis-store.js';
+import { redisStore } from '../../src/redis/redis-store.js';
 import { simulatedModel } from '../../src/models/simulated.js';
 import { pool } from '../../src/operators/pool.js';
 import { throttleBudget } from '../../src/operators/throttle-budget.js';
-import { toRedisStream } from '../../src/sinks/to-redis-stream.js';
-import { fromRedisStream } from '../../src/sources/from-redis-stream.js';
+import { toRedisStream } from '../../src/redis/to-redis-stream.js';
+import { fromRedisStream } from '../../src/redis/from-redis-stream.js';
 
 const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = process.env.PREFIX ?? 'scale-out:';

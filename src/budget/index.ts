@@ -5,10 +5,3 @@ export type { EstimateOptions, Price } from './estimate.js';
 export { memoryStore } from './memory-store.js';
 export type { AcquireResult, Amounts, BudgetSpec, BudgetStore, StoreView } from './store.js';
 export type { LimitName, LimitSpec, LimitState, LogEntry } from './token-bucket.js';
-export { StoreUnavailableError, redisStore } from './redis-store.js';
-export type {
-  RedisStore,
-  RedisStoreConfig,
-  RedisStoreUnavailableConfig,
-  StoreUnavailableInfo,
-} from './redis-store.js';

@@ -5,8 +5,3 @@ export type { FromJsonlOptions } from './from-jsonl.js';
 export { fromTasks } from './from-tasks.js';
 export type { FromTasksOptions } from './from-tasks.js';
 export { fromWebSocket } from './from-web-socket.js';
-export { RemoteAgentError, fromRedisResults } from './from-redis-results.js';
-export type { FromRedisResultsConfig } from './from-redis-results.js';
-export { fromRedisStream } from './from-redis-stream.js';
-export type { FromRedisStreamConfig, RedisGroupLost } from './from-redis-stream.js';
-export type { RedisConnectionConfig } from './redis-connection.js';

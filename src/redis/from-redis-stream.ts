@@ -20,7 +20,7 @@ import {
   rememberEntry,
   tasksInFlight,
   type RedisConnectionConfig,
-} from './redis-connection.js';
+} from './connection.js';
 
 /** What {@link fromRedisStream} reports when a read finds its consumer group gone. */
 export interface RedisGroupLost {
