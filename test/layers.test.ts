@@ -41,12 +41,23 @@ const MAY_IMPORT: Readonly<Record<Area, readonly Area[]>> = {
 
 /** Packages only some folders may import: optional peers stay behind their entry point. */
 const PACKAGE_HOMES: Readonly<Record<string, readonly string[]>> = {
-  openai: ['models/openai'],
+  openai: ['models/openai/'],
   ioredis: ['redis/'],
   ws: ['wire/', 'server/', 'sources/from-web-socket.ts', 'sinks/to-web-socket.ts'],
   commander: ['cli/'],
   vitest: ['testing/'],
   'gpt-tokenizer': ['budget/estimate.ts'],
+  // src/ imports its own files; by its package name it would reach the build in dist/.
+  rxagent: [],
+};
+
+/** The entry points of package.json `exports`, and what importing each must not load. */
+const ENTRIES: Readonly<Record<string, readonly string[]>> = {
+  'index.ts': ['openai', 'ioredis', 'ws', 'commander', 'models/openai/', 'server/', 'redis/', 'cli/'],
+  'models/openai/index.ts': ['openai', 'ioredis', 'ws', 'server/', 'redis/'],
+  'server/index.ts': ['openai', 'ioredis', 'models/openai/', 'redis/'],
+  'redis/index.ts': ['openai', 'ioredis', 'ws', 'models/openai/', 'server/'],
+  'testing/index.ts': ['openai', 'ioredis', 'ws', 'models/openai/', 'server/', 'redis/'],
 };
 
 interface Import {
@@ -137,11 +148,26 @@ function violations(list: readonly Import[]): string[] {
     } else {
       const homes = PACKAGE_HOMES[edge.to];
       if (homes !== undefined && !homes.some((home) => edge.from.startsWith(home))) {
-        problems.push(`src/${edge.from} imports '${edge.to}', which only ${homes.join(', ')} may import`);
+        const where = homes.length === 0 ? 'no file of src/' : `only ${homes.join(', ')}`;
+        problems.push(`src/${edge.from} imports '${edge.to}', which ${where} may import`);
       }
     }
   }
   return problems;
+}
+
+/** The files (relative to src/) and packages loaded by importing `entry`: its imports that stay in the JavaScript, and theirs. */
+function loadedBy(entry: string): Set<string> {
+  const loaded = new Set<string>([entry]);
+  const pending = [entry];
+  for (let file = pending.pop(); file !== undefined; file = pending.pop()) {
+    for (const edge of imports) {
+      if (edge.from !== file || !edge.eager || loaded.has(edge.to)) continue;
+      loaded.add(edge.to);
+      if (edge.relative) pending.push(edge.to);
+    }
+  }
+  return loaded;
 }
 
 describe('layers of src/', () => {
@@ -157,6 +183,12 @@ describe('layers of src/', () => {
 
   it('has every import point down the layers, and each SDK only where it may be used', () => {
     expect(violations(imports)).toEqual([]);
+  });
+
+  it.each(Object.entries(ENTRIES))('loads nothing heavy that %s does not need', (entry, forbidden) => {
+    const loaded = [...loadedBy(entry)];
+    expect(loaded.length).toBeGreaterThan(1);
+    expect(loaded.filter((name) => forbidden.some((f) => name === f || name.startsWith(f)))).toEqual([]);
   });
 
   it('fails on an import against the layers or an SDK out of its home', () => {

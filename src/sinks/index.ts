@@ -1,5 +1,3 @@
-export { toWebSocket } from './to-web-socket.js';
-export type { EventPublisher, ToWebSocketOptions } from './to-web-socket.js';
 export { readDoneIds, toJsonl } from './to-jsonl.js';
 export type { ReadDoneIdsOptions, ToJsonlOptions } from './to-jsonl.js';
 export { formatProgress, progress } from './progress.js';

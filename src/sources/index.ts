@@ -4,4 +4,3 @@ export { fromJsonl } from './from-jsonl.js';
 export type { FromJsonlOptions } from './from-jsonl.js';
 export { fromTasks } from './from-tasks.js';
 export type { FromTasksOptions } from './from-tasks.js';
-export { fromWebSocket } from './from-web-socket.js';
