@@ -1,8 +1,9 @@
 // Four research questions on one topic, asked in parallel; the report uses whatever came back.
 // Run: npx tsx examples/research-fanout.ts
 import { from, lastValueFrom, tap } from 'rxjs';
-import { allSettled, defaultAgent, runAgents } from '../src/index.js';
-import type { Task } from '../src/index.js';
+import { allSettled, runAgents } from 'rxagent';
+import type { Task } from 'rxagent';
+import { defaultAgent } from 'rxagent/openai';
 
 const topic = 'solid-state batteries';
 const sections: Task[] = [

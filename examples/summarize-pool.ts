@@ -2,7 +2,8 @@
 // room in the queue instead of overflowing it, then drains the pool.
 // Run: npx tsx examples/summarize-pool.ts
 import { filter, firstValueFrom } from 'rxjs';
-import { AgentPool, defaultAgent } from '../src/index.js';
+import { AgentPool } from 'rxagent';
+import { defaultAgent } from 'rxagent/openai';
 
 const QUEUE_LIMIT = 10;
 const documents = Array.from(

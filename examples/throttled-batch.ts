@@ -3,8 +3,9 @@
 // 30 tokens each, output included) so the batch finishes in about ten seconds.
 // Run: npx tsx examples/throttled-batch.ts
 import { from, interval, lastValueFrom, tap } from 'rxjs';
-import { createBudget, defaultAgent, runAgents } from '../src/index.js';
-import type { Task } from '../src/index.js';
+import { createBudget, runAgents } from 'rxagent';
+import type { Task } from 'rxagent';
+import { defaultAgent } from 'rxagent/openai';
 
 const TOKENS_PER_MINUTE = 20_000;
 // Offline, the simulated provider enforces the limit itself, so a 429 would show in its stats.

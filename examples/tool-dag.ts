@@ -2,7 +2,7 @@
 // moment both have results, the save after it. Run with `npx tsx examples/tool-dag.ts`.
 import { asyncScheduler, map, timer } from 'rxjs';
 import { z } from 'zod';
-import { defineTool, runPlan } from '../src/index.js';
+import { defineTool, runPlan } from 'rxagent';
 
 const latency = (ms: number) => timer(ms);
 

@@ -5,10 +5,9 @@
 import { once } from 'node:events';
 import { Subject, switchMap, take } from 'rxjs';
 import WebSocket from 'ws';
-import { defaultAgent } from '../../src/models/default-agent.js';
-import { ServerFrameSchema, frameText } from '../../src/server/protocol.js';
-import { serve } from '../../src/server/serve.js';
-import { fromRedisResults } from '../../src/sources/from-redis-results.js';
+import { defaultAgent } from 'rxagent/openai';
+import { fromRedisResults } from 'rxagent/redis';
+import { ServerFrameSchema, frameText, serve } from 'rxagent/server';
 
 const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = process.env.PREFIX ?? 'scale-out:';

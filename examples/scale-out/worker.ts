@@ -1,14 +1,8 @@
 // One worker: takes tasks from the shared stream when it has room, runs them through the shared Redis
 // budget, writes results and acknowledges. Exits when the queue is empty. Needs REDIS_URL, PREFIX, NAME.
 import { lastValueFrom, tap } from 'rxjs';
-import { createBudget } from '../../src/budget/create-budget.js';
-import { estimateTokens } from '../../src/budget/estimate.js';
-import { redisStore } from '../../src/budget/redis-store.js';
-import { simulatedModel } from '../../src/models/simulated.js';
-import { pool } from '../../src/operators/pool.js';
-import { throttleBudget } from '../../src/operators/throttle-budget.js';
-import { toRedisStream } from '../../src/sinks/to-redis-stream.js';
-import { fromRedisStream } from '../../src/sources/from-redis-stream.js';
+import { createBudget, estimateTokens, pool, simulatedModel, throttleBudget } from 'rxagent';
+import { fromRedisStream, redisStore, toRedisStream } from 'rxagent/redis';
 
 const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = process.env.PREFIX ?? 'scale-out:';

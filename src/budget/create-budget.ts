@@ -10,7 +10,7 @@ import {
   expectScheduler,
 } from '../core/validate.js';
 import { priceOf, type Price } from './estimate.js';
-import type { HeadersLike } from './headers.js';
+import type { HeadersLike } from '../core/rate-limit-headers.js';
 import { memoryStore } from './memory-store.js';
 import { SharedBudget } from './shared-budget.js';
 import type { BudgetSpec, BudgetStore } from './store.js';

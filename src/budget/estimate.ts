@@ -1,6 +1,11 @@
-import { encode } from 'gpt-tokenizer';
+import { createRequire } from 'node:module';
 import * as models from 'gpt-tokenizer/models';
 import type { ChatMessage, Task } from '../core/types.js';
+
+// gpt-tokenizer's encoding costs ~75 MB and ~300 ms to load, so it is required on the first estimate rather
+// than with rxagent (estimates are synchronous, hence not `import()`). Its model table is light.
+const require = createRequire(import.meta.url);
+let encode: ((text: string) => readonly number[]) | undefined;
 
 /** Output tokens reserved for a task that sets no `maxOutputTokens` and no `defaultMaxOutputTokens`. */
 export const DEFAULT_MAX_OUTPUT_TOKENS = 1024;
@@ -27,7 +32,10 @@ export interface EstimateOptions {
   readonly countTokens?: (text: string) => number;
 }
 
-const tokenizerCount = (text: string): number => encode(text).length;
+function tokenizerCount(text: string): number {
+  encode ??= (require('gpt-tokenizer') as typeof import('gpt-tokenizer')).encode;
+  return encode(text).length;
+}
 
 function countMessage(message: ChatMessage, count: (text: string) => number): number {
   const calls = (message.toolCalls ?? []).reduce((sum, c) => sum + count(c.name) + count(c.arguments), 0);

@@ -11,7 +11,7 @@ import type { RateLimitSnapshot, Usage } from '../core/types.js';
 import { DrainLoop } from '../core/drain-loop.js';
 import { InputCalibration } from './calibration.js';
 import { costOf, type Price } from './estimate.js';
-import { parseRateLimitHeaders, type HeadersLike } from './headers.js';
+import { parseRateLimitHeaders, type HeadersLike } from '../core/rate-limit-headers.js';
 import type { AcquireResult, Amounts, BudgetSpec, BudgetStore } from './store.js';
 import type { LimitName } from './token-bucket.js';
 import type { Budget, BudgetRequest, BudgetState, Reservation } from './create-budget.js';

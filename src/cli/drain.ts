@@ -15,8 +15,8 @@ import type { Observable, OperatorFunction, SchedulerLike, Subscription } from '
 import { CancelledError } from '../core/errors/index.js';
 import { InvalidTask } from '../core/invalid-task.js';
 import type { Task, TaskEvent } from '../core/types.js';
-import { filterPull } from '../sources/pull.js';
-import type { PullSource } from '../sources/pull.js';
+import { filterPull } from '../core/pull.js';
+import type { PullSource } from '../core/pull.js';
 
 /** How {@link drainOnInterrupt} hears interrupts and what it may tell the user. */
 export interface DrainConfig {

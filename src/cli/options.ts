@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from 'commander';
-import { parseDuration } from '../budget/headers.js';
+import { parseDuration } from '../core/rate-limit-headers.js';
 
 /** A mistake of the person at the keyboard: printed as one line, exit code 2, never a stack trace. */
 export class UsageError extends Error {

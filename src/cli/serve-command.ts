@@ -1,5 +1,5 @@
 import { createBudget } from '../budget/create-budget.js';
-import { defaultAgent } from '../models/default-agent.js';
+import { defaultAgent } from '../models/openai/default-agent.js';
 import { serve } from '../server/serve.js';
 import type { Gateway } from '../server/serve.js';
 import type { ServeConfig } from '../server/serve-config.js';

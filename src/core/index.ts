@@ -17,14 +17,7 @@ export type { ParseResult } from './schemas.js';
 export { isAgentEvent, textOf } from './agent-event.js';
 export { InvalidTask } from './invalid-task.js';
 export { withSignal } from './with-signal.js';
-export {
-  describe,
-  expectConfig,
-  expectFunction,
-  expectInteger,
-  expectKnownKeys,
-  expectNumber,
-  expectOneOf,
-  expectPositive,
-  expectScheduler,
-} from './validate.js';
+export { filterPull, isPullable, pullSource } from './pull.js';
+export type { PullSource, Pullable } from './pull.js';
+export { parseDuration, parseRateLimitHeaders } from './rate-limit-headers.js';
+export type { HeadersLike } from './rate-limit-headers.js';

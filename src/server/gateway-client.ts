@@ -1,5 +1,5 @@
-import type { ClientConnection } from './client-connection.js';
-import type { ServerFrame } from './protocol.js';
+import type { ClientConnection } from '../wire/client-connection.js';
+import type { ServerFrame } from '../wire/protocol.js';
 import type { Tenant } from './tenant.js';
 
 /** One socket of an identity, as the gateway keeps it. */

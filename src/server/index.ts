@@ -12,13 +12,11 @@ export type { DashboardPage } from './dashboard.js';
 export {
   CancelFrameSchema,
   ClientFrameSchema,
-  ErrorJsonSchema,
   MAX_PROMPT_CHARS,
   MAX_TASKS_PER_SUBMIT,
   MetricsFrameSchema,
   PingFrameSchema,
   ServerFrameSchema,
-  SettledJsonSchema,
   SubmitFrameSchema,
   SubmittedTaskSchema,
   SubscribeFrameSchema,
@@ -28,20 +26,20 @@ export {
   frameText,
   parseClientFrame,
   readClientFrame,
-  settledToJson,
-} from './protocol.js';
+} from '../wire/protocol.js';
 export type {
   CancelFrame,
   ClientFrame,
   ClientFrameResult,
   ErrorFrame,
-  ErrorJson,
   MetricsFrame,
   PingFrame,
   ServerFrame,
-  SettledJson,
   SubmitFrame,
   SubmittedTask,
   SubscribeFrame,
   UnsubscribeFrame,
-} from './protocol.js';
+} from '../wire/protocol.js';
+export { fromWebSocket } from '../sources/from-web-socket.js';
+export { toWebSocket } from '../sinks/to-web-socket.js';
+export type { EventPublisher, ToWebSocketOptions } from '../sinks/to-web-socket.js';

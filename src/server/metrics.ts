@@ -1,7 +1,7 @@
 import type { BudgetState } from '../budget/create-budget.js';
 import type { PoolState } from '../operators/pool.js';
 import type { GatewayClient } from './gateway-client.js';
-import type { MetricsFrame } from './protocol.js';
+import type { MetricsFrame } from '../wire/protocol.js';
 import type { Tenant } from './tenant.js';
 
 /** What the whole gateway's `metrics` frame is made of. */

@@ -1,7 +1,7 @@
 import type { TaskEvent } from '../core/types.js';
 import type { GatewayClient } from './gateway-client.js';
-import { eventToFrame } from './protocol.js';
-import type { ServerFrame } from './protocol.js';
+import { eventToFrame } from '../wire/protocol.js';
+import type { ServerFrame } from '../wire/protocol.js';
 import type { GatewayTask } from './tenant.js';
 import { WatchIndex } from './watch-index.js';
 import type { Owner } from './watch-index.js';

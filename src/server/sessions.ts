@@ -9,10 +9,10 @@ import {
   QueueFullError,
 } from '../core/errors/index.js';
 import type { Task } from '../core/types.js';
-import { ClientConnection } from './client-connection.js';
+import { ClientConnection } from '../wire/client-connection.js';
 import { GatewayClient } from './gateway-client.js';
-import { errorFrame, readClientFrame } from './protocol.js';
-import type { CancelFrame, SubmitFrame, SubscribeFrame, UnsubscribeFrame } from './protocol.js';
+import { errorFrame, readClientFrame } from '../wire/protocol.js';
+import type { CancelFrame, SubmitFrame, SubscribeFrame, UnsubscribeFrame } from '../wire/protocol.js';
 import type { EventRouter } from './router.js';
 import type { GatewayRuns } from './runs.js';
 import type { AuthorizeRequest, ResolvedServeConfig } from './serve-config.js';

@@ -1,5 +1,5 @@
 import type { SchedulerLike } from 'rxjs';
-import { Deque } from '../operators/internal/deque.js';
+import { Deque } from '../core/deque.js';
 
 const MINUTE_MS = 60_000;
 

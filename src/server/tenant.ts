@@ -1,8 +1,8 @@
 import type { SchedulerLike } from 'rxjs';
 import type { CancelledError } from '../core/errors/index.js';
 import type { Task } from '../core/types.js';
-import { Deque } from '../operators/internal/deque.js';
-import type { ServerFrame } from './protocol.js';
+import { Deque } from '../core/deque.js';
+import type { ServerFrame } from '../wire/protocol.js';
 import { SlidingMinute } from './sliding-minute.js';
 
 /** A task the gateway accepted, from its submit to its settled event. */

@@ -1,8 +1,4 @@
-export { toWebSocket } from './to-web-socket.js';
-export type { ToWebSocketOptions } from './to-web-socket.js';
 export { readDoneIds, toJsonl } from './to-jsonl.js';
 export type { ReadDoneIdsOptions, ToJsonlOptions } from './to-jsonl.js';
 export { formatProgress, progress } from './progress.js';
 export type { ProgressOptions, ProgressSnapshot, ProgressStream } from './progress.js';
-export { toRedisStream } from './to-redis-stream.js';
-export type { ToRedisStreamConfig } from './to-redis-stream.js';

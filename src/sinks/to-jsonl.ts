@@ -5,7 +5,7 @@ import { Observable } from 'rxjs';
 import type { MonoTypeOperatorFunction } from 'rxjs';
 import type { Settled, TaskEvent } from '../core/types.js';
 import { describe, expectConfig, expectKnownKeys } from '../core/validate.js';
-import { settledToJson } from '../server/protocol.js';
+import { settledToJson } from '../wire/protocol.js';
 
 /** Options of {@link toJsonl}. */
 export interface ToJsonlOptions {

@@ -4,9 +4,16 @@ import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
 import type { TaskEvent } from '../core/types.js';
 import { describe, expectConfig, expectInteger, expectKnownKeys, expectScheduler } from '../core/validate.js';
-import { ClientConnection } from '../server/client-connection.js';
-import { eventToFrame } from '../server/protocol.js';
-import type { Gateway } from '../server/serve.js';
+import { ClientConnection } from '../wire/client-connection.js';
+import { eventToFrame } from '../wire/protocol.js';
+
+/**
+ * What {@link toWebSocket} hands events to instead of sockets: a `Gateway` from `serve`, which sends each one
+ * to the clients watching its task.
+ */
+export interface EventPublisher {
+  publish(event: TaskEvent<unknown>): void;
+}
 
 /** Options of {@link toWebSocket} over a plain `WebSocketServer` (a gateway uses its own). */
 export interface ToWebSocketOptions {
@@ -34,13 +41,13 @@ export interface ToWebSocketOptions {
  * fromJsonl('prompts.jsonl').pipe(runAgents(agent), toWebSocket(wss)).subscribe();
  */
 export function toWebSocket<V>(
-  target: WebSocketServer | Gateway,
+  target: WebSocketServer | EventPublisher,
   options: ToWebSocketOptions = {},
 ): MonoTypeOperatorFunction<TaskEvent<V>> {
   expectConfig('options', options);
   expectKnownKeys('toWebSocket', options, ['highWaterMark', 'hardLimit', 'scheduler']);
   if (!(target instanceof WebSocketServer)) {
-    if (typeof (target as Partial<Gateway> | null)?.publish !== 'function') {
+    if (typeof (target as Partial<EventPublisher> | null)?.publish !== 'function') {
       throw new TypeError(`Expected a WebSocketServer or a Gateway from \`serve\`, got ${describe(target)}`);
     }
     return tap((event) => {

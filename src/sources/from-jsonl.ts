@@ -6,8 +6,8 @@ import { InvalidTask } from '../core/invalid-task.js';
 import { parseTask } from '../core/schemas.js';
 import type { Task } from '../core/types.js';
 import { describe, expectConfig, expectKnownKeys } from '../core/validate.js';
-import { pullSource } from './pull.js';
-import type { PullSource } from './pull.js';
+import { pullSource } from '../core/pull.js';
+import type { PullSource } from '../core/pull.js';
 
 /** Options of {@link fromJsonl}. */
 export interface FromJsonlOptions {

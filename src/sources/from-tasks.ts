@@ -2,8 +2,8 @@ import { InvalidTask } from '../core/invalid-task.js';
 import { parseTask } from '../core/schemas.js';
 import type { Task } from '../core/types.js';
 import { describe, expectConfig, expectKnownKeys } from '../core/validate.js';
-import { pullSource } from './pull.js';
-import type { PullSource } from './pull.js';
+import { pullSource } from '../core/pull.js';
+import type { PullSource } from '../core/pull.js';
 
 /** Configuration of {@link fromTasks}. */
 export interface FromTasksOptions {

@@ -7,8 +7,8 @@ import type { ValidationInfo } from '../core/errors/index.js';
 import { InvalidTask } from '../core/invalid-task.js';
 import type { Task } from '../core/types.js';
 import { describe } from '../core/validate.js';
-import { readClientFrame } from '../server/protocol.js';
-import type { ServerFrame } from '../server/protocol.js';
+import { readClientFrame } from '../wire/protocol.js';
+import type { ServerFrame } from '../wire/protocol.js';
 
 /**
  * The tasks clients submit over WebSocket, as a push source: every `submit` frame (see

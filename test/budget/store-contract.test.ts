@@ -3,8 +3,8 @@
 import { firstValueFrom } from 'rxjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { memoryStore } from '../../src/budget/memory-store.js';
-import { redisStore } from '../../src/budget/redis-store.js';
-import type { RedisStore } from '../../src/budget/redis-store.js';
+import { redisStore } from '../../src/redis/redis-store.js';
+import type { RedisStore } from '../../src/redis/redis-store.js';
 import type { AcquireResult, Amounts, BudgetSpec, BudgetStore, StoreView } from '../../src/budget/store.js';
 import { limitSpec } from '../../src/budget/token-bucket.js';
 import { describeRedis, useRedis } from '../support/redis-server.js';

@@ -5,7 +5,7 @@ import { ValidationError } from '../../src/core/errors/index.js';
 import { InvalidTask } from '../../src/core/invalid-task.js';
 import type { Agent, Settled, Task, TaskEvent } from '../../src/core/types.js';
 import { runAgents } from '../../src/operators/run-agents.js';
-import { pullSource } from '../../src/sources/pull.js';
+import { pullSource } from '../../src/core/pull.js';
 
 const TASKS: (Task | InvalidTask)[] = [
   { id: 't1', input: 'a' },

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { defaultAgent } from '../../src/models/default-agent.js';
-import { openaiModel } from '../../src/models/openai.js';
+import { defaultAgent } from '../../src/models/openai/default-agent.js';
+import { openaiModel } from '../../src/models/openai/openai.js';
 import { progress } from '../../src/sinks/progress.js';
 import { readDoneIds, toJsonl } from '../../src/sinks/to-jsonl.js';
 import { fromEmitter } from '../../src/sources/from-emitter.js';

@@ -26,7 +26,13 @@ describe('README', () => {
         extends: '../../tsconfig.json',
         compilerOptions: {
           noEmit: true,
-          paths: { rxagent: ['../../src/index.ts'], 'rxagent/testing': ['../../src/testing/index.ts'] },
+          paths: {
+            rxagent: ['../../src/index.ts'],
+            'rxagent/openai': ['../../src/models/openai/index.ts'],
+            'rxagent/server': ['../../src/server/index.ts'],
+            'rxagent/redis': ['../../src/redis/index.ts'],
+            'rxagent/testing': ['../../src/testing/index.ts'],
+          },
         },
         include: ['*.ts'],
         // The root config excludes this very directory; an inherited exclude would leave tsc no inputs.

@@ -6,8 +6,8 @@ import { afterEach } from 'vitest';
 import { serve } from '../../src/server/serve.js';
 import type { Gateway } from '../../src/server/serve.js';
 import type { ServeConfig } from '../../src/server/serve-config.js';
-import { ServerFrameSchema, frameText } from '../../src/server/protocol.js';
-import type { ServerFrame } from '../../src/server/protocol.js';
+import { ServerFrameSchema, frameText } from '../../src/wire/protocol.js';
+import type { ServerFrame } from '../../src/wire/protocol.js';
 import type { Agent, AgentEvent, Task, TaskEvent } from '../../src/core/types.js';
 
 /** A run the test drives by hand. */

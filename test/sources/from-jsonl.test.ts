@@ -13,7 +13,7 @@ import type { Task, TaskEvent } from '../../src/core/types.js';
 import { pool } from '../../src/operators/pool.js';
 import { fromJsonl, splitLines } from '../../src/sources/from-jsonl.js';
 import type { RawLine } from '../../src/sources/from-jsonl.js';
-import { PULL, isPullable, pullSource } from '../../src/sources/pull.js';
+import { PULL, isPullable, pullSource } from '../../src/core/pull.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rxagent-jsonl-'));
 

@@ -6,7 +6,7 @@ import type { Task } from '../../src/core/types.js';
 import { pool } from '../../src/operators/pool.js';
 import { settle } from '../../src/operators/settle.js';
 import { fromTasks } from '../../src/sources/from-tasks.js';
-import { isPullable } from '../../src/sources/pull.js';
+import { isPullable } from '../../src/core/pull.js';
 
 describe('fromTasks', () => {
   it('turns prompts into tasks named by position and bad items into InvalidTask', async () => {

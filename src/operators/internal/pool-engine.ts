@@ -14,7 +14,7 @@ import { InvalidTask } from '../../core/invalid-task.js';
 import { describe } from '../../core/validate.js';
 import type { AgentEvent, Settled, Task, TaskEvent, Usage } from '../../core/types.js';
 import { NO_USAGE, addUsage } from '../../core/usage.js';
-import { PULL, closeIterator, isPullable } from '../../sources/pull.js';
+import { PULL, closeIterator, isPullable } from '../../core/pull.js';
 import type { PoolOverflow, PoolState, Worker, WorkerContext } from '../pool.js';
 import { PriorityQueue } from './priority-queue.js';
 import { DrainLoop } from '../../core/drain-loop.js';

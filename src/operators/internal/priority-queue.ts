@@ -1,4 +1,4 @@
-import { Deque } from './deque.js';
+import { Deque } from '../../core/deque.js';
 
 /**
  * A queue where higher priority leaves first and equal priorities keep arrival order. Items of one priority

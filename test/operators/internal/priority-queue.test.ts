@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Deque } from '../../../src/operators/internal/deque.js';
+import { Deque } from '../../../src/core/deque.js';
 import { PriorityQueue } from '../../../src/operators/internal/priority-queue.js';
 
 interface Item {

@@ -1,6 +1,6 @@
 import type { SchedulerLike, Subscription } from 'rxjs';
 import type { WebSocket } from 'ws';
-import { Deque } from '../operators/internal/deque.js';
+import { Deque } from '../core/deque.js';
 import type { ServerFrame } from './protocol.js';
 
 /** How often a socket over its high-water mark is checked for room, in milliseconds. */
@@ -32,7 +32,7 @@ const DELTA_OVERHEAD = 64;
 const METRICS_BYTES = 256;
 
 /**
- * One client socket as the server sees it: a send path that keeps memory bounded
+ * One client socket as the gateway and `toWebSocket` see it: a send path that keeps memory bounded
  * when the client reads slowly. Below `highWaterMark` buffered bytes, frames go straight out. Above it,
  * frames wait in order in an outbox where the deltas of one task merge into one frame (text is batched,
  * never dropped) and only the newest metrics frame is kept; the outbox drains as the socket does. Past

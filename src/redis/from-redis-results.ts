@@ -4,7 +4,7 @@ import { errorFromJSON } from '../core/errors/index.js';
 import { UsageSchema } from '../core/schemas.js';
 import type { Settled, TaskEvent } from '../core/types.js';
 import { describe, expectConfig, expectInteger, expectKnownKeys } from '../core/validate.js';
-import { dedicated, expectConnection, type RedisConnectionConfig } from './redis-connection.js';
+import { dedicated, expectConnection, type RedisConnectionConfig } from './connection.js';
 
 /** Configuration of {@link fromRedisResults}. */
 export interface FromRedisResultsConfig extends RedisConnectionConfig {

@@ -19,9 +19,9 @@ import { TimeoutError } from '../../src/core/errors/index.js';
 import { InvalidTask } from '../../src/core/invalid-task.js';
 import type { TaskEvent } from '../../src/core/types.js';
 import { pool } from '../../src/operators/pool.js';
-import { toRedisStream } from '../../src/sinks/to-redis-stream.js';
-import { fromRedisResults } from '../../src/sources/from-redis-results.js';
-import { fromRedisStream, type RedisGroupLost } from '../../src/sources/from-redis-stream.js';
+import { toRedisStream } from '../../src/redis/to-redis-stream.js';
+import { fromRedisResults } from '../../src/redis/from-redis-results.js';
+import { fromRedisStream, type RedisGroupLost } from '../../src/redis/from-redis-stream.js';
 import {
   describeRedis,
   startRedis,

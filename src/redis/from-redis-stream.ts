@@ -12,7 +12,7 @@ import {
   expectKnownKeys,
   expectScheduler,
 } from '../core/validate.js';
-import { pullSource, type PullSource } from './pull.js';
+import { pullSource, type PullSource } from '../core/pull.js';
 import {
   dedicated,
   entriesInFlight,
@@ -20,7 +20,7 @@ import {
   rememberEntry,
   tasksInFlight,
   type RedisConnectionConfig,
-} from './redis-connection.js';
+} from './connection.js';
 
 /** What {@link fromRedisStream} reports when a read finds its consumer group gone. */
 export interface RedisGroupLost {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseDuration, parseRateLimitHeaders } from '../../src/budget/headers.js';
+import { parseDuration, parseRateLimitHeaders } from '../../src/core/rate-limit-headers.js';
 
 describe('parseDuration', () => {
   it('reads the durations providers put in x-ratelimit-reset-*', () => {

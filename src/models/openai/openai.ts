@@ -1,14 +1,24 @@
-import OpenAI, { APIError } from 'openai';
+import type OpenAI from 'openai';
+import type { APIError, ClientOptions } from 'openai';
 import type {
   ChatCompletionChunk,
   ChatCompletionCreateParamsStreaming,
   ChatCompletionMessageParam,
 } from 'openai/resources/chat/completions';
 import { Observable, asyncScheduler, type SchedulerLike, type Subscriber } from 'rxjs';
-import { parseRateLimitHeaders, type HeadersLike } from '../budget/headers.js';
-import { CancelledError, ValidationError } from '../core/errors/index.js';
-import { withSignal } from '../core/with-signal.js';
-import type { Agent, AgentEvent, ChatMessage, FinishReason, Task, ToolCall, Usage } from '../core/types.js';
+import { parseRateLimitHeaders, type HeadersLike } from '../../core/rate-limit-headers.js';
+import { CancelledError, ValidationError } from '../../core/errors/index.js';
+import { expectPeer } from '../../core/peer.js';
+import { withSignal } from '../../core/with-signal.js';
+import type {
+  Agent,
+  AgentEvent,
+  ChatMessage,
+  FinishReason,
+  Task,
+  ToolCall,
+  Usage,
+} from '../../core/types.js';
 import {
   describe,
   expectConfig,
@@ -16,8 +26,9 @@ import {
   expectKnownKeys,
   expectOneOf,
   expectScheduler,
-} from '../core/validate.js';
-import { incompleteStreamError, refusalError, toProviderError, type Refusal } from './openai-errors.js';
+} from '../../core/validate.js';
+import type { Refusal } from './openai-errors.js';
+import { loadSdk, type Sdk } from './sdk.js';
 
 /** Configuration of {@link openaiModel}. */
 export interface OpenAIModelConfig {
@@ -104,7 +115,10 @@ export function openaiModel(config: OpenAIModelConfig = {}): Agent {
   const extraBody = config.extraBody ?? {};
   const scheduler = expectScheduler('scheduler', config.scheduler ?? asyncScheduler);
   validateClientConfig(config);
-  const client = config.client ?? makeClient(config, env);
+  const options = config.client === undefined ? clientOptions(config, env) : undefined;
+  expectPeer('openai', 'openaiModel');
+  let client = config.client;
+  const clientOf = (sdk: Sdk): OpenAI => (client ??= new sdk.OpenAI(options));
 
   return {
     ...(defaultMax === undefined ? {} : { maxOutputTokens: defaultMax }),
@@ -121,7 +135,12 @@ export function openaiModel(config: OpenAIModelConfig = {}): Agent {
               stream_options: { include_usage: true },
               ...(maxTokens === undefined ? {} : { [maxField]: maxTokens }),
             };
-            void stream(client, body, task, requestSignal, subscriber, scheduler);
+            loadSdk().then(
+              (sdk) => stream(sdk, clientOf(sdk), body, task, requestSignal, subscriber, scheduler),
+              (error: unknown) => {
+                subscriber.error(error);
+              },
+            );
           }),
         signal,
       );
@@ -129,7 +148,10 @@ export function openaiModel(config: OpenAIModelConfig = {}): Agent {
   };
 }
 
-function makeClient(config: OpenAIModelConfig, env: Readonly<Record<string, string | undefined>>): OpenAI {
+function clientOptions(
+  config: OpenAIModelConfig,
+  env: Readonly<Record<string, string | undefined>>,
+): ClientOptions {
   if (config.apiKey !== undefined && (typeof config.apiKey !== 'string' || config.apiKey === '')) {
     throw new TypeError(`Expected \`apiKey\` to be a non-empty string, got ${describe(config.apiKey)}`);
   }
@@ -144,13 +166,13 @@ function makeClient(config: OpenAIModelConfig, env: Readonly<Record<string, stri
       'Expected an API key for api.openai.com, got none. Pass `apiKey`, set OPENAI_API_KEY, or point `baseURL` (OPENAI_BASE_URL) at a server that needs no key.',
     );
   }
-  return new OpenAI({
+  return {
     // Compatible servers that need no key still get a bearer header; they ignore it.
     apiKey: apiKey ?? 'no-key',
     baseURL: baseURL ?? 'https://api.openai.com/v1',
     maxRetries: 0,
     timeout: SDK_TIMEOUT_MS,
-  });
+  };
 }
 
 function validateClientConfig(config: OpenAIModelConfig): void {
@@ -168,6 +190,7 @@ function validateClientConfig(config: OpenAIModelConfig): void {
 }
 
 async function stream(
+  sdk: Sdk,
   client: OpenAI,
   body: Record<string, unknown>,
   task: Task,
@@ -192,12 +215,12 @@ async function stream(
     }
     if (signal.aborted) throw signal.reason;
     const finish = run.finishReason;
-    if (finish === undefined) throw incompleteStreamError(progress);
+    if (finish === undefined) throw sdk.errors.incompleteStreamError(progress);
     const refused = run.refused();
     if (refused !== undefined) {
       // The provider bills a refusal like any answer, so the budget still hears of its usage.
       if (run.usage !== undefined) subscriber.next({ type: 'usage', usage: run.usage });
-      subscriber.error(refusalError(task.id, refused, progress));
+      subscriber.error(sdk.errors.refusalError(task.id, refused, progress));
       return;
     }
     const calls = run.toolCalls();
@@ -217,8 +240,8 @@ async function stream(
       );
       return;
     }
-    if (error instanceof APIError) emitLimits((error as APIError).headers, subscriber);
-    subscriber.error(toProviderError(error, progress, scheduler.now()));
+    if (error instanceof sdk.APIError) emitLimits((error as APIError).headers, subscriber);
+    subscriber.error(sdk.errors.toProviderError(error, progress, scheduler.now()));
   }
 }
 

@@ -1,6 +1,15 @@
-import { Redis } from 'ioredis';
-import type { RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
+import { expectPeer, requirePeer } from '../core/peer.js';
 import { describe } from '../core/validate.js';
+
+/**
+ * The `ioredis` package, an optional peer dependency, loaded when a helper first opens a connection itself.
+ * Required, not imported: the helpers open connections synchronously, and ioredis is CommonJS only, so this is
+ * the very module an `import` of it gives the caller.
+ */
+function ioredis(): typeof import('ioredis') {
+  return requirePeer('ioredis', 'rxagent/redis') as typeof import('ioredis');
+}
 
 /** How a Redis helper reaches Redis: a client the caller owns, or a URL it connects to itself. */
 export interface RedisConnectionConfig {
@@ -28,6 +37,8 @@ export function expectConnection(helper: string, config: RedisConnectionConfig):
   if (config.url !== undefined && (typeof config.url !== 'string' || !/^rediss?:\/\//.test(config.url))) {
     throw new TypeError(`Expected \`url\` to be a redis:// or rediss:// URL, got ${describe(config.url)}`);
   }
+  // A helper given a `url` opens its connection with ioredis; a given `client` means it is installed.
+  if (config.url !== undefined) expectPeer('ioredis', helper);
   if (config.client !== undefined && typeof (config.client as Partial<Redis>).duplicate !== 'function') {
     throw new TypeError(`Expected \`client\` to be an ioredis client, got ${describe(config.client)}`);
   }
@@ -39,12 +50,14 @@ export function connect(
   options: Pick<RedisOptions, 'enableOfflineQueue' | 'maxRetriesPerRequest' | 'retryStrategy'> = {},
 ): RedisConnection {
   if (config.client !== undefined) return { client: config.client, owned: false };
-  return { client: new Redis(config.url as string, options), owned: true };
+  return { client: new (ioredis().Redis)(config.url as string, options), owned: true };
 }
 
 /** A second connection to the same server, for commands that block it (XREAD BLOCK). */
 export function dedicated(config: RedisConnectionConfig): Redis {
-  return config.client === undefined ? new Redis(config.url as string) : config.client.duplicate();
+  return config.client === undefined
+    ? new (ioredis().Redis)(config.url as string)
+    : config.client.duplicate();
 }
 
 /**

@@ -27,11 +27,12 @@ import {
   expectNumber,
   expectScheduler,
 } from '../core/validate.js';
-import { connect, expectConnection, type RedisConnectionConfig } from '../sources/redis-connection.js';
-import { memoryStore } from './memory-store.js';
-import { ACQUIRE, ADJUST, COOL_DOWN, RESYNC, VIEW, type LuaScript } from './redis-scripts.js';
-import type { AcquireResult, Amounts, BudgetSpec, BudgetStore, StoreView } from './store.js';
-import type { LimitName } from './token-bucket.js';
+import { connect, expectConnection, type RedisConnectionConfig } from './connection.js';
+import { memoryStore } from '../budget/memory-store.js';
+import { DEFAULT_BUDGET_PREFIX, budgetKeys } from './keys.js';
+import { ACQUIRE, ADJUST, COOL_DOWN, RESYNC, VIEW, runScript, type LuaScript } from './scripts.js';
+import type { AcquireResult, Amounts, BudgetSpec, BudgetStore, StoreView } from '../budget/store.js';
+import type { LimitName } from '../budget/token-bucket.js';
 
 /** What a `redisStore` does while Redis cannot be reached. */
 export interface RedisStoreUnavailableConfig {
@@ -113,7 +114,7 @@ export function redisStore(config: RedisStoreConfig): RedisStore {
   expectConfig('config', config);
   expectKnownKeys('redisStore', config, CONFIG_KEYS);
   expectConnection('redisStore', config);
-  const prefix = config.prefix ?? 'rxagent:budget:';
+  const prefix = config.prefix ?? DEFAULT_BUDGET_PREFIX;
   if (typeof prefix !== 'string') {
     throw new TypeError(`Expected \`prefix\` to be a string, got ${describe(prefix)}`);
   }
@@ -141,18 +142,6 @@ export function redisStore(config: RedisStoreConfig): RedisStore {
   const onError = (): void => undefined;
   client.on('ready', onReady);
   if (owned) client.on('error', onError);
-
-  const keysOf = (key: string): string[] => {
-    const base = `${prefix}{${key}}`;
-    return [
-      `${base}:state`,
-      `${base}:open`,
-      `${base}:audit`,
-      `${base}:log:tokens`,
-      `${base}:log:requests`,
-      `${base}:log:cost`,
-    ];
-  };
 
   let epoch = '';
   let downSince: number | undefined;
@@ -197,10 +186,10 @@ export function redisStore(config: RedisStoreConfig): RedisStore {
             ? throwError(() => new Error(`Redis connection is ${client.status}`))
             : fromEvent(client, 'ready').pipe(take(1));
       const downFor = downSince === undefined ? 0 : Math.max(0, now - downSince);
-      const keys = keysOf(key);
+      const keys = budgetKeys(prefix, key);
       return ready$.pipe(
         switchMap(() =>
-          from(evalScript(client, script, keys, [spec, epoch, String(downFor), ...rest, auditFlag])),
+          from(runScript(client, script, keys, [spec, epoch, String(downFor), ...rest, auditFlag])),
         ),
         timeout({ first: ATTEMPT_MS, scheduler }),
       );
@@ -301,7 +290,7 @@ export function redisStore(config: RedisStoreConfig): RedisStore {
 
   return {
     client,
-    auditKey: (key) => keysOf(key)[2] as string,
+    auditKey: (key) => budgetKeys(prefix, key)[2],
     acquire(key, spec, id, amounts, now) {
       const args = [
         specArg(spec),
@@ -426,21 +415,4 @@ function isUnavailable(error: unknown): boolean {
   if (error.name === 'ReplyError')
     return /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN)\b/.test(error.message);
   return true;
-}
-
-async function evalScript(
-  client: Redis,
-  script: LuaScript,
-  keys: readonly string[],
-  args: readonly string[],
-): Promise<unknown> {
-  try {
-    return await client.evalsha(script.sha, keys.length, ...keys, ...args);
-  } catch (error) {
-    // The script cache is empty after a restart or SCRIPT FLUSH; EVAL loads it again.
-    if (error instanceof Error && error.message.startsWith('NOSCRIPT')) {
-      return client.eval(script.lua, keys.length, ...keys, ...args);
-    }
-    throw error;
-  }
 }

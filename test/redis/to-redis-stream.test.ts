@@ -4,9 +4,9 @@ import { expect, it } from 'vitest';
 import { DuplicateIdError, TimeoutError } from '../../src/core/errors/index.js';
 import type { TaskEvent } from '../../src/core/types.js';
 import { pool } from '../../src/operators/pool.js';
-import { toRedisStream } from '../../src/sinks/to-redis-stream.js';
-import { fromRedisStream } from '../../src/sources/from-redis-stream.js';
-import { rememberEntry } from '../../src/sources/redis-connection.js';
+import { toRedisStream } from '../../src/redis/to-redis-stream.js';
+import { fromRedisStream } from '../../src/redis/from-redis-stream.js';
+import { rememberEntry } from '../../src/redis/connection.js';
 import { describeRedis, useRedis, type RedisServer } from '../support/redis-server.js';
 
 let server: RedisServer;

@@ -1,4 +1,7 @@
-import type { RateLimitSnapshot } from '../core/types.js';
+import type { RateLimitSnapshot } from './types.js';
+
+// In core because two layers read these headers and may not import each other: models turn them into
+// `rate-limits` events, and `Budget.observe` accepts them as they come.
 
 /** Response headers as `fetch` gives them, or a plain record as Node's `http` and most SDKs do. */
 export type HeadersLike =

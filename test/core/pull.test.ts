@@ -1,6 +1,6 @@
 import { lastValueFrom, take, toArray } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { PULL, filterPull, isPullable, pullSource } from '../../src/sources/pull.js';
+import { PULL, filterPull, isPullable, pullSource } from '../../src/core/pull.js';
 
 /** An iterator over `items` that records how it was driven. */
 function counting(

@@ -21,17 +21,21 @@ import {
   RefusalError,
   RxAgentError,
   TimeoutError,
-} from '../../src/core/errors/index.js';
-import type { AgentEvent, Settled, Task, TaskEvent } from '../../src/core/types.js';
-import { createBudget, type BudgetState } from '../../src/budget/create-budget.js';
-import { estimateTokens } from '../../src/budget/estimate.js';
-import { openaiModel, type OpenAIModelConfig } from '../../src/models/openai.js';
-import { pool } from '../../src/operators/pool.js';
-import { runAgents } from '../../src/operators/run-agents.js';
-import { retryBackoff } from '../../src/operators/retry-backoff.js';
-import { throttleBudget } from '../../src/operators/throttle-budget.js';
-import { timeoutWith } from '../../src/operators/timeout-with.js';
-import { startOpenAIServer, type OpenAIServer, type OpenAIServerOptions } from '../support/openai-server.js';
+} from '../../../src/core/errors/index.js';
+import type { AgentEvent, Settled, Task, TaskEvent } from '../../../src/core/types.js';
+import { createBudget, type BudgetState } from '../../../src/budget/create-budget.js';
+import { estimateTokens } from '../../../src/budget/estimate.js';
+import { openaiModel, type OpenAIModelConfig } from '../../../src/models/openai/openai.js';
+import { pool } from '../../../src/operators/pool.js';
+import { runAgents } from '../../../src/operators/run-agents.js';
+import { retryBackoff } from '../../../src/operators/retry-backoff.js';
+import { throttleBudget } from '../../../src/operators/throttle-budget.js';
+import { timeoutWith } from '../../../src/operators/timeout-with.js';
+import {
+  startOpenAIServer,
+  type OpenAIServer,
+  type OpenAIServerOptions,
+} from '../../support/openai-server.js';
 
 let server: OpenAIServer | undefined;
 

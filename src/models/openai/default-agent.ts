@@ -1,7 +1,7 @@
-import type { Agent } from '../core/types.js';
-import { expectConfig, expectKnownKeys } from '../core/validate.js';
+import type { Agent } from '../../core/types.js';
+import { expectConfig, expectKnownKeys } from '../../core/validate.js';
 import { openaiModel, type OpenAIModelConfig } from './openai.js';
-import { simulatedModel, type SimulatedAgent, type SimulatedModelConfig } from './simulated.js';
+import { simulatedModel, type SimulatedAgent, type SimulatedModelConfig } from '../simulated.js';
 
 /** The model `defaultAgent` uses when neither config nor `RXAGENT_MODEL` names one. */
 export const DEFAULT_OPENAI_MODEL = 'gpt-4o-mini';

@@ -1,8 +1,12 @@
 import { lastValueFrom, toArray } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AgentEvent } from '../../src/core/types.js';
-import { DEFAULT_OPENAI_MODEL, defaultAgent, type DefaultAgent } from '../../src/models/default-agent.js';
-import { startOpenAIServer, type OpenAIServer } from '../support/openai-server.js';
+import type { AgentEvent } from '../../../src/core/types.js';
+import {
+  DEFAULT_OPENAI_MODEL,
+  defaultAgent,
+  type DefaultAgent,
+} from '../../../src/models/openai/default-agent.js';
+import { startOpenAIServer, type OpenAIServer } from '../../support/openai-server.js';
 
 let server: OpenAIServer | undefined;
 

@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { filter, firstValueFrom, from, lastValueFrom, of, startWith, Subject, tap } from 'rxjs';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { createBudget } from '../../src/budget/create-budget.js';
-import { redisStore, type RedisStore } from '../../src/budget/redis-store.js';
+import { redisStore, type RedisStore } from '../../src/redis/redis-store.js';
 import type { BudgetSpec } from '../../src/budget/store.js';
 import { limitSpec } from '../../src/budget/token-bucket.js';
 import {

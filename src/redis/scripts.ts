@@ -1,4 +1,7 @@
 import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+
+// Every Lua script rxagent runs on Redis: the budget store's (on the prelude below) and the results sink's.
 
 /** A Lua script and its SHA1, for EVALSHA. */
 export interface LuaScript {
@@ -6,9 +9,32 @@ export interface LuaScript {
   readonly sha: string;
 }
 
-function script(body: string): LuaScript {
-  const lua = PRELUDE + body;
+function script(lua: string): LuaScript {
   return { lua, sha: createHash('sha1').update(lua).digest('hex') };
+}
+
+function budgetScript(body: string): LuaScript {
+  return script(PRELUDE + body);
+}
+
+/**
+ * Runs `script` by its SHA, loading it with EVAL when the server's script cache does not hold it (the cache is
+ * empty after a restart or SCRIPT FLUSH).
+ */
+export async function runScript(
+  client: Redis,
+  lua: LuaScript,
+  keys: readonly string[],
+  args: readonly string[],
+): Promise<unknown> {
+  try {
+    return await client.evalsha(lua.sha, keys.length, ...keys, ...args);
+  } catch (error) {
+    if (error instanceof Error && error.message.startsWith('NOSCRIPT')) {
+      return client.eval(lua.lua, keys.length, ...keys, ...args);
+    }
+    throw error;
+  }
 }
 
 /*
@@ -182,7 +208,7 @@ end
  * ARGV: spec, expected epoch, down for (ms), maxTotalCost ('' for none), id, amounts per limit in spec
  * order, cost, audit ('1'). Returns `{epoch, 'ok'}`, `{epoch, 'wait', ms}` or `{epoch, 'never', reason, limit}`.
  */
-export const ACQUIRE = script(`
+export const ACQUIRE = budgetScript(`
 local limits = parseSpec(ARGV[1])
 local epoch = ensureEpoch(limits, ARGV[2], tonumber(ARGV[3]))
 local maxTotal, id, amounts, cost = tonumber(ARGV[4]), ARGV[5], amountsOf(ARGV[6]), tonumber(ARGV[7])
@@ -215,7 +241,7 @@ return { epoch, 'ok' }
 `);
 
 /** ARGV: spec, expected epoch, down for, id, deltas per limit, cost delta, final ('1'), audit. Returns `{epoch}`. */
-export const ADJUST = script(`
+export const ADJUST = budgetScript(`
 local limits = parseSpec(ARGV[1])
 local epoch = ensureEpoch(limits, ARGV[2], tonumber(ARGV[3]))
 local id, deltas, cost = ARGV[4], amountsOf(ARGV[5]), tonumber(ARGV[6])
@@ -237,7 +263,7 @@ return { epoch }
 `);
 
 /** ARGV: spec, expected epoch, down for, limit name, ms from now to the end of the cooldown, audit. */
-export const COOL_DOWN = script(`
+export const COOL_DOWN = budgetScript(`
 local limits = parseSpec(ARGV[1])
 local epoch = ensureEpoch(limits, ARGV[2], tonumber(ARGV[3]))
 for _, spec in ipairs(limits) do
@@ -251,7 +277,7 @@ return { epoch }
 `);
 
 /** ARGV: spec, expected epoch, down for, limit name, remaining, provider limit, reset ms, audit. */
-export const RESYNC = script(`
+export const RESYNC = budgetScript(`
 local limits = parseSpec(ARGV[1])
 local epoch = ensureEpoch(limits, ARGV[2], tonumber(ARGV[3]))
 local remaining, providerLimit, resetMs = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
@@ -277,7 +303,7 @@ return { epoch }
 `);
 
 /** ARGV: spec, expected epoch, down for, audit. Returns `{epoch, spent, cooldown ms from now or '', available...}`. */
-export const VIEW = script(`
+export const VIEW = budgetScript(`
 local limits = parseSpec(ARGV[1])
 local epoch = ensureEpoch(limits, ARGV[2], tonumber(ARGV[3]))
 local reply = { epoch, num(tonumber(redis.call('HGET', S, 'spent')) or 0), '' }
@@ -290,4 +316,66 @@ for _, spec in ipairs(limits) do
 end
 if cd > -INF then reply[3] = num(cd - now) end
 return reply
+`);
+
+/*
+ * KEYS: results stream, the task id's done-marker, tasks stream. ARGV: task id, result JSON, group ('' for
+ * none), then what each script says, then the task's entry ids. The marker's `from` and `refused` fields
+ * list entry ids between commas (`,1-0,2-0,`) so one `string.find` tells whether an entry is among them.
+ */
+const ACK = `
+local function ack(first)
+  if ARGV[3] ~= '' then
+    for i = first, #ARGV do redis.call('XACK', KEYS[3], ARGV[3], ARGV[i]) end
+  end
+end
+local function listed(list, first)
+  for i = first, #ARGV do
+    if string.find(list, ',' .. ARGV[i] .. ',', 1, true) then return true end
+  end
+  return false
+end
+`;
+
+/*
+ * ARGV[4]: the marker's time to live in ms; entry ids from ARGV[5]. Writing and acknowledging in one script
+ * means an entry is never acknowledged without its result. Answers `written` or `kept` (a result from the
+ * same entries, or from a writer that named none, is already there) with the result's entry id, or `reused`
+ * with it and the marker's `from`: nothing is written or acknowledged, for the caller to refuse the entries.
+ */
+export const WRITE_RESULT = script(`${ACK}
+local from = redis.call('HGET', KEYS[2], 'from')
+if not from then
+  local id = redis.call('XADD', KEYS[1], '*', 'taskId', ARGV[1], 'result', ARGV[2])
+  local entries = ','
+  for i = 5, #ARGV do entries = entries .. ARGV[i] .. ',' end
+  redis.call('HSET', KEYS[2], 'result', id, 'from', entries)
+  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+  ack(5)
+  return { 'written', id }
+end
+local result = redis.call('HGET', KEYS[2], 'result')
+if #ARGV < 5 or from == ',' or listed(from, 5) then
+  ack(5)
+  return { 'kept', result }
+end
+return { 'reused', result, from }
+`);
+
+/*
+ * ARGV[2]: the rejection as JSON; entry ids from ARGV[4]. Writes the rejection once for these entries (the
+ * marker's `refused` remembers them while it lives) and acknowledges them.
+ */
+export const REFUSE_RESULT = script(`${ACK}
+local refused = redis.call('HGET', KEYS[2], 'refused') or ','
+if not listed(refused, 4) then
+  redis.call('XADD', KEYS[1], '*', 'taskId', ARGV[1], 'result', ARGV[2])
+  if redis.call('EXISTS', KEYS[2]) == 1 then
+    local entries = refused
+    for i = 4, #ARGV do entries = entries .. ARGV[i] .. ',' end
+    redis.call('HSET', KEYS[2], 'refused', entries)
+  end
+end
+ack(4)
+return 1
 `);

@@ -3,12 +3,12 @@ import type { AddressInfo } from 'node:net';
 import { asyncScheduler } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
-import { ClientConnection } from '../../src/server/client-connection.js';
-import type { ClientConnectionOptions } from '../../src/server/client-connection.js';
-import { ServerFrameSchema, frameText } from '../../src/server/protocol.js';
-import type { ServerFrame } from '../../src/server/protocol.js';
+import { ClientConnection } from '../../src/wire/client-connection.js';
+import type { ClientConnectionOptions } from '../../src/wire/client-connection.js';
+import { ServerFrameSchema, frameText } from '../../src/wire/protocol.js';
+import type { ServerFrame } from '../../src/wire/protocol.js';
 import { serve } from '../../src/server/serve.js';
-import { ManualAgent, TestClient } from './fixtures.js';
+import { ManualAgent, TestClient } from '../server/fixtures.js';
 
 const servers: WebSocketServer[] = [];
 afterEach(() => {

@@ -2,12 +2,9 @@ import { concatMap, defer, from, map, Observable, of, type MonoTypeOperatorFunct
 import { DuplicateIdError } from '../core/errors/index.js';
 import type { Settled, TaskEvent } from '../core/types.js';
 import { describe, expectConfig, expectInteger, expectKnownKeys } from '../core/validate.js';
-import {
-  connect,
-  expectConnection,
-  takeEntries,
-  type RedisConnectionConfig,
-} from '../sources/redis-connection.js';
+import { connect, expectConnection, takeEntries, type RedisConnectionConfig } from './connection.js';
+import { doneMarkerKey } from './keys.js';
+import { REFUSE_RESULT, WRITE_RESULT, runScript } from './scripts.js';
 
 /** Configuration of {@link toRedisStream}. */
 export interface ToRedisStreamConfig extends RedisConnectionConfig {
@@ -30,68 +27,6 @@ export interface ToRedisStreamConfig extends RedisConnectionConfig {
 }
 
 const CONFIG_KEYS = ['client', 'url', 'stream', 'ack', 'doneTtlMs'] as const;
-
-/*
- * KEYS: results stream, the task id's done-marker, tasks stream. ARGV: task id, result JSON, group ('' for
- * none), then what each script says, then the task's entry ids. The marker's `from` and `refused` fields
- * list entry ids between commas (`,1-0,2-0,`) so one `string.find` tells whether an entry is among them.
- */
-const ACK = `
-local function ack(first)
-  if ARGV[3] ~= '' then
-    for i = first, #ARGV do redis.call('XACK', KEYS[3], ARGV[3], ARGV[i]) end
-  end
-end
-local function listed(list, first)
-  for i = first, #ARGV do
-    if string.find(list, ',' .. ARGV[i] .. ',', 1, true) then return true end
-  end
-  return false
-end
-`;
-
-/*
- * ARGV[4]: the marker's time to live in ms; entry ids from ARGV[5]. Writing and acknowledging in one script
- * means an entry is never acknowledged without its result. Answers `written` or `kept` (a result from the
- * same entries, or from a writer that named none, is already there) with the result's entry id, or `reused`
- * with it and the marker's `from`: nothing is written or acknowledged, for the caller to refuse the entries.
- */
-const WRITE = `${ACK}
-local from = redis.call('HGET', KEYS[2], 'from')
-if not from then
-  local id = redis.call('XADD', KEYS[1], '*', 'taskId', ARGV[1], 'result', ARGV[2])
-  local entries = ','
-  for i = 5, #ARGV do entries = entries .. ARGV[i] .. ',' end
-  redis.call('HSET', KEYS[2], 'result', id, 'from', entries)
-  redis.call('PEXPIRE', KEYS[2], ARGV[4])
-  ack(5)
-  return { 'written', id }
-end
-local result = redis.call('HGET', KEYS[2], 'result')
-if #ARGV < 5 or from == ',' or listed(from, 5) then
-  ack(5)
-  return { 'kept', result }
-end
-return { 'reused', result, from }
-`;
-
-/*
- * ARGV[2]: the rejection as JSON; entry ids from ARGV[4]. Writes the rejection once for these entries (the
- * marker's `refused` remembers them while it lives) and acknowledges them.
- */
-const REFUSE = `${ACK}
-local refused = redis.call('HGET', KEYS[2], 'refused') or ','
-if not listed(refused, 4) then
-  redis.call('XADD', KEYS[1], '*', 'taskId', ARGV[1], 'result', ARGV[2])
-  if redis.call('EXISTS', KEYS[2]) == 1 then
-    local entries = refused
-    for i = 4, #ARGV do entries = entries .. ARGV[i] .. ',' end
-    redis.call('HSET', KEYS[2], 'refused', entries)
-  end
-end
-ack(4)
-return 1
-`;
 
 /**
  * Writes each task's `settled` result to a Redis results stream, once per task id, then acknowledges the
@@ -148,18 +83,18 @@ export function toRedisStream<V = string>(
         defer(() => {
           const { taskId } = event;
           const entries = ack === undefined ? [] : takeEntries(ack.stream, ack.group, taskId);
-          const keys = [config.stream, `${config.stream}:done:${taskId}`, ack?.stream ?? config.stream];
+          const keys = [config.stream, doneMarkerKey(config.stream, taskId), ack?.stream ?? config.stream];
           const group = ack?.group ?? '';
           const json = JSON.stringify(event.result);
           return from(
-            client.eval(WRITE, 3, ...keys, taskId, json, group, String(doneTtlMs), ...entries),
+            runScript(client, WRITE_RESULT, keys, [taskId, json, group, String(doneTtlMs), ...entries]),
           ).pipe(
             concatMap((reply) => {
               const [outcome, resultId = '', firstFrom = ''] = reply as string[];
               if (outcome !== 'reused') return of(event);
               const refused = reusedId(event.result, config.stream, resultId, firstFrom, entries, doneTtlMs);
               const refusal = JSON.stringify(refused);
-              return from(client.eval(REFUSE, 3, ...keys, taskId, refusal, group, ...entries)).pipe(
+              return from(runScript(client, REFUSE_RESULT, keys, [taskId, refusal, group, ...entries])).pipe(
                 map((): TaskEvent<V> => ({ type: 'settled', taskId, result: refused })),
               );
             }),

@@ -1,6 +1,6 @@
 import { APIConnectionError, APIConnectionTimeoutError, APIError } from 'openai';
-import { parseDuration } from '../budget/headers.js';
-import { ProviderError, RateLimitError, RefusalError, RxAgentError } from '../core/errors/index.js';
+import { parseDuration } from '../../core/rate-limit-headers.js';
+import { ProviderError, RateLimitError, RefusalError, RxAgentError } from '../../core/errors/index.js';
 
 /** Used when a 429 names no delay anywhere: neither in its headers nor in its message. */
 export const DEFAULT_RETRY_AFTER_MS = 1_000;
