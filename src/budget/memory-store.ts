@@ -1,5 +1,5 @@
 import { of, type Observable } from 'rxjs';
-import type { AcquireResult, Amounts, BudgetSpec, BudgetStore, StoreView } from './store.js';
+import type { AcquireCall, AcquireResult, BudgetStore, StoreView } from './store.js';
 import {
   adjust,
   advance,
@@ -49,13 +49,7 @@ export function memoryStore(): BudgetStore {
     return advanced;
   };
 
-  const acquire = (
-    entry: Entry,
-    spec: BudgetSpec,
-    id: string,
-    amounts: Amounts,
-    now: number,
-  ): AcquireResult => {
+  const acquire = (entry: Entry, { spec, id, amounts, now }: AcquireCall): AcquireResult => {
     if (spec.maxTotalCost !== undefined && entry.spent >= spec.maxTotalCost) {
       // Open runs may still refund; only when none can is the cap final.
       return entry.open.size > 0
@@ -81,10 +75,10 @@ export function memoryStore(): BudgetStore {
   };
 
   return {
-    acquire(key, spec, id, amounts, now): Observable<AcquireResult> {
-      return of(acquire(entryFor(key), spec, id, amounts, now));
+    acquire(call): Observable<AcquireResult> {
+      return of(acquire(entryFor(call.key), call));
     },
-    adjust(key, spec, id, delta, now, final): Observable<void> {
+    adjust({ key, spec, id, delta, now, final }): Observable<void> {
       const entry = entryFor(key);
       for (const limit of spec.limits) {
         const change = delta[limit.name] ?? 0;
@@ -94,13 +88,13 @@ export function memoryStore(): BudgetStore {
       if (final) entry.open.delete(id);
       return of(undefined);
     },
-    coolDown(key, spec, limit, until, now): Observable<void> {
+    coolDown({ key, spec, limit, until, now }): Observable<void> {
       const entry = entryFor(key);
       const limitSpec = spec.limits.find((l) => l.name === limit);
       if (limitSpec !== undefined) entry.limits.set(limit, coolDown(stateOf(entry, limitSpec, now), until));
       return of(undefined);
     },
-    resync(key, spec, limit, report, now): Observable<void> {
+    resync({ key, spec, limit, report, now }): Observable<void> {
       const entry = entryFor(key);
       const limitSpec = spec.limits.find((l) => l.name === limit);
       if (limitSpec !== undefined) {
@@ -108,7 +102,7 @@ export function memoryStore(): BudgetStore {
       }
       return of(undefined);
     },
-    view(key, spec, now): Observable<StoreView> {
+    view({ key, spec, now }): Observable<StoreView> {
       const entry = entryFor(key);
       const result: Partial<Record<LimitName, number>> = {};
       let cooldownUntil = Number.NEGATIVE_INFINITY;

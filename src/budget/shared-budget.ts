@@ -121,7 +121,7 @@ export class SharedBudget implements Budget {
         providerLimit: providerLimit ?? own.limit / headroom,
         resetMs: resetMs ?? own.windowMs,
       };
-      store.resync(key, spec, limit, resync, now).pipe(takeOne(1)).subscribe();
+      store.resync({ key, spec, limit, report: resync, now }).pipe(takeOne(1)).subscribe();
     };
     sync('tokens', snapshot.remainingTokens, snapshot.limitTokens, snapshot.resetTokensMs);
     sync('requests', snapshot.remainingRequests, snapshot.limitRequests, snapshot.resetRequestsMs);
@@ -134,7 +134,9 @@ export class SharedBudget implements Budget {
     const until = now + Math.max(0, error.retryAfterMs);
     // A 429 on a limit this budget does not declare still means the provider wants a pause.
     const targets = this.#has(error.limit) ? [error.limit] : spec.limits.map((l) => l.name);
-    for (const name of targets) store.coolDown(key, spec, name, until, now).pipe(takeOne(1)).subscribe();
+    for (const name of targets) {
+      store.coolDown({ key, spec, limit: name, until, now }).pipe(takeOne(1)).subscribe();
+    }
     this.#pump();
   }
 
@@ -159,7 +161,7 @@ export class SharedBudget implements Budget {
       const before = this.#answers;
       this.#asking = true;
       store
-        .acquire(key, spec, head.id, head.amounts, scheduler.now())
+        .acquire({ key, spec, id: head.id, amounts: head.amounts, now: scheduler.now() })
         .pipe(takeOne(1))
         .subscribe({
           next: (result) => {
@@ -201,7 +203,10 @@ export class SharedBudget implements Budget {
           requests: -(waiter.amounts.requests ?? 0),
           cost: -(waiter.amounts.cost ?? 0),
         };
-        store.adjust(key, spec, waiter.id, back, scheduler.now(), true).pipe(takeOne(1)).subscribe();
+        store
+          .adjust({ key, spec, id: waiter.id, delta: back, now: scheduler.now(), final: true })
+          .pipe(takeOne(1))
+          .subscribe();
         return true;
       }
       this.#line.splice(index, 1);
@@ -259,7 +264,7 @@ export class SharedBudget implements Budget {
       held.requests += delta.requests;
       held.cost += delta.cost;
       store
-        .adjust(key, spec, waiter.id, delta, scheduler.now(), final)
+        .adjust({ key, spec, id: waiter.id, delta, now: scheduler.now(), final })
         .pipe(takeOne(1))
         .subscribe(() => {
           this.#pump();
@@ -300,7 +305,7 @@ export class SharedBudget implements Budget {
   #publish(): void {
     const { store, key, spec, scheduler } = this.#config;
     store
-      .view(key, spec, scheduler.now())
+      .view({ key, spec, now: scheduler.now() })
       .pipe(takeOne(1))
       .subscribe((view) => {
         const next: BudgetState = {

@@ -31,7 +31,15 @@ import { connect, expectConnection, type RedisConnectionConfig } from './connect
 import { memoryStore } from '../budget/memory-store.js';
 import { DEFAULT_BUDGET_PREFIX, budgetKeys } from './keys.js';
 import { ACQUIRE, ADJUST, COOL_DOWN, RESYNC, VIEW, runScript, type LuaScript } from './scripts.js';
-import type { AcquireResult, Amounts, BudgetSpec, BudgetStore, StoreView } from '../budget/store.js';
+import type {
+  AcquireCall,
+  AcquireResult,
+  AdjustCall,
+  Amounts,
+  BudgetSpec,
+  BudgetStore,
+  StoreView,
+} from '../budget/store.js';
 import type { LimitName } from '../budget/token-bucket.js';
 
 /** What a `redisStore` does while Redis cannot be reached. */
@@ -227,7 +235,8 @@ export function redisStore(config: RedisStoreConfig): RedisStore {
   function chargeOwed(now: number): void {
     for (const [key, { spec, amounts }] of owed) {
       owed.delete(key);
-      adjustInRedis(key, spec, `fallback:${++fallbackRuns}`, amounts, now, true).subscribe();
+      const id = `fallback:${++fallbackRuns}`;
+      adjustInRedis({ key, spec, id, delta: amounts, now, final: true }).subscribe();
     }
   }
 
@@ -240,14 +249,7 @@ export function redisStore(config: RedisStoreConfig): RedisStore {
     return orElse();
   };
 
-  function adjustInRedis(
-    key: string,
-    spec: BudgetSpec,
-    id: string,
-    delta: Amounts,
-    now: number,
-    final: boolean,
-  ): Observable<void> {
+  function adjustInRedis({ key, spec, id, delta, now, final }: AdjustCall): Observable<void> {
     const args = [`${instance}/${id}`, amountsArg(spec, delta), String(delta.cost ?? 0), final ? '1' : '0'];
     return call(ADJUST, key, [specArg(spec), ...args], now).pipe(
       map(() => undefined),
@@ -261,13 +263,7 @@ export function redisStore(config: RedisStoreConfig): RedisStore {
     );
   }
 
-  const localAcquire = (
-    key: string,
-    spec: BudgetSpec,
-    id: string,
-    amounts: Amounts,
-    now: number,
-  ): Observable<AcquireResult> => {
+  const localAcquire = ({ key, spec, id, amounts, now }: AcquireCall): Observable<AcquireResult> => {
     const store = local as BudgetStore;
     const scaled = scaledSpec(spec);
     if (!seeded.has(key)) {
@@ -275,11 +271,14 @@ export function redisStore(config: RedisStoreConfig): RedisStore {
       const full: Record<string, number> = {};
       for (const limit of scaled.limits) full[limit.name] = limit.limit;
       const at = downSince ?? now;
-      store.adjust(key, scaled, 'outage', full, at, true).subscribe();
+      store.adjust({ key, spec: scaled, id: 'outage', delta: full, now: at, final: true }).subscribe();
       // The seed fills the windows, not the spending.
-      store.adjust(key, { limits: [] }, 'outage', { cost: -(full.cost ?? 0) }, at, true).subscribe();
+      const refund = { cost: -(full.cost ?? 0) };
+      store
+        .adjust({ key, spec: { limits: [] }, id: 'outage', delta: refund, now: at, final: true })
+        .subscribe();
     }
-    return store.acquire(key, scaled, id, amounts, now).pipe(
+    return store.acquire({ key, spec: scaled, id, amounts, now }).pipe(
       tap((result) => {
         if (!result.granted) return;
         localIds.add(id);
@@ -291,7 +290,8 @@ export function redisStore(config: RedisStoreConfig): RedisStore {
   return {
     client,
     auditKey: (key) => budgetKeys(prefix, key)[2],
-    acquire(key, spec, id, amounts, now) {
+    acquire(params) {
+      const { key, spec, id, amounts, now } = params;
       const args = [
         specArg(spec),
         spec.maxTotalCost === undefined ? '' : String(spec.maxTotalCost),
@@ -303,7 +303,7 @@ export function redisStore(config: RedisStoreConfig): RedisStore {
         map(parseAcquire),
         catchError((error: unknown): Observable<AcquireResult> => {
           if (!isUnavailable(error)) return throwError(() => error);
-          if (local !== undefined) return localAcquire(key, spec, id, amounts, now);
+          if (local !== undefined) return localAcquire(params);
           const downFor = now - (downSince ?? now);
           if (downFor >= waitMs) {
             return throwError(
@@ -319,24 +319,27 @@ export function redisStore(config: RedisStoreConfig): RedisStore {
         }),
       );
     },
-    adjust(key, spec, id, delta, now, final) {
-      if (!localIds.has(id)) return adjustInRedis(key, spec, id, delta, now, final);
+    adjust(params) {
+      const { key, spec, id, delta, now, final } = params;
+      if (!localIds.has(id)) return adjustInRedis(params);
       if (final) localIds.delete(id);
-      (local as BudgetStore).adjust(key, scaledSpec(spec), id, delta, now, final).subscribe();
+      (local as BudgetStore).adjust({ ...params, spec: scaledSpec(spec) }).subscribe();
       owe(key, spec, delta);
       if (downSince === undefined) chargeOwed(now);
       return of(undefined);
     },
-    coolDown(key, spec, limit, until, now) {
-      local?.coolDown(key, scaledSpec(spec), limit, until, now).subscribe();
+    coolDown(params) {
+      const { key, spec, limit, until, now } = params;
+      local?.coolDown({ ...params, spec: scaledSpec(spec) }).subscribe();
       const replay: Replay = (at) => call(COOL_DOWN, key, [specArg(spec), limit, String(until - at)], at);
       return replay(now).pipe(
         map(() => undefined),
         catchError((error: unknown) => whenDown(error, replay, () => of(undefined))),
       );
     },
-    resync(key, spec, limit, report, now) {
-      local?.resync(key, scaledSpec(spec), limit, report, now).subscribe();
+    resync(params) {
+      const { key, spec, limit, report, now } = params;
+      local?.resync({ ...params, spec: scaledSpec(spec) }).subscribe();
       const args = [
         specArg(spec),
         limit,
@@ -350,7 +353,8 @@ export function redisStore(config: RedisStoreConfig): RedisStore {
         catchError((error: unknown) => whenDown(error, replay, () => of(undefined))),
       );
     },
-    view(key, spec, now): Observable<StoreView> {
+    view(params): Observable<StoreView> {
+      const { key, spec, now } = params;
       return call(VIEW, key, [specArg(spec)], now).pipe(
         map((reply): StoreView => {
           const available: Partial<Record<LimitName, number>> = {};
@@ -366,7 +370,7 @@ export function redisStore(config: RedisStoreConfig): RedisStore {
           };
         }),
         catchError(() => {
-          if (local !== undefined) return local.view(key, scaledSpec(spec), now);
+          if (local !== undefined) return local.view({ ...params, spec: scaledSpec(spec) });
           const available: Partial<Record<LimitName, number>> = {};
           for (const limit of spec.limits) available[limit.name] = 0;
           return of({ available, spent: lastSpent, cooldownUntil: Number.NEGATIVE_INFINITY });

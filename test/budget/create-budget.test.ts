@@ -109,10 +109,10 @@ describe('createBudget', () => {
       let calls = 0;
       const store: BudgetStore = {
         ...inner,
-        acquire: (key, spec, id, amounts, now) =>
+        acquire: (call) =>
           calls++ === 0
             ? cold<AcquireResult>('-----#', {}, new Error('connection reset'))
-            : inner.acquire(key, spec, id, amounts, now),
+            : inner.acquire(call),
       };
       const budget = createBudget({ tokensPerMinute: 60_000, store, scheduler: testScheduler });
       const granted = { r: expect.anything() as unknown };

@@ -103,18 +103,24 @@ async function play(store: BudgetStore, key: string, scenario: Scenario): Promis
   for (const step of scenario.steps) {
     const now = Date.now();
     if ('acquire' in step) {
-      const result = await firstValueFrom(store.acquire(key, spec, step.id, step.acquire, now));
+      const result = await firstValueFrom(
+        store.acquire({ key, spec, id: step.id, amounts: step.acquire, now }),
+      );
       expectResult(result, step.expect, `${scenario.name}: acquire ${step.id}`);
     } else if ('adjust' in step) {
-      await firstValueFrom(store.adjust(key, spec, step.id, step.adjust, now, step.final));
+      await firstValueFrom(
+        store.adjust({ key, spec, id: step.id, delta: step.adjust, now, final: step.final }),
+      );
     } else if ('coolDownMs' in step) {
       for (const limit of spec.limits) {
-        await firstValueFrom(store.coolDown(key, spec, limit.name, now + step.coolDownMs, now));
+        await firstValueFrom(
+          store.coolDown({ key, spec, limit: limit.name, until: now + step.coolDownMs, now }),
+        );
       }
     } else if ('resync' in step) {
-      await firstValueFrom(store.resync(key, spec, 'tokens', step.resync, now));
+      await firstValueFrom(store.resync({ key, spec, limit: 'tokens', report: step.resync, now }));
     } else {
-      const view: StoreView = await firstValueFrom(store.view(key, spec, now));
+      const view: StoreView = await firstValueFrom(store.view({ key, spec, now }));
       for (const [limit, expected] of Object.entries(step.view)) {
         expect(view.available[limit as 'tokens'], `${scenario.name}: ${limit} available`).toBeCloseTo(
           expected,

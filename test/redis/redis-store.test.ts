@@ -74,15 +74,21 @@ describeRedis('redisStore', () => {
     const store = open();
     const k = key();
     for (let i = 0; i < 10; i++) {
-      expect(await firstValueFrom(store.acquire(k, spec, `r${i}`, { tokens: 100 }, 0))).toEqual({
+      expect(
+        await firstValueFrom(store.acquire({ key: k, spec, id: `r${i}`, amounts: { tokens: 100 }, now: 0 })),
+      ).toEqual({
         granted: true,
       });
     }
-    const refused = await firstValueFrom(store.acquire(k, spec, 'r10', { tokens: 100 }, 0));
+    const refused = await firstValueFrom(
+      store.acquire({ key: k, spec, id: 'r10', amounts: { tokens: 100 }, now: 0 }),
+    );
     expect(refused.granted).toBe(false);
     expect('waitMs' in refused && refused.waitMs).toBeGreaterThan(WINDOW - 5_000);
     expect('waitMs' in refused && refused.waitMs).toBeLessThanOrEqual(WINDOW);
-    expect(await firstValueFrom(store.acquire(k, spec, 'big', { tokens: 1_001 }, 0))).toEqual({
+    expect(
+      await firstValueFrom(store.acquire({ key: k, spec, id: 'big', amounts: { tokens: 1_001 }, now: 0 })),
+    ).toEqual({
       granted: false,
       never: 'exceeds-capacity',
       limit: 'tokens',
@@ -95,11 +101,13 @@ describeRedis('redisStore', () => {
     const b = open();
     const results = await Promise.all(
       Array.from({ length: 300 }, (_, i) =>
-        firstValueFrom((i % 2 === 0 ? a : b).acquire(k, spec, `r${i}`, { tokens: 10 }, 0)),
+        firstValueFrom(
+          (i % 2 === 0 ? a : b).acquire({ key: k, spec, id: `r${i}`, amounts: { tokens: 10 }, now: 0 }),
+        ),
       ),
     );
     expect(results.filter((r) => r.granted)).toHaveLength(100);
-    const view = await firstValueFrom(a.view(k, spec, 0));
+    const view = await firstValueFrom(a.view({ key: k, spec, now: 0 }));
     expect(view.available.tokens).toBeLessThan(1e-6);
   });
 
@@ -107,15 +115,32 @@ describeRedis('redisStore', () => {
     const store = open();
     const k = key();
     const priced: BudgetSpec = { ...spec, maxTotalCost: 1 };
-    await firstValueFrom(store.acquire(k, priced, 'a', { tokens: 600, cost: 0.6 }, 0));
-    await lastValueFrom(store.adjust(k, priced, 'a', { tokens: -400, cost: -0.2 }, 0, false));
-    let view = await firstValueFrom(store.view(k, priced, 0));
+    await firstValueFrom(
+      store.acquire({ key: k, spec: priced, id: 'a', amounts: { tokens: 600, cost: 0.6 }, now: 0 }),
+    );
+    await lastValueFrom(
+      store.adjust({
+        key: k,
+        spec: priced,
+        id: 'a',
+        delta: { tokens: -400, cost: -0.2 },
+        now: 0,
+        final: false,
+      }),
+    );
+    let view = await firstValueFrom(store.view({ key: k, spec: priced, now: 0 }));
     expect(view.available.tokens).toBeCloseTo(800, 6);
     expect(view.spent).toBeCloseTo(0.4, 9);
-    await lastValueFrom(store.adjust(k, priced, 'a', { tokens: 100, cost: 0.6 }, 0, true));
-    view = await firstValueFrom(store.view(k, priced, 0));
+    await lastValueFrom(
+      store.adjust({ key: k, spec: priced, id: 'a', delta: { tokens: 100, cost: 0.6 }, now: 0, final: true }),
+    );
+    view = await firstValueFrom(store.view({ key: k, spec: priced, now: 0 }));
     expect(view.available.tokens).toBeCloseTo(700, 6);
-    expect(await firstValueFrom(store.acquire(k, priced, 'b', { tokens: 1, cost: 0 }, 0))).toEqual({
+    expect(
+      await firstValueFrom(
+        store.acquire({ key: k, spec: priced, id: 'b', amounts: { tokens: 1, cost: 0 }, now: 0 }),
+      ),
+    ).toEqual({
       granted: false,
       never: 'max-total-cost',
     });
@@ -125,33 +150,43 @@ describeRedis('redisStore', () => {
     const k = key();
     const a = open();
     const b = open();
-    await lastValueFrom(a.coolDown(k, spec, 'tokens', 1_000_000 + 5_000, 1_000_000));
-    const cooled = await firstValueFrom(b.acquire(k, spec, 'x', { tokens: 1 }, 0));
+    await lastValueFrom(
+      a.coolDown({ key: k, spec, limit: 'tokens', until: 1_000_000 + 5_000, now: 1_000_000 }),
+    );
+    const cooled = await firstValueFrom(b.acquire({ key: k, spec, id: 'x', amounts: { tokens: 1 }, now: 0 }));
     expect('waitMs' in cooled && cooled.waitMs).toBeGreaterThan(4_000);
-    const view = await firstValueFrom(b.view(k, spec, 10));
+    const view = await firstValueFrom(b.view({ key: k, spec, now: 10 }));
     expect(view.cooldownUntil).toBeGreaterThan(4_000);
 
     const k2 = key();
     await lastValueFrom(
-      a.resync(k2, spec, 'tokens', { remaining: 300, providerLimit: 1_000, resetMs: 30_000 }, 0),
+      a.resync({
+        key: k2,
+        spec,
+        limit: 'tokens',
+        report: { remaining: 300, providerLimit: 1_000, resetMs: 30_000 },
+        now: 0,
+      }),
     );
-    expect((await firstValueFrom(b.view(k2, spec, 0))).available.tokens).toBeCloseTo(300, 6);
+    expect((await firstValueFrom(b.view({ key: k2, spec, now: 0 }))).available.tokens).toBeCloseTo(300, 6);
   });
 
   it('reloads its scripts after the script cache is flushed (NOSCRIPT)', async () => {
     const store = open();
     const k = key();
-    await firstValueFrom(store.acquire(k, spec, 'a', { tokens: 1 }, 0));
+    await firstValueFrom(store.acquire({ key: k, spec, id: 'a', amounts: { tokens: 1 }, now: 0 }));
     await admin.script('FLUSH');
-    expect(await firstValueFrom(store.acquire(k, spec, 'b', { tokens: 1 }, 0))).toEqual({ granted: true });
+    expect(
+      await firstValueFrom(store.acquire({ key: k, spec, id: 'b', amounts: { tokens: 1 }, now: 0 })),
+    ).toEqual({ granted: true });
   });
 
   it('audits grants and adjustments with the server time', async () => {
     const store = open({ audit: true });
     const k = key();
     const [seconds] = await admin.time();
-    await firstValueFrom(store.acquire(k, spec, 'a', { tokens: 7 }, 0));
-    await lastValueFrom(store.adjust(k, spec, 'a', { tokens: 3 }, 0, true));
+    await firstValueFrom(store.acquire({ key: k, spec, id: 'a', amounts: { tokens: 7 }, now: 0 }));
+    await lastValueFrom(store.adjust({ key: k, spec, id: 'a', delta: { tokens: 3 }, now: 0, final: true }));
     const entries = await admin.xrange(store.auditKey(k), '-', '+');
     expect(entries.map(([, fields]) => fields.slice(2))).toEqual([
       ['kind', 'grant', 'id', expect.stringMatching(/\/a$/), 'tokens', '7'],
@@ -164,21 +199,25 @@ describeRedis('redisStore', () => {
   it('fails closed: waits while Redis is down, then rejects with StoreUnavailableError', async () => {
     const store = open({ unavailable: { waitMs: 400 } });
     const k = key();
-    await firstValueFrom(store.acquire(k, spec, 'a', { tokens: 1 }, 0));
+    await firstValueFrom(store.acquire({ key: k, spec, id: 'a', amounts: { tokens: 1 }, now: 0 }));
     const down = noticedDown(store);
     await server.stop();
     await down;
-    expect(await firstValueFrom(store.acquire(k, spec, 'b', { tokens: 1 }, 1_000))).toEqual({
+    expect(
+      await firstValueFrom(store.acquire({ key: k, spec, id: 'b', amounts: { tokens: 1 }, now: 1_000 })),
+    ).toEqual({
       granted: false,
       waitMs: 250,
     });
-    expect(await firstValueFrom(store.acquire(k, spec, 'b', { tokens: 1 }, 1_300))).toEqual({
+    expect(
+      await firstValueFrom(store.acquire({ key: k, spec, id: 'b', amounts: { tokens: 1 }, now: 1_300 })),
+    ).toEqual({
       granted: false,
       waitMs: 100,
     });
-    const error = await firstValueFrom(store.acquire(k, spec, 'b', { tokens: 1 }, 1_400)).catch(
-      (e: unknown) => e,
-    );
+    const error = await firstValueFrom(
+      store.acquire({ key: k, spec, id: 'b', amounts: { tokens: 1 }, now: 1_400 }),
+    ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StoreUnavailableError);
     expect(error).toMatchObject({ code: 'E_STORE_UNAVAILABLE', info: { downForMs: 400, waitMs: 400 } });
   });
@@ -199,7 +238,7 @@ describeRedis('redisStore', () => {
   it('after a restart that lost the buckets, pauses until grants before it have left the window', async () => {
     const store = open();
     const k = key();
-    await firstValueFrom(store.acquire(k, spec, 'a', { tokens: 900 }, 0));
+    await firstValueFrom(store.acquire({ key: k, spec, id: 'a', amounts: { tokens: 900 }, now: 0 }));
     const down = noticedDown(store);
     await server.stop();
     await down;
@@ -208,29 +247,39 @@ describeRedis('redisStore', () => {
       if (store.client.status === 'ready') resolve();
       else store.client.once('ready', resolve);
     });
-    const paused = await firstValueFrom(store.acquire(k, spec, 'b', { tokens: 1 }, 0));
+    const paused = await firstValueFrom(
+      store.acquire({ key: k, spec, id: 'b', amounts: { tokens: 1 }, now: 0 }),
+    );
     expect(paused.granted).toBe(false);
     expect('waitMs' in paused && paused.waitMs).toBeGreaterThan(WINDOW - 5_000);
     // A process that never saw the old state learns of the pause from Redis, not from its own memory.
     const other = open();
-    const alsoPaused = await firstValueFrom(other.acquire(k, spec, 'c', { tokens: 1 }, 0));
+    const alsoPaused = await firstValueFrom(
+      other.acquire({ key: k, spec, id: 'c', amounts: { tokens: 1 }, now: 0 }),
+    );
     expect(alsoPaused.granted).toBe(false);
   });
 
   it('with a fallback, grants 1/N of the limit locally once a window has passed since the outage began', async () => {
     const store = open({ unavailable: { fallback: { processes: 4 } } });
     const k = key();
-    await firstValueFrom(store.acquire(k, spec, 'a', { tokens: 1 }, 0));
+    await firstValueFrom(store.acquire({ key: k, spec, id: 'a', amounts: { tokens: 1 }, now: 0 }));
     const down = noticedDown(store);
     await server.stop();
     await down;
-    const early = await firstValueFrom(store.acquire(k, spec, 'b', { tokens: 10 }, 1_000));
+    const early = await firstValueFrom(
+      store.acquire({ key: k, spec, id: 'b', amounts: { tokens: 10 }, now: 1_000 }),
+    );
     expect(early.granted).toBe(false);
     expect('waitMs' in early && early.waitMs).toBe(WINDOW);
     const later = WINDOW + 1_000;
     const granted = [];
     for (let i = 0; i < 30; i++)
-      granted.push(await firstValueFrom(store.acquire(k, spec, `c${i}`, { tokens: 10 }, later)));
+      granted.push(
+        await firstValueFrom(
+          store.acquire({ key: k, spec, id: `c${i}`, amounts: { tokens: 10 }, now: later }),
+        ),
+      );
     expect(granted.filter((r) => r.granted)).toHaveLength(25);
   });
 });
