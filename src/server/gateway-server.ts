@@ -9,6 +9,7 @@ import type { TaskEvent } from '../core/types.js';
 import { expectConfig, expectInteger } from '../core/validate.js';
 import { IDLE_POOL_STATE } from '../operators/pool.js';
 import type { PoolState } from '../operators/pool.js';
+import { TERMINATE_AFTER_MS } from '../wire/client-connection.js';
 import { HttpEdge } from './http-edge.js';
 import { sendMetrics } from './metrics.js';
 import { EventRouter } from './router.js';
@@ -18,7 +19,6 @@ import type { Gateway } from './serve.js';
 import { Sessions } from './sessions.js';
 import { SlidingMinute } from './sliding-minute.js';
 
-const TERMINATE_AFTER_MS = 1_000;
 
 /**
  * The gateway behind {@link serve}, put together from its parts: the HTTP edge (`HttpEdge`), the sockets and

@@ -5,8 +5,8 @@ import type { ServerFrame } from './protocol.js';
 
 /** How often a socket over its high-water mark is checked for room, in milliseconds. */
 const DRAIN_POLL_MS = 5;
-/** How long a socket closed for being too slow may take to say goodbye before it is cut off. */
-const TERMINATE_AFTER_MS = 1_000;
+/** How long a closing socket may take to say goodbye before it is cut off. */
+export const TERMINATE_AFTER_MS = 1_000;
 
 export interface ClientConnectionOptions {
   readonly highWaterMark: number;
