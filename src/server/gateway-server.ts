@@ -19,7 +19,6 @@ import type { Gateway } from './serve.js';
 import { Sessions } from './sessions.js';
 import { SlidingMinute } from './sliding-minute.js';
 
-
 /**
  * The gateway behind {@link serve}, put together from its parts: the HTTP edge (`HttpEdge`), the sockets and
  * their frames (`Sessions`), the runs on the pool engine (`GatewayRuns`), and the events to watching clients
