@@ -1,7 +1,9 @@
 /**
- * The arithmetic of one limit (tokens, requests or dollars per minute): pure functions of a state and
- * the time `now`, with no clock and no I/O, so a store can run them anywhere (memory, or a Redis script
- * on the server's clock) and tests can check them directly.
+ * The arithmetic of one limit (tokens, requests or dollars per minute): functions of a state and the time
+ * `now`, with no clock and no I/O, so a store can run them anywhere (memory, or a Redis script on the
+ * server's clock) and tests can check them directly. Each returns the next state; the log inside is an
+ * array the next state takes over (appended to, its head moved on), so that a grant costs O(1) amortised
+ * however many grants the window holds, instead of a copy of the log: keep only the latest state.
  *
  * Each limit combines two mechanisms:
  *
@@ -43,7 +45,8 @@ export interface LimitSpec {
 /** One grant still inside the sliding window. */
 export interface LogEntry {
   readonly at: number;
-  readonly amount: number;
+  /** Changed in place when the reservation it belongs to is refunded. */
+  amount: number;
   /** The reservation it belongs to, so reconciling can change it; absent for resync entries. */
   readonly id?: string;
 }
@@ -52,8 +55,14 @@ export interface LogEntry {
 export interface LimitState {
   readonly level: number;
   readonly updatedAt: number;
-  /** Oldest first; empty unless the spec is sliding. */
-  readonly log: readonly LogEntry[];
+  /** Grants oldest first from `head` on (entries before it have left the window); empty unless sliding. */
+  readonly log: LogEntry[];
+  /** Index of the oldest entry still in the window. */
+  readonly head: number;
+  /** Sum of the amounts from `head` on, kept as entries come and go. */
+  readonly used: number;
+  /** The window's entries of each reservation, oldest first, so a refund finds them without a search. */
+  readonly byId: Map<string, LogEntry[]>;
   /** No grant before this time (a provider 429 asked to wait). */
   readonly cooldownUntil: number;
 }
@@ -73,21 +82,63 @@ export function limitSpec(
 
 /** A full limit at time `now`. */
 export function initialState(spec: LimitSpec, now: number): LimitState {
-  return { level: spec.capacity, updatedAt: now, log: [], cooldownUntil: Number.NEGATIVE_INFINITY };
+  return {
+    level: spec.capacity,
+    updatedAt: now,
+    log: [],
+    head: 0,
+    used: 0,
+    byId: new Map(),
+    cooldownUntil: Number.NEGATIVE_INFINITY,
+  };
 }
+
+function remember(state: LimitState, entry: LogEntry): void {
+  state.log.push(entry);
+  if (entry.id === undefined) return;
+  const entries = state.byId.get(entry.id);
+  if (entries === undefined) state.byId.set(entry.id, [entry]);
+  else entries.push(entry);
+}
+
+/** The grants still in the window, oldest first (a copy, for reading). */
+export function liveLog(state: LimitState): LogEntry[] {
+  return state.log.slice(state.head);
+}
+
+/** Entries that left the window are dropped from the array once they are most of it. */
+const COMPACT_AFTER = 1024;
 
 /** The state moved forward to `now`: the bucket refilled and expired log entries dropped. */
 export function advance(spec: LimitSpec, state: LimitState, now: number): LimitState {
   const elapsed = Math.max(0, now - state.updatedAt);
   const level = Math.min(spec.capacity, state.level + elapsed * spec.ratePerMs);
-  const first = state.log.findIndex((e) => e.at + spec.windowMs > now);
-  const log = first === -1 ? [] : first === 0 ? state.log : state.log.slice(first);
-  return { ...state, level, updatedAt: Math.max(now, state.updatedAt), log };
+  let { log, head, used } = state;
+  for (let e = log[head]; e !== undefined && e.at + spec.windowMs <= now; e = log[head]) {
+    used -= e.amount;
+    head++;
+    if (e.id === undefined) continue;
+    // A reservation's entries leave in the order they came, so this one is the first of its list.
+    const entries = state.byId.get(e.id);
+    entries?.shift();
+    if (entries?.length === 0) state.byId.delete(e.id);
+  }
+  if (head === log.length) {
+    // Float sums drift; an empty window is exactly zero.
+    log = [];
+    head = 0;
+    used = 0;
+    state.byId.clear();
+  } else if (head > COMPACT_AFTER && head * 2 > log.length) {
+    log = log.slice(head);
+    head = 0;
+  }
+  return { ...state, level, updatedAt: Math.max(now, state.updatedAt), log, head, used };
 }
 
 /** Units the sliding log holds (0 when the spec is not sliding). */
 export function windowUsed(state: LimitState): number {
-  return state.log.reduce((sum, e) => sum + e.amount, 0);
+  return state.used;
 }
 
 /** Whether `amount` can never be granted: it is larger than the whole limit. */
@@ -113,9 +164,10 @@ export function waitFor(spec: LimitSpec, state: LimitState, amount: number, now:
         : Number.POSITIVE_INFINITY;
   let logWait = 0;
   if (spec.sliding) {
+    // Only as many of the oldest entries as must slide out are read: O(1) amortised at a steady rate.
     let excess = windowUsed(state) + amount - spec.limit;
-    for (const entry of state.log) {
-      if (excess <= 0) break;
+    for (let i = state.head; excess > 0 && i < state.log.length; i++) {
+      const entry = state.log[i] as LogEntry;
       excess -= entry.amount;
       logWait = entry.at + spec.windowMs - now;
     }
@@ -132,11 +184,9 @@ export function take(
   now: number,
   id: string,
 ): LimitState {
-  return {
-    ...state,
-    level: state.level - amount,
-    log: spec.sliding ? [...state.log, { at: now, amount, id }] : state.log,
-  };
+  if (!spec.sliding) return { ...state, level: state.level - amount };
+  remember(state, { at: now, amount, id });
+  return { ...state, level: state.level - amount, used: state.used + amount };
 }
 
 /**
@@ -154,15 +204,20 @@ export function adjust(
   if (delta === 0) return state;
   const level = Math.min(spec.capacity, state.level - delta);
   if (!spec.sliding) return { ...state, level };
-  if (delta > 0) return { ...state, level, log: [...state.log, { at: now, amount: delta, id }] };
+  if (delta > 0) {
+    remember(state, { at: now, amount: delta, id });
+    return { ...state, level, used: state.used + delta };
+  }
   let refund = -delta;
-  const log = state.log.map((entry) => {
-    if (entry.id !== id || refund <= 0) return entry;
+  let used = state.used;
+  for (const entry of state.byId.get(id) ?? []) {
+    if (refund <= 0) break;
     const back = Math.min(refund, entry.amount);
     refund -= back;
-    return { ...entry, amount: entry.amount - back };
-  });
-  return { ...state, level, log };
+    entry.amount -= back;
+    used -= back;
+  }
+  return { ...state, level, used };
 }
 
 /** No grant before `until`; an earlier cooldown never shortens a later one. */
@@ -192,8 +247,16 @@ export function resync(
   const unknown = report.providerLimit - report.remaining - windowUsed(state);
   if (unknown <= 0) return { ...state, level };
   const at = Math.min(now, now + Math.max(0, report.resetMs) - spec.windowMs);
-  const log = [...state.log, { at, amount: unknown }].sort((a, b) => a.at - b.at);
-  return { ...state, level, log };
+  // Kept in time order: the entry goes after every one not later than it (binary search from the head).
+  let low = state.head;
+  let high = state.log.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if ((state.log[mid] as LogEntry).at <= at) low = mid + 1;
+    else high = mid;
+  }
+  state.log.splice(low, 0, { at, amount: unknown });
+  return { ...state, level, used: state.used + unknown };
 }
 
 /** What is available now: the smaller of the bucket level and, if sliding, the room in the window. */

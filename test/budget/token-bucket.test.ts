@@ -6,6 +6,7 @@ import {
   coolDown,
   initialState,
   limitSpec,
+  liveLog,
   resync,
   take,
   waitFor,
@@ -47,13 +48,34 @@ describe('token bucket arithmetic', () => {
   });
 
   it('refunds into the bucket and the log entry, charges into both', () => {
+    // Each function takes over the state's log: only the latest state is used from here on.
     const state = take(sliding, initialState(sliding, 0), 800, 0, 'a');
     const refunded = adjust(sliding, state, 'a', -500, 0);
     expect(refunded.level).toBe(700);
-    expect(refunded.log).toEqual([{ at: 0, amount: 300, id: 'a' }]);
-    const charged = adjust(sliding, state, 'a', 400, 10);
-    expect(charged.level).toBe(-200);
-    expect(charged.log.map((e) => e.amount)).toEqual([800, 400]);
+    expect(liveLog(refunded)).toEqual([{ at: 0, amount: 300, id: 'a' }]);
+    expect(refunded.used).toBe(300);
+    const charged = adjust(sliding, refunded, 'a', 400, 10);
+    expect(charged.level).toBe(300);
+    expect(liveLog(charged).map((e) => e.amount)).toEqual([300, 400]);
+    const refundedAgain = adjust(sliding, charged, 'a', -500, 20);
+    expect(liveLog(refundedAgain).map((e) => e.amount)).toEqual([0, 200]);
+    expect(refundedAgain.used).toBe(200);
+  });
+
+  it('keeps its running sum equal to the entries in the window, at any log size', () => {
+    let state = initialState(sliding, 0);
+    for (let t = 0; t < 5_000; t++) {
+      state = take(sliding, advance(sliding, state, t * 20), 10, t * 20, `r${t}`);
+      if (t % 3 === 0) state = adjust(sliding, state, `r${t}`, -4, t * 20);
+    }
+    state = advance(sliding, state, 100_000);
+    const live = liveLog(state);
+    expect(state.used).toBeCloseTo(
+      live.reduce((sum, e) => sum + e.amount, 0),
+      6,
+    );
+    expect(live.every((e) => e.at + 60_000 > 100_000)).toBe(true);
+    expect(state.byId.size).toBe(live.length);
   });
 
   it('keeps the later of two cooldowns', () => {
@@ -69,12 +91,12 @@ describe('token bucket arithmetic', () => {
       { remaining: 10_000, providerLimit: 60_000, resetMs: 20_000 },
       0,
     );
-    expect(state.log).toEqual([{ at: -40_000, amount: 50_000 }]);
+    expect(liveLog(state)).toEqual([{ at: -40_000, amount: 50_000 }]);
     expect(waitFor(sliding, state, 11_000, 0)).toBe(20_000);
     // A report that knows less than the budget changes nothing.
     const busy = take(sliding, initialState(sliding, 0), 1000, 0, 'a');
     expect(
-      resync(sliding, busy, { remaining: 59_500, providerLimit: 60_000, resetMs: 1 }, 0).log,
+      liveLog(resync(sliding, busy, { remaining: 59_500, providerLimit: 60_000, resetMs: 1 }, 0)),
     ).toHaveLength(1);
   });
 });
