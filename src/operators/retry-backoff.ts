@@ -169,7 +169,8 @@ export function retryBackoff<T>(config: RetryBackoffConfig = {}): OperatorFuncti
         subscriber.add(
           source.subscribe({
             next: (value) => {
-              if (!(isAgentEvent(value) && BOOKKEEPING.has(value.type))) outputSent = true;
+              // Once output went out, nothing more is learnt from an event: no check per delta.
+              if (!outputSent && !(isAgentEvent(value) && BOOKKEEPING.has(value.type))) outputSent = true;
               subscriber.next(value);
             },
             error: onError,
