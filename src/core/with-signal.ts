@@ -1,5 +1,6 @@
 import { Observable, from } from 'rxjs';
 import type { ObservableInput } from 'rxjs';
+import type { RunContext } from './types.js';
 
 /**
  * Subscribes to `start(signal)` with an `AbortSignal` of its own for each subscription, aborted when that
@@ -24,17 +25,46 @@ export function withSignal<T>(
   parent?: AbortSignal,
   reason?: () => unknown,
 ): Observable<T> {
+  return withRunContext(
+    (context) => start(context.signal),
+    () => parent,
+    reason,
+  );
+}
+
+/**
+ * `withSignal` for code that hands a `RunContext` on (as the pool hands one to an agent): the signal, and
+ * the `AbortController` behind it, are made only when the run reads `context.signal`, so a run that never
+ * looks costs nothing. The parent signal too is asked for only then (the pool makes its own lazily).
+ *
+ * @internal
+ */
+export function withRunContext<T>(
+  start: (context: RunContext) => ObservableInput<T>,
+  parentOf: () => AbortSignal | undefined,
+  reason?: () => unknown,
+): Observable<T> {
   return new Observable<T>((subscriber) => {
-    const controller = new AbortController();
+    let controller: AbortController | undefined;
+    let parent: AbortSignal | undefined;
     let ended = false;
     const abort = (): void => {
-      controller.abort(parent?.reason);
+      controller?.abort(parent?.reason);
     };
-    if (parent?.aborted === true) abort();
-    else parent?.addEventListener('abort', abort, { once: true });
+    const context: RunContext = {
+      get signal(): AbortSignal {
+        if (controller === undefined) {
+          controller = new AbortController();
+          parent = parentOf();
+          if (parent?.aborted === true) abort();
+          else parent?.addEventListener('abort', abort, { once: true });
+        }
+        return controller.signal;
+      },
+    };
     let source: Observable<T>;
     try {
-      source = from(start(controller.signal));
+      source = from(start(context));
     } catch (error) {
       parent?.removeEventListener('abort', abort);
       subscriber.error(error);
@@ -56,7 +86,7 @@ export function withSignal<T>(
     return () => {
       parent?.removeEventListener('abort', abort);
       subscription.unsubscribe();
-      if (!ended && !controller.signal.aborted) controller.abort(reason?.());
+      if (!ended && controller !== undefined && !controller.signal.aborted) controller.abort(reason?.());
     };
   });
 }

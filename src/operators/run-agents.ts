@@ -8,7 +8,7 @@ import type { PoolConfig, Worker } from './pool.js';
 import type { Budget } from '../budget/create-budget.js';
 import { describe, expectConfig, expectKnownKeys } from '../core/validate.js';
 import { attemptEnded, runLimits } from './internal/run-limits.js';
-import { withSignal } from '../core/with-signal.js';
+import { withRunContext } from '../core/with-signal.js';
 import type { RetryBackoffConfig } from './retry-backoff.js';
 
 /** Configuration of {@link runAgents}: the pool's, plus the budget, timeout and retry applied to every run. */
@@ -84,11 +84,12 @@ export function runAgentsOptions(
 function agentWorker(agent: Agent, config: RunAgentsConfig): Worker<string> {
   const limitRun = runLimits({ ...config, outputCap: agent.maxOutputTokens });
   // Each attempt runs with a signal of its own, so a timed-out or retried attempt aborts its request.
-  return (task, { signal }) =>
+  // Signals are made only for runs that read them, the pool's included.
+  return (task, pool) =>
     limitRun(
-      withSignal(
-        (attempt) => agent.run(task, { signal: attempt }),
-        signal,
+      withRunContext(
+        (context) => agent.run(task, context),
+        () => pool.signal,
         () => attemptEnded(task.id),
       ),
       task,

@@ -1,7 +1,7 @@
 // Every attempt of a run gets an AbortSignal of its own, aborted whenever that attempt is stopped from
 // outside, so a provider request never outlives the attempt that made it (and is never billed past it).
 import { NEVER, Observable, Subject, VirtualTimeScheduler, firstValueFrom, from, of, toArray } from 'rxjs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { CancelledError } from '../../src/core/errors/index.js';
 import type { Agent, AgentEvent, Task } from '../../src/core/types.js';
 import { withSignal } from '../../src/core/with-signal.js';
@@ -60,6 +60,35 @@ describe('withSignal', () => {
       throw new Error('boom');
     });
     await expect(firstValueFrom(boom)).rejects.toThrow('boom');
+  });
+});
+
+describe('signals cost nothing when unused', () => {
+  it('makes no AbortController for runs that never read their signal', () => {
+    let made = 0;
+    const Original = globalThis.AbortController;
+    vi.stubGlobal(
+      'AbortController',
+      class extends Original {
+        constructor() {
+          super();
+          made++;
+        }
+      },
+    );
+    const settled: string[] = [];
+    try {
+      const agent: Agent = { run: () => of<AgentEvent>({ type: 'done', text: 'x', finishReason: 'stop' }) };
+      from(tasks(20))
+        .pipe(runAgents(agent, { concurrency: 5 }))
+        .subscribe((event) => {
+          if (event.type === 'settled') settled.push(event.result.status);
+        });
+    } finally {
+      vi.unstubAllGlobals();
+    }
+    expect(settled).toEqual(Array(20).fill('fulfilled'));
+    expect(made).toBe(0);
   });
 });
 
