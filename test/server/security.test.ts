@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { textOf } from '../../src/core/agent-event.js';
 import type { Gateway } from '../../src/server/serve.js';
 import { ManualAgent, TestClient, echoAgent, gatewayHarness, upgradeStatus } from './fixtures.js';
+import type { ManualRun } from './fixtures.js';
 
 const { start, client } = gatewayHarness();
 
@@ -305,7 +306,7 @@ describe('security: every resource is bounded', () => {
     for (let i = 0; i < 50; i++) small.emit('a little text ');
     // 20 MB for a hog whose socket is not read: well past the 2 MiB all sockets may hold together.
     const aborted = once(flood.signal, 'abort');
-    for (let i = 0; i < 20_000 && !flood.signal.aborted; i++) flood.emit(`${i} ${'z'.repeat(1000)}`);
+    await floodUntilAborted(flood, 1000);
     await aborted;
     expect(small.signal.aborted).toBe(false);
     reader.send({ type: 'ping' });
@@ -326,7 +327,7 @@ describe('security: every resource is bounded', () => {
     pause(c);
     c.send({ type: 'submit', task: { id: 'flood', input: 'x' } });
     const run = await agent.started('flood');
-    for (let i = 0; i < 200_000 && !run.signal.aborted; i++) run.emit(`${i} ${'z'.repeat(500)}`);
+    await floodUntilAborted(run, 500);
     resume(c);
     const closed = await c.closed;
     expect(closed.code).toBe(1008);
@@ -426,7 +427,7 @@ describe('security: found in review', () => {
     hog.send({ type: 'submit', task: { id: 'flood', input: 'x' } });
     const flood = await agent.started('flood');
     const aborted = once(flood.signal, 'abort');
-    for (let i = 0; i < 20_000 && !flood.signal.aborted; i++) flood.emit(`${i} ${'z'.repeat(1000)}`);
+    await floodUntilAborted(flood, 1000);
     await aborted;
     resume(hog);
     expect((await hog.closed).code).toBe(1008);
@@ -553,6 +554,19 @@ describe('security: fuzzing', () => {
     await stillServes(gateway);
   }, 60_000);
 });
+
+/**
+ * Streams chunks into a run until the gateway aborts it, letting the event loop turn between batches so
+ * that the cancel the gateway schedules when it closes a slow socket can land: the client is then resumed
+ * well within the second its close frame waits for it, however loaded the machine.
+ */
+async function floodUntilAborted(run: ManualRun, size: number): Promise<void> {
+  const chunk = 'z'.repeat(size);
+  for (let i = 0; i < 200_000 && !run.signal.aborted; i++) {
+    run.emit(`${i} ${chunk}`);
+    if (i % 200 === 199) await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
 
 function pause(c: TestClient): void {
   (c.socket as unknown as { _socket: { pause(): void } })._socket.pause();
