@@ -233,13 +233,16 @@ async function measureRss(name: string): Promise<void> {
  * production: the tsx loader alone costs ~35 MB of RSS and would hide the pool's own figures.
  */
 function compileSelf(): string {
+  const self = fileURLToPath(import.meta.url);
+  // Already compiled when run through `npm run bench`.
+  if (self.endsWith('.js')) return self;
   const root = fileURLToPath(new URL('..', import.meta.url));
   const outDir = join(root, '.bench-out');
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
   const flags = ['--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022'];
   const more = ['--strict', '--exactOptionalPropertyTypes', '--skipLibCheck', '--types', 'node'];
   const out = ['--rootDir', root, '--outDir', outDir];
-  execFileSync(process.execPath, [tsc, ...flags, ...more, ...out, fileURLToPath(import.meta.url)], {
+  execFileSync(process.execPath, [tsc, ...flags, ...more, ...out, self], {
     cwd: root,
   });
   return join(outDir, 'bench', 'pool.js');
