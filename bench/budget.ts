@@ -44,16 +44,21 @@ function makeTasks(count: number): Task[] {
 // What the provider charges at admission: ceil(characters / 4) + maxOutputTokens.
 const estimate = (task: Task): number => estimateTokens(task, { countTokens });
 
-function rxagent(tasks: readonly Task[]): Row {
-  const scheduler = new VirtualTimeScheduler(undefined, Number.POSITIVE_INFINITY);
+/** The provider every rxagent row runs against, in virtual time: a strict window of L tokens a minute. */
+function provider(scheduler: VirtualTimeScheduler) {
   // Real output is a fixed 300 tokens: −50 % to +50 % of what the tasks reserve.
-  const model = simulatedModel({
+  return simulatedModel({
     seed: 1,
     scheduler,
     rateLimit: { tokensPerMinute: L },
     outputTokens: 300,
     tokensPerSecond: 200,
   });
+}
+
+function rxagent(tasks: readonly Task[]): Row {
+  const scheduler = new VirtualTimeScheduler(undefined, Number.POSITIVE_INFINITY);
+  const model = provider(scheduler);
   const budget = createBudget({ tokensPerMinute: L, scheduler });
   const attempt = (task: Task): Observable<AgentEvent> =>
     defer(() => model.run(task, { signal: new AbortController().signal })).pipe(
@@ -183,13 +188,7 @@ function grid(tasks: readonly Task[]): void {
     for (const concurrency of [5, 20, 100]) {
       for (const burst of [1, 5]) {
         const scheduler = new VirtualTimeScheduler(undefined, Number.POSITIVE_INFINITY);
-        const model = simulatedModel({
-          seed: 1,
-          scheduler,
-          rateLimit: { tokensPerMinute: L },
-          outputTokens: 300,
-          tokensPerSecond: 200,
-        });
+        const model = provider(scheduler);
         const budget = createBudget({ tokensPerMinute: L, burst, scheduler });
         const off = (task: Task): number =>
           Math.round(countTokens(textOf(task)) * (1 + bias)) + (task.maxOutputTokens ?? 0);
