@@ -1,12 +1,14 @@
 // WebSocket gateway benchmark: `npm run bench -- ws [--clients 100] [--tasks 10] [--deltas 300]
-// [--interval 20] [--bytes 200] [--paused 10]`. The gateway runs in this process; the clients run in a child
+// [--interval 20] [--bytes 200] [--paused 10]`, or its capacity mode `npm run bench -- ws --capacity
+// [--total 200000] [--tasks 10] [--batch 50] [--bytes 200]` (see `capacity` below). The gateway runs in this process; the clients run in a child
 // process, so the RSS measured here is the server's own. Each client submits `tasks` tasks whose runs stream
 // `deltas` deltas `interval` ms apart; each delta carries its creation time, so a client can measure the
 // latency to its arrival. Two runs: every client reading, then `paused` clients that never read.
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Observable } from 'rxjs';
-import WebSocket from 'ws';
+import WebSocket, { WebSocketServer } from 'ws';
+import type { AddressInfo } from 'node:net';
 import type { Agent, AgentEvent } from '../src/core/types.js';
 import { serve } from '../src/server/serve.js';
 
@@ -17,6 +19,8 @@ interface Params {
   interval: number;
   bytes: number;
   paused: number;
+  total: number;
+  batch: number;
 }
 
 interface ChildReport {
@@ -42,6 +46,8 @@ function parse(args: string[]): Params {
     interval: value('interval', 20),
     bytes: value('bytes', 200),
     paused: value('paused', 10),
+    total: value('total', 200_000),
+    batch: value('batch', 50),
   };
 }
 
@@ -69,16 +75,105 @@ function streamingAgent(p: Params): Agent {
   };
 }
 
-async function scenario(
-  p: Params,
-  paused: number,
-): Promise<ChildReport & { rssBefore: number; rssPeak: number }> {
-  const gateway = await serve({
-    agent: streamingAgent(p),
+/** A delta's text: `<creation time>|<padding><n>;`. A fresh string each time: ws keeps references. */
+const deltaText = (p: Params, n: number): string => `${now().toFixed(3)}|${'x'.repeat(p.bytes)}${n};`;
+
+/**
+ * Streams `deltas` deltas as fast as it can produce them: `batch` at a time, then a `setImmediate` so the
+ * event loop turns (sockets are written and read) before the next batch. No timers pace it.
+ */
+function floodingAgent(p: Params): Agent {
+  return {
+    run: () =>
+      new Observable<AgentEvent>((subscriber) => {
+        let sent = 0;
+        let immediate: NodeJS.Immediate | undefined;
+        const pump = (): void => {
+          const end = Math.min(p.deltas, sent + p.batch);
+          for (; sent < end; sent++) subscriber.next({ type: 'delta', text: deltaText(p, sent) });
+          if (sent < p.deltas) {
+            immediate = setImmediate(pump);
+            return;
+          }
+          subscriber.next({ type: 'usage', usage: { inputTokens: 1, outputTokens: p.deltas } });
+          subscriber.next({ type: 'done', text: '', finishReason: 'stop' });
+          subscriber.complete();
+        };
+        immediate = setImmediate(pump);
+        return () => {
+          if (immediate !== undefined) clearImmediate(immediate);
+        };
+      }),
+  };
+}
+
+interface Server {
+  wsUrl: string;
+  close(): Promise<void>;
+}
+
+/**
+ * The physical limit: a plain `WebSocketServer` that answers a `submit` by streaming, for each task, the same
+ * delta frames the gateway would send its submitter (same JSON, same batches and `setImmediate` turns), then
+ * a `settled` frame. No pool, no routing, no backpressure: `ws.send` and nothing else.
+ */
+async function rawBroadcast(p: Params): Promise<Server> {
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false });
+  await new Promise((resolve) => wss.once('listening', resolve));
+  const immediates = new Set<NodeJS.Immediate>();
+  wss.on('connection', (ws) => {
+    ws.on('message', (data: Buffer) => {
+      const frame = JSON.parse(data.toString('utf8')) as { type: string; tasks: { id: string }[] };
+      if (frame.type !== 'submit') return;
+      for (const { id: taskId } of frame.tasks) {
+        let seq = 0;
+        const pump = (): void => {
+          immediates.delete(immediate);
+          const end = Math.min(p.deltas, seq + p.batch);
+          for (; seq < end; seq++)
+            ws.send(JSON.stringify({ type: 'delta', taskId, seq, text: deltaText(p, seq) }));
+          if (seq < p.deltas) {
+            immediate = setImmediate(pump);
+            immediates.add(immediate);
+            return;
+          }
+          ws.send(JSON.stringify({ type: 'settled', taskId, result: { taskId, status: 'ok' } }));
+        };
+        let immediate = setImmediate(pump);
+        immediates.add(immediate);
+      }
+    });
+  });
+  const port = (wss.address() as AddressInfo).port;
+  return {
+    wsUrl: `ws://127.0.0.1:${port}`,
+    close: async () => {
+      for (const immediate of immediates) clearImmediate(immediate);
+      for (const client of wss.clients) client.terminate();
+      await new Promise((resolve) => {
+        wss.close(resolve);
+      });
+    },
+  };
+}
+
+const gatewayFor = (p: Params, agent: Agent): Promise<Server> =>
+  serve({
+    agent,
     pool: { concurrency: p.clients * p.tasks },
     heartbeatMs: 600_000,
     metricsIntervalMs: 250,
+    // Every client connects from 127.0.0.1 as the same (anonymous) identity: lift the per-address and
+    // per-identity caps (64 and 32 sockets, 1,000 tasks) that would refuse the 100-client runs.
+    limits: { connectionsPerAddress: Infinity, connectionsPerIdentity: Infinity, tasksPerIdentity: Infinity },
   });
+
+async function scenario(
+  p: Params,
+  paused: number,
+  start: () => Promise<Server> = () => gatewayFor(p, streamingAgent(p)),
+): Promise<ChildReport & { rssBefore: number; rssPeak: number }> {
+  const gateway = await start();
   global.gc?.();
   const rssBefore = process.memoryUsage().rss;
   let rssPeak = rssBefore;
@@ -86,7 +181,8 @@ async function scenario(
     rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
   }, 50);
   const child = fork(fileURLToPath(import.meta.url), [], {
-    execArgv: ['--import', 'tsx'],
+    // Compiled (`npm run bench`) the child is plain JavaScript; run from source it needs tsx.
+    execArgv: import.meta.url.endsWith('.ts') ? ['--import', 'tsx'] : [],
     env: { ...process.env, RXAGENT_WS_CHILD: JSON.stringify({ ...p, paused, url: gateway.wsUrl }) },
   });
   const report = await new Promise<ChildReport>((resolve, reject) => {
@@ -159,8 +255,41 @@ async function clients(config: Params & { url: string }): Promise<void> {
 
 const MB = 1024 * 1024;
 
+const rate = (n: number, seconds: number): string => Math.round(n / seconds).toLocaleString('en');
+
+/**
+ * Capacity: at 1, 10 and 100 clients (each submitting `tasks` tasks, `total` deltas in all), every client
+ * reading as fast as it can and every agent producing as fast as it can; the gateway against a raw `ws`
+ * server sending the identical frames to the same clients.
+ */
+async function capacity(base: Params): Promise<void> {
+  console.log(
+    `ws capacity: ${base.total.toLocaleString('en')} deltas of ~${base.bytes} B per run, ${base.tasks} tasks per client, produced ${base.batch} per setImmediate turn, clients reading in a child process\n`,
+  );
+  const rows: string[] = [];
+  for (const clients of [1, 10, 100]) {
+    const p = { ...base, clients, paused: 0, deltas: Math.ceil(base.total / (clients * base.tasks)) };
+    const raw = await scenario(p, 0, () => rawBroadcast(p));
+    const gw = await scenario(p, 0, () => gatewayFor(p, floodingAgent(p)));
+    const ratio = gw.frames / gw.seconds / (raw.frames / raw.seconds);
+    const deltaRatio = gw.deltas / gw.seconds / (raw.deltas / raw.seconds);
+    rows.push(
+      `| ${clients} × ${p.tasks} × ${p.deltas.toLocaleString('en')} | ${rate(gw.frames, gw.seconds)} | ${rate(gw.deltas, gw.seconds)} | ${gw.p50.toFixed(1)} | ${gw.p99.toFixed(1)} | ${rate(raw.frames, raw.seconds)} | ${raw.p50.toFixed(1)} | ${raw.p99.toFixed(1)} | ${ratio.toFixed(2)}× | ${deltaRatio.toFixed(2)}× |`,
+    );
+  }
+  console.log(
+    '| clients × tasks × deltas | gateway frames/s | gateway deltas/s | gateway p50 ms | gateway p99 ms | raw ws frames/s (= deltas/s) | raw p50 ms | raw p99 ms | gateway ÷ raw, frames | gateway ÷ raw, deltas |',
+  );
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const row of rows) console.log(row);
+}
+
 export default async function bench(args: string[]): Promise<void> {
   const p = parse(args);
+  if (args.includes('--capacity')) {
+    await capacity(p);
+    return;
+  }
   console.log(
     `ws gateway: ${p.clients} clients × ${p.tasks} tasks × ${p.deltas} deltas of ~${p.bytes} B every ${p.interval} ms, clients in a child process\n`,
   );
