@@ -115,7 +115,8 @@ export class GatewayRuns {
         task: scoped,
         tenant,
         submitter,
-        estimate: estimateTokens(scoped),
+        // Tokenised only when the identity has a token quota to hold it against.
+        estimate: Number.isFinite(tenant.limits.tokensPerMinute) ? estimateTokens(scoped) : 0,
         state: 'waiting',
         cancelled: undefined,
       };
