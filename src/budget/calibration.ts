@@ -1,5 +1,12 @@
 /** How many recent runs the input calibration remembers. */
 const REMEMBERED = 64;
+/**
+ * Ratios are kept within these bounds: fixed framing makes a two-token prompt count several times its estimate,
+ * and a provider that reports no input (cached, or not reported) says nothing about the estimator; without
+ * bounds one such run would make every reservation the whole limit, or nothing, for the next 64.
+ */
+const MIN_RATIO = 0.5;
+const MAX_RATIO = 2;
 
 /**
  * What the provider counted for a run's input against what the estimate said, over the last runs. No
@@ -16,8 +23,8 @@ export class InputCalibration {
 
   /** Records one run: its input as estimated and as the provider counted it. */
   observe(estimated: number, counted: number): void {
-    if (!(estimated > 0) || !(counted >= 0) || !Number.isFinite(counted)) return;
-    const ratio = counted / estimated;
+    if (!(estimated > 0) || !(counted > 0) || !Number.isFinite(counted)) return;
+    const ratio = Math.min(MAX_RATIO, Math.max(MIN_RATIO, counted / estimated));
     if (this.#ratios.length < REMEMBERED) this.#ratios.push(ratio);
     else this.#ratios[this.#next] = ratio;
     this.#next = (this.#next + 1) % REMEMBERED;
@@ -26,7 +33,8 @@ export class InputCalibration {
 
   /** The input to reserve for an estimate: scaled by the largest recent ratio, the estimate itself before any run. */
   reserve(estimated: number): number {
-    return this.#max === undefined ? estimated : Math.ceil(estimated * this.#max);
+    // Less a hair, so that float noise (100 × 1.1 = 110.00000000000001) does not add a token.
+    return this.#max === undefined ? estimated : Math.ceil(estimated * this.#max - 1e-9);
   }
 
   /** The largest recent ratio of counted to estimated input, or `undefined` before any run reported usage. */

@@ -11,7 +11,7 @@ import type { RateLimitSnapshot, Usage } from '../core/types.js';
 import { DrainLoop } from '../core/drain-loop.js';
 import { InputCalibration } from './calibration.js';
 import { costOf, type Price } from './estimate.js';
-import { parseRateLimitHeaders, type HeadersLike } from '../core/rate-limit-headers.js';
+import { isRateLimitHeaders, parseRateLimitHeaders, type HeadersLike } from '../core/rate-limit-headers.js';
 import type { AcquireResult, Amounts, BudgetSpec, BudgetStore } from './store.js';
 import type { LimitName } from './token-bucket.js';
 import type { Budget, BudgetRequest, BudgetState, Reservation } from './create-budget.js';
@@ -110,7 +110,7 @@ export class SharedBudget implements Budget {
   }
 
   observe(report: RateLimitSnapshot | HeadersLike): void {
-    const snapshot = isHeaders(report) ? parseRateLimitHeaders(report) : report;
+    const snapshot = isRateLimitHeaders(report) ? parseRateLimitHeaders(report) : report;
     const { store, key, spec, scheduler, headroom } = this.#config;
     const now = scheduler.now();
     const sync = (limit: LimitName, remaining?: number, providerLimit?: number, resetMs?: number): void => {
@@ -242,7 +242,7 @@ export class SharedBudget implements Budget {
       reason: 'exceeds-capacity',
       limit,
       requested: waiter.amounts[limit] ?? 0,
-      capacity: spec.limits.find((l) => l.name === result.limit)?.limit ?? 0,
+      capacity: spec.limits.find((l) => l.name === limit)?.limit ?? 0,
     });
   }
 
@@ -321,11 +321,4 @@ export class SharedBudget implements Budget {
         if (!same || Object.keys(last).length !== Object.keys(next).length) this.#state$.next(next);
       });
   }
-}
-
-function isHeaders(report: RateLimitSnapshot | HeadersLike): report is HeadersLike {
-  return (
-    typeof (report as { get?: unknown }).get === 'function' ||
-    Object.keys(report).some((k) => k.toLowerCase().startsWith('x-ratelimit-'))
-  );
 }

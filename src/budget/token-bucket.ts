@@ -101,7 +101,11 @@ function remember(state: LimitState, entry: LogEntry): void {
   else entries.push(entry);
 }
 
-/** The grants still in the window, oldest first (a copy, for reading). */
+/**
+ * The grants still in the window, oldest first (a copy, for reading).
+ *
+ * @internal
+ */
 export function liveLog(state: LimitState): LogEntry[] {
   return state.log.slice(state.head);
 }

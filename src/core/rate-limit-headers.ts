@@ -47,11 +47,18 @@ export function parseDuration(text: string): number | undefined {
   return Number.isFinite(total) ? total : undefined;
 }
 
+/** Whether a rate-limit report is headers (a `Headers` or a record with `x-ratelimit-*` keys), not a snapshot. */
+export function isRateLimitHeaders(report: RateLimitSnapshot | HeadersLike): report is HeadersLike {
+  return hasGet(report) || Object.keys(report).some((k) => k.toLowerCase().startsWith('x-ratelimit-'));
+}
+
+function hasGet(headers: object): headers is { get(name: string): string | null } {
+  return typeof (headers as { get?: unknown }).get === 'function';
+}
+
 function headerValue(headers: HeadersLike, name: string): string | undefined {
-  if (typeof (headers as { get?: unknown }).get === 'function') {
-    return (headers as { get(name: string): string | null }).get(name) ?? undefined;
-  }
-  const record = headers as Readonly<Record<string, string | number | readonly string[] | undefined>>;
+  if (hasGet(headers)) return headers.get(name) ?? undefined;
+  const record = headers;
   // Plain records keep whatever case the sender used; HTTP header names are case-insensitive.
   const key = Object.keys(record).find((k) => k.toLowerCase() === name);
   const value = key === undefined ? undefined : record[key];

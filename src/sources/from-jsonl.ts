@@ -88,11 +88,15 @@ export async function* splitLines(
   // Bytes of the current line seen so far; counted on past the limit, where `parts` stays empty.
   let size = 0;
   let number = 0;
+  // A line's closing `\r` (CRLF files) is not counted against the limit.
+  let lastByte = -1;
   const take = (): RawLine => {
     number++;
+    const counted = lastByte === 0x0d ? size - 1 : size;
+    lastByte = -1;
     const line: RawLine =
-      size > maxLineBytes
-        ? { number, tooLong: size }
+      counted > maxLineBytes
+        ? { number, tooLong: counted }
         : { number, bytes: parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts, size) };
     parts = [];
     size = 0;
@@ -101,7 +105,9 @@ export async function* splitLines(
   const append = (part: Uint8Array): void => {
     if (part.length === 0) return;
     size += part.length;
-    if (size > maxLineBytes) parts = [];
+    lastByte = part[part.length - 1] ?? -1;
+    // One byte past the limit is still held: it may be the line's `\r`.
+    if (size > maxLineBytes + 1) parts = [];
     else parts.push(part);
   };
   for await (const chunk of chunks) {

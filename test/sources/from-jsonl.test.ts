@@ -188,6 +188,17 @@ describe('fromJsonl', () => {
       expect(summary(await read(path, { maxLineBytes: long.length }))[1]).toBe('long');
     });
 
+    it('does not count a CRLF line ending against the limit', async () => {
+      const line = '{"id":"crlf","input":"x"}';
+      const path = join(dir, 'crlf.jsonl');
+      writeFileSync(path, `${line}\r\n${line.replace('crlf', 'next')}x\r\n`);
+      const items = summary(await read(path, { maxLineBytes: line.length }));
+      expect(items[0]).toBe('crlf');
+      expect(items[1]).toMatchObject({
+        message: expect.stringMatching(/^Line too long \(line 2\): 26 bytes/) as string,
+      });
+    });
+
     it('reads past a line over the default 8 MiB without ever joining or decoding it whole', async () => {
       const path = join(dir, 'huge.jsonl');
       const size = 8 * 1024 * 1024 + 1;
