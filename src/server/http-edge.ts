@@ -68,7 +68,11 @@ export function originAllowed(
   if (origins === '*') return true;
   if (origins !== undefined) return origin !== undefined && origins.includes(origin);
   if (origin === undefined) return true;
-  return host !== undefined && (origin === `http://${host}` || origin === `https://${host}`);
+  if (host === undefined) return false;
+  // Scheme and host name are case-insensitive on both sides.
+  const own = host.toLowerCase();
+  const page = origin.toLowerCase();
+  return page === `http://${own}` || page === `https://${own}`;
 }
 
 /**
@@ -87,22 +91,14 @@ export function clientAddress(request: IncomingMessage, trustProxy: boolean): st
  * Ends a handshake with an HTTP status, as `ws` does: the response is written with `end`, and the socket is
  * destroyed once it has been flushed (or at once when it cannot be written).
  */
-export function refuse(
-  socket: Duplex,
-  status: number,
-  reason: string,
-  headers: Record<string, string> = {},
-): void {
+export function refuse(socket: Duplex, status: number, reason: string): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
-  const extra = Object.entries(headers)
-    .map(([name, value]) => `${name}: ${value}\r\n`)
-    .join('');
   socket.once('finish', () => socket.destroy());
   socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\n${extra}` +
+    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\n` +
       `Content-Length: ${Buffer.byteLength(reason)}\r\n\r\n${reason}`,
   );
 }

@@ -237,17 +237,24 @@ export function parseClientFrame(text: string): ClientFrameResult {
   }
   const result = ClientFrameSchema.safeParse(json);
   if (result.success) return { success: true, frame: result.data };
+  // At most MAX_ISSUES issues go back: a frame of 100 bad tasks must not be answered by a larger one.
+  const { issues } = result.error;
+  const shown = issues.slice(0, MAX_ISSUES);
+  const more = issues.length > shown.length ? ` (and ${issues.length - shown.length} more issues)` : '';
   return {
     success: false,
     frameType: type,
     error: {
       type: 'error',
       code: 'E_VALIDATION',
-      message: `Invalid ${type} frame: ${z.prettifyError(result.error)}`,
-      issues: result.error.issues,
+      message: `Invalid ${type} frame: ${z.prettifyError(new z.ZodError(shown))}${more}`,
+      issues: shown,
     },
   };
 }
+
+/** The most validation issues an `error` frame carries. */
+const MAX_ISSUES = 10;
 
 function protocolError(problem: ProtocolProblem, message?: string): ClientFrameResult {
   const error = new ProtocolError(message === undefined ? { problem } : { problem, message });

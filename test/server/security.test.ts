@@ -336,6 +336,23 @@ describe('security: every resource is bounded', () => {
 });
 
 describe('security: found in review', () => {
+  it('answers a frame of many bad tasks with at most ten issues, not an echo larger than the frame', async () => {
+    const c = await client(await start({ agent: echo }));
+    const tasks = Array.from({ length: 100 }, (_, i) => ({ id: `t${i}`, input: 'x', color: 'red' }));
+    c.send({ type: 'submit', tasks });
+    const error = await c.next('error');
+    expect(error.code).toBe('E_VALIDATION');
+    expect(error.issues).toHaveLength(10);
+    expect(error.message).toMatch(/\(and 90 more issues\)$/);
+    expect(JSON.stringify(error).length).toBeLessThan(JSON.stringify({ type: 'submit', tasks }).length);
+  });
+
+  it('compares a page origin with its Host whatever the case of the Host', async () => {
+    const gateway = await start({ agent: echo });
+    const origin = `http://localhost:${gateway.port}`;
+    expect(await upgradeStatus(gateway.wsUrl, { host: `LocalHost:${gateway.port}`, origin })).toBe(101);
+  });
+
   it('survives a peer that resets right after an upgrade to a wrong or malformed path', async () => {
     const gateway = await start({ agent: echo });
     for (const target of ['//[', '/nope', '/ws?x']) {
