@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Subject, interval } from 'rxjs';
@@ -7,9 +6,9 @@ import type { BudgetState } from '../budget/create-budget.js';
 import { CancelledError } from '../core/errors/index.js';
 import type { TaskEvent } from '../core/types.js';
 import { expectConfig, expectInteger } from '../core/validate.js';
+import { usageTokens } from '../core/usage.js';
 import { IDLE_POOL_STATE } from '../operators/pool.js';
 import type { PoolState } from '../operators/pool.js';
-import { TERMINATE_AFTER_MS } from '../wire/client-connection.js';
 import { HttpEdge } from './http-edge.js';
 import { sendMetrics } from './metrics.js';
 import { EventRouter } from './router.js';
@@ -56,10 +55,7 @@ export class GatewayServer implements Gateway {
       may({ action: 'subscribe', identity: client.identity, owner, taskIds: '*' }),
     );
     this.#runs = new GatewayRuns(config, (event, task) => {
-      if (event.type === 'settled') {
-        const usage = event.result.usage;
-        this.#spent.add(usage === undefined ? 0 : usage.inputTokens + usage.outputTokens);
-      }
+      if (event.type === 'settled') this.#spent.add(usageTokens(event.result.usage));
       this.#router.route(event, task);
       this.#events.next(event);
     });
@@ -185,9 +181,7 @@ export class GatewayServer implements Gateway {
     this.#deadlines.clear();
     this.#sendMetrics();
     await Promise.all(
-      [...this.#sessions.clients].map((client) =>
-        this.#closeSocket(client.connection.socket, 1001, 'Gateway closing'),
-      ),
+      [...this.#sessions.clients].map((client) => client.connection.close(1001, 'Gateway closing')),
     );
     this.#state = 'closed';
     for (const timer of this.#timers) timer.unsubscribe();
@@ -203,18 +197,6 @@ export class GatewayServer implements Gateway {
       });
       this.#server.off('request', this.#edge.onRequest);
     }
-  }
-
-  #closeSocket(socket: import('ws').WebSocket, code: number, reason: string): Promise<void> {
-    if (socket.readyState === socket.CLOSED) return Promise.resolve();
-    const closed = once(socket, 'close').then(() => undefined);
-    socket.close(code, reason);
-    const timer = this.#config.scheduler.schedule(() => {
-      socket.terminate();
-    }, TERMINATE_AFTER_MS);
-    return closed.finally(() => {
-      timer.unsubscribe();
-    });
   }
 
   #hostPort(): string {

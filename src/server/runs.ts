@@ -3,6 +3,7 @@ import type { Observable, Subscription } from 'rxjs';
 import { estimateTokens } from '../budget/estimate.js';
 import { CancelledError, QueueFullError, toRxAgentError } from '../core/errors/index.js';
 import type { Agent, Task, TaskEvent } from '../core/types.js';
+import { usageTokens } from '../core/usage.js';
 import { poolEngine } from '../operators/internal/pool-engine.js';
 import type { PoolCancel } from '../operators/internal/pool-engine.js';
 import { runAgentsOptions } from '../operators/run-agents.js';
@@ -205,10 +206,8 @@ export class GatewayRuns {
   }
 
   #finish(event: Extract<TaskEvent, { type: 'settled' }>, task: GatewayTask): void {
-    const usage = event.result.usage;
-    const tokens = usage === undefined ? 0 : usage.inputTokens + usage.outputTokens;
     this.#tasks.delete(task.key);
-    task.tenant.settle(task, tokens, event.result.status === 'fulfilled');
+    task.tenant.settle(task, usageTokens(event.result.usage), event.result.status === 'fulfilled');
     task.state = 'done';
     this.#pump(task.tenant);
     this.forgetIfIdle(task.tenant);

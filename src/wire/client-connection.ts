@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import type { SchedulerLike, Subscription } from 'rxjs';
 import type { WebSocket } from 'ws';
 import { Deque } from '../core/deque.js';
@@ -6,7 +7,7 @@ import type { ServerFrame } from './protocol.js';
 /** How often a socket over its high-water mark is checked for room, in milliseconds. */
 const DRAIN_POLL_MS = 5;
 /** How long a closing socket may take to say goodbye before it is cut off. */
-export const TERMINATE_AFTER_MS = 1_000;
+const TERMINATE_AFTER_MS = 1_000;
 
 export interface ClientConnectionOptions {
   readonly highWaterMark: number;
@@ -167,10 +168,23 @@ export class ClientConnection {
     this.#overflowed = true;
     this.dispose();
     this.#options.onOverflow?.();
-    this.socket.close(1008, reason);
-    // A client that does not read will never answer the close handshake.
-    this.#options.scheduler.schedule(() => {
-      this.socket.terminate();
+    void this.close(1008, reason);
+  }
+
+  /**
+   * Sends the close frame and resolves once the socket has closed; a peer that does not answer the handshake
+   * within `TERMINATE_AFTER_MS` (a client that does not read never will) is cut off.
+   */
+  close(code: number, reason: string): Promise<void> {
+    const { socket } = this;
+    if (socket.readyState === socket.CLOSED) return Promise.resolve();
+    const closed = once(socket, 'close').then(() => undefined);
+    socket.close(code, reason);
+    const timer = this.#options.scheduler.schedule(() => {
+      socket.terminate();
     }, TERMINATE_AFTER_MS);
+    return closed.finally(() => {
+      timer.unsubscribe();
+    });
   }
 }
