@@ -23,7 +23,7 @@ export class GatewayClient {
     this.seesGateway = seesGateway;
   }
 
-  send(frame: ServerFrame): void {
-    this.connection.send(frame);
+  send(frame: ServerFrame, text?: string): void {
+    this.connection.send(frame, text);
   }
 }

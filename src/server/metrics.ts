@@ -31,7 +31,7 @@ export function sendMetrics(clients: Iterable<GatewayClient>, figures: () => Gat
     const text = JSON.stringify(frame);
     if (text === client.lastMetrics) continue;
     client.lastMetrics = text;
-    client.send(frame);
+    client.send(frame, text);
   }
 }
 

@@ -27,13 +27,21 @@ export class EventRouter {
     const owner: Owner = task?.tenant.identity;
     const id = task?.id ?? event.taskId;
     const own = task === undefined ? frame : relabel(frame, id, undefined);
+    // Each view of the frame is encoded once, however many sockets it goes to.
+    let ownText: string | undefined;
     let foreign: TaskFrame | undefined;
-    const frameFor = (client: GatewayClient): TaskFrame =>
-      owner === undefined || client.identity === owner ? own : (foreign ??= relabel(frame, id, owner));
+    let foreignText: string | undefined;
+    const sendTo = (client: Pick<GatewayClient, 'send'>, mine: boolean): void => {
+      if (mine) client.send(own, (ownText ??= JSON.stringify(own)));
+      else {
+        foreign ??= relabel(frame, id, owner);
+        client.send(foreign, (foreignText ??= JSON.stringify(foreign)));
+      }
+    };
     const submitter = task?.submitter;
-    submitter?.send(own);
+    if (submitter !== undefined) sendTo(submitter, true);
     this.watches.forEachWatcher(owner, id, (client) => {
-      if (client !== submitter) client.send(frameFor(client));
+      if (client !== submitter) sendTo(client, owner === undefined || client.identity === owner);
     });
     if (event.type === 'settled') this.watches.taskEnded(owner, id);
   }

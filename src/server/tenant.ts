@@ -17,7 +17,7 @@ export interface GatewayTask {
   readonly task: Task;
   readonly tenant: Tenant;
   /** The socket that submitted it; its events always go there (a closed socket drops them). */
-  readonly submitter: { send(frame: ServerFrame): void };
+  readonly submitter: { send(frame: ServerFrame, text?: string): void };
   /** Token estimate held against the identity's per-minute quota while it runs. */
   readonly estimate: number;
   /** `waiting` for one of its identity's slots, `queued` in the shared pool, `running`, or `done`. */

@@ -65,14 +65,17 @@ export class ClientConnection {
     return this.socket.bufferedAmount + this.#heldBytes;
   }
 
-  /** Sends a frame now, or holds it (merging deltas) while the socket is over its high-water mark. */
-  send(frame: ServerFrame): void {
+  /**
+   * Sends a frame now, or holds it (merging deltas) while the socket is over its high-water mark. `text`, when
+   * given, is the frame already encoded, so a frame sent to many sockets is encoded once.
+   */
+  send(frame: ServerFrame, text?: string): void {
     if (this.#overflowed || this.socket.readyState !== this.socket.OPEN) return;
     if (this.#outbox.size === 0 && this.socket.bufferedAmount < this.#options.highWaterMark) {
-      this.socket.send(JSON.stringify(frame));
+      this.socket.send(text ?? JSON.stringify(frame));
       return;
     }
-    this.#hold(frame);
+    this.#hold(frame, text);
     const pending = this.pendingBytes;
     if (pending > this.#options.hardLimit) {
       this.closeSlow(
@@ -94,7 +97,7 @@ export class ClientConnection {
     this.#heldBytes = 0;
   }
 
-  #hold(frame: ServerFrame): void {
+  #hold(frame: ServerFrame, encoded: string | undefined): void {
     if (frame.type === 'delta') {
       const open = this.#openDeltas.get(frame.taskId);
       this.#heldBytes += Buffer.byteLength(frame.text);
@@ -122,7 +125,7 @@ export class ClientConnection {
     // A later delta of this task must not jump ahead of this frame, so it starts a new held delta.
     if ('taskId' in frame) this.#openDeltas.delete(frame.taskId);
     // Serialised now, so that what is counted is what it will cost (a settled frame carries a whole result).
-    const text = JSON.stringify(frame);
+    const text = encoded ?? JSON.stringify(frame);
     this.#outbox.push({ kind: 'other', text });
     this.#heldBytes += Buffer.byteLength(text);
   }
