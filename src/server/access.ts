@@ -1,6 +1,7 @@
 /** Who may connect and do what, and how much of the gateway any client may hold: the access options of `serve`. */
 import { isIP } from 'node:net';
 import { describe, expectConfig, expectInteger, expectKnownKeys } from '../core/validate.js';
+import type { AllowedHosts } from './http-edge.js';
 
 /** What an auth hook answers: `false` refuses the upgrade (401), `true` admits, a string admits as that identity. */
 export type AuthResult = boolean | string;
@@ -67,7 +68,7 @@ export interface PerClientConfig {
 export const submitOnly = (request: AuthorizeRequest): boolean => request.action === 'submit';
 
 /** Checks `allowedHosts`; a host name the gateway listens on is one of its own names. */
-export function resolveAllowedHosts(value: unknown, host: string): readonly string[] | 'all' {
+export function resolveAllowedHosts(value: unknown, host: string): AllowedHosts {
   if (value === 'all') return 'all';
   const names: unknown = value ?? [];
   if (!Array.isArray(names) || !names.every((h): h is string => typeof h === 'string' && h !== '')) {

@@ -5,7 +5,6 @@ import type { Tenant } from './tenant.js';
 /** One socket of an identity, as the gateway keeps it. */
 export class GatewayClient {
   readonly connection: ClientConnection;
-  readonly identity: string;
   readonly tenant: Tenant;
   /** Whether `authorize` lets it see the gateway's figures rather than only its own. */
   readonly seesGateway: boolean;
@@ -18,9 +17,13 @@ export class GatewayClient {
 
   constructor(connection: ClientConnection, tenant: Tenant, seesGateway: boolean) {
     this.connection = connection;
-    this.identity = tenant.identity;
     this.tenant = tenant;
     this.seesGateway = seesGateway;
+  }
+
+  /** Who the socket is: its tenant's identity. */
+  get identity(): string {
+    return this.tenant.identity;
   }
 
   send(frame: ServerFrame, text?: string): void {

@@ -19,6 +19,7 @@ import { runAgentsOptions } from '../operators/run-agents.js';
 import type { RunAgentsConfig } from '../operators/run-agents.js';
 import { resolveAllowedHosts, resolveLimits, resolvePerClient, submitOnly } from './access.js';
 import type { AuthResult, AuthorizeRequest, GatewayLimits, PerClientConfig } from './access.js';
+import type { AllowedHosts } from './http-edge.js';
 
 export type { AuthResult, AuthorizeRequest, GatewayLimits, PerClientConfig } from './access.js';
 
@@ -128,7 +129,7 @@ export interface ResolvedServeConfig {
   readonly results: Observable<TaskEvent<unknown>> | undefined;
   readonly auth: ((request: IncomingMessage) => AuthResult | Promise<AuthResult>) | undefined;
   readonly authorize: (request: AuthorizeRequest) => boolean;
-  readonly allowedHosts: readonly string[] | 'all';
+  readonly allowedHosts: AllowedHosts;
   readonly trustProxy: boolean;
   readonly limits: Required<GatewayLimits>;
   readonly origins: readonly string[] | '*' | undefined;

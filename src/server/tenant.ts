@@ -3,6 +3,7 @@ import type { CancelledError } from '../core/errors/index.js';
 import type { Task } from '../core/types.js';
 import { Deque } from '../core/deque.js';
 import type { ServerFrame } from '../wire/protocol.js';
+import type { PerClientConfig } from './access.js';
 import { SlidingMinute } from './sliding-minute.js';
 
 /** A task the gateway accepted, from its submit to its settled event. */
@@ -27,11 +28,7 @@ export interface GatewayTask {
 }
 
 /** The per-identity limits of `perClient`, all resolved. */
-export interface TenantLimits {
-  readonly concurrency: number;
-  readonly queueLimit: number;
-  readonly tokensPerMinute: number;
-}
+export type TenantLimits = Required<PerClientConfig>;
 
 /** What `Tenant#admit` decided. */
 export type Admission = 'start' | 'wait' | 'full';
