@@ -51,17 +51,12 @@ function gatewayMetrics(figures: GatewayFigures): MetricsFrame {
 }
 
 function identityMetrics(tenant: Tenant): MetricsFrame {
-  let queued = 0;
-  let inFlight = 0;
-  for (const task of tenant.tasks.values()) {
-    if (task.state === 'running') inFlight++;
-    else if (task.state !== 'done') queued++;
-  }
+  // Counted as tasks come and go, not by a scan every tick: accepted and not settled, less those running.
   return {
     type: 'metrics',
     scope: 'identity',
-    queued,
-    inFlight,
+    queued: tenant.tasks.size - tenant.running,
+    inFlight: tenant.running,
     completed: tenant.completed,
     failed: tenant.failed,
     tokensPerMinute: tenant.tokensPerMinute(),

@@ -68,7 +68,7 @@ export class GatewayRuns {
   /** Takes a pool event: the task's state follows it, the gateway is told, and a settled task is let go. */
   take(event: TaskEvent): void {
     const task = this.#tasks.get(event.taskId);
-    if (task !== undefined && event.type === 'started') task.state = 'running';
+    if (task !== undefined && event.type === 'started') task.tenant.started(task);
     this.#onEvent(event, task);
     if (event.type === 'settled' && task !== undefined) this.#finish(event, task);
   }

@@ -45,6 +45,8 @@ export class Tenant {
   readonly tasks = new Map<string, GatewayTask>();
   #sockets = 0;
   #completed = 0;
+  /** Tasks the pool has started and that have not settled. */
+  #running = 0;
   #failed = 0;
   /** Tasks held for one of this identity's slots, in order; cancelled ones are skipped when they come up. */
   readonly #waiting = new Deque<GatewayTask>();
@@ -79,6 +81,18 @@ export class Tenant {
   /** Tasks of this identity settled rejected, while the gateway has known it. */
   get failed(): number {
     return this.#failed;
+  }
+
+  /** Tasks of this identity running now. */
+  get running(): number {
+    return this.#running;
+  }
+
+  /** The pool started a task of this identity. */
+  started(task: GatewayTask): void {
+    if (task.state !== 'queued') return;
+    task.state = 'running';
+    this.#running++;
   }
 
   /** A socket of this identity opened; the returned function says it closed. */
@@ -135,6 +149,7 @@ export class Tenant {
 
   /** A task settled: its slot and its estimate are freed and its real tokens counted. */
   settle(task: GatewayTask, tokens: number, fulfilled: boolean): void {
+    if (task.state === 'running') this.#running--;
     if (task.state === 'queued' || task.state === 'running') {
       this.#admitted--;
       this.#reserved -= task.estimate;
