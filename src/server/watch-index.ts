@@ -105,14 +105,18 @@ export class WatchIndex<C extends Watcher> {
 
   /** Calls `visit` once for every client watching this task. */
   forEachWatcher(owner: Owner, id: string, visit: (client: C) => void): void {
+    const byTask = this.#byTask.get(owner)?.get(id);
+    const byOwner = this.#byOwner.get(owner);
+    // Most events have no watcher but their submitter: nothing is allocated for them.
+    if (byTask === undefined && byOwner === undefined && this.#everything.size === 0) return;
     const seen = new Set<C>();
     const once = (client: C): void => {
       if (seen.has(client)) return;
       seen.add(client);
       visit(client);
     };
-    this.#byTask.get(owner)?.get(id)?.forEach(once);
-    this.#byOwner.get(owner)?.forEach(once);
+    byTask?.forEach(once);
+    byOwner?.forEach(once);
     for (const client of this.#everything) {
       if (seen.has(client)) continue;
       if (owner !== undefined && owner === client.identity) {
