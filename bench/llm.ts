@@ -5,6 +5,7 @@
 import pLimit from 'p-limit';
 import { Observable, from } from 'rxjs';
 import type { Agent, AgentEvent, Task, TaskEvent } from '../src/core/types.js';
+import { fromAsyncIterable } from '../src/core/from-async-iterable.js';
 import { runAgents } from '../src/operators/run-agents.js';
 import { fromTasks } from '../src/sources/from-tasks.js';
 import { conditions, interleave, median, numberOption, withSpread } from './_measure.js';
@@ -108,6 +109,10 @@ const CONTENDERS: Record<string, Contender> = {
   },
   'rxagent runAgents, async-generator agent (from())': (tasks, concurrency, stream) => {
     const agent: Agent = { run: () => from(stream()) };
+    return collect(fromTasks(tasks).pipe(runAgents(agent, { concurrency })));
+  },
+  'rxagent runAgents, async-generator agent (fromAsyncIterable)': (tasks, concurrency, stream) => {
+    const agent: Agent = { run: () => fromAsyncIterable(stream()) };
     return collect(fromTasks(tasks).pipe(runAgents(agent, { concurrency })));
   },
   'rxagent runAgents, Observable agent': (tasks, concurrency, stream) => {

@@ -13,6 +13,7 @@ const SURFACE: Readonly<
   '.': {
     values: [
       'AgentPool',
+      'AsyncIterableObservable',
       'BudgetExhaustedError',
       'CancelledError',
       'ChatMessageSchema',
@@ -56,6 +57,7 @@ const SURFACE: Readonly<
       'estimateTokens',
       'filterPull',
       'formatProgress',
+      'fromAsyncIterable',
       'fromEmitter',
       'fromJsonl',
       'fromTasks',

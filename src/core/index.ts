@@ -17,6 +17,7 @@ export type { ParseResult } from './schemas.js';
 export { isAgentEvent, textOf } from './agent-event.js';
 export { InvalidTask } from './invalid-task.js';
 export { withSignal } from './with-signal.js';
+export { AsyncIterableObservable, fromAsyncIterable } from './from-async-iterable.js';
 export { filterPull, isPullable, pullSource } from './pull.js';
 export type { PullSource, Pullable } from './pull.js';
 export { parseDuration, parseRateLimitHeaders } from './rate-limit-headers.js';

@@ -1,4 +1,5 @@
-import { Observable, from } from 'rxjs';
+import { Observable } from 'rxjs';
+import { observableFrom } from './from-async-iterable.js';
 import type { ObservableInput } from 'rxjs';
 import type { RunContext } from './types.js';
 
@@ -64,7 +65,7 @@ export function withRunContext<T>(
     };
     let source: Observable<T>;
     try {
-      source = from(start(context));
+      source = observableFrom(start(context));
     } catch (error) {
       parent?.removeEventListener('abort', abort);
       subscriber.error(error);

@@ -1,19 +1,11 @@
-import { Observable, asyncScheduler } from 'rxjs';
+import { Observable } from 'rxjs';
 import type { OperatorFunction, SchedulerLike, Subscription } from 'rxjs';
-import { isAgentEvent } from '../core/agent-event.js';
 import { toRxAgentError } from '../core/errors/index.js';
 import type { RxAgentError } from '../core/errors/index.js';
 import type { AgentEvent } from '../core/types.js';
-import {
-  describe,
-  expectConfig,
-  expectFunction,
-  expectInteger,
-  expectKnownKeys,
-  expectNumber,
-  expectScheduler,
-} from '../core/validate.js';
-import { backoffDelay, isQuotaError } from './internal/backoff.js';
+import { isOutput, retryDelay, retryPolicy } from './internal/retry-policy.js';
+
+export { defaultRetryable } from './internal/retry-policy.js';
 
 /** Emitted by {@link retryBackoff} just before it waits and resubscribes. */
 export type RetryEvent = Extract<AgentEvent, { type: 'retry' }>;
@@ -65,32 +57,6 @@ export interface RetryBackoffConfig {
   readonly scheduler?: SchedulerLike;
 }
 
-const OPTIONS = [
-  'maxRetries',
-  'baseDelayMs',
-  'maxDelayMs',
-  'jitter',
-  'retryable',
-  'replay',
-  'random',
-  'scheduler',
-] as const;
-
-/** Events that report on a run without being its output, so emitting them does not forbid a retry. */
-const BOOKKEEPING = new Set<AgentEvent['type']>(['usage', 'rate-limits', 'retry']);
-
-/**
- * The default retry predicate: errors rxagent marks `retryable` (rate limits, timeouts, 5xx-like provider
- * errors), except quota errors; anything that is not an `RxAgentError` is not retryable.
- *
- * @example
- * retryBackoff({ retryable: (error, attempt) => defaultRetryable(error) && attempt < 5 });
- */
-export function defaultRetryable(error: unknown): boolean {
-  const typed = toRxAgentError(error);
-  return typed.retryable && !isQuotaError(typed);
-}
-
 /**
  * Resubscribes to a failed run after an exponential, jittered wait that honours a rate limit's
  * `retryAfterMs`, emitting a `retry` event before each wait; never retries once output has gone downstream
@@ -109,26 +75,7 @@ export function defaultRetryable(error: unknown): boolean {
  * agent.run(task, { signal }).pipe(timeoutWith({ total: 30_000 }), retryBackoff({ maxRetries: 3 }));
  */
 export function retryBackoff<T>(config: RetryBackoffConfig = {}): OperatorFunction<T, T | RetryEvent> {
-  expectConfig('config', config);
-  expectKnownKeys('retryBackoff', config, OPTIONS);
-  const maxRetries = expectInteger('maxRetries', config.maxRetries ?? 2, 0, true);
-  const baseDelayMs = expectNumber('baseDelayMs', config.baseDelayMs ?? 500, 0);
-  const maxDelayMs = expectNumber('maxDelayMs', config.maxDelayMs ?? 30_000, 0);
-  const jitter = config.jitter ?? 0.25;
-  if (typeof jitter !== 'number' || !(jitter >= 0 && jitter <= 1)) {
-    throw new TypeError(`Expected \`jitter\` to be a number from 0 to 1, got ${describe(jitter)}`);
-  }
-  const retryable = config.retryable ?? defaultRetryable;
-  expectFunction('retryable', retryable);
-  const random = config.random ?? Math.random;
-  expectFunction('random', random);
-  const replay = config.replay ?? false;
-  if (typeof replay !== 'boolean') {
-    throw new TypeError(`Expected \`replay\` to be a boolean, got ${describe(replay)}`);
-  }
-  const scheduler =
-    config.scheduler === undefined ? asyncScheduler : expectScheduler('scheduler', config.scheduler);
-  const policy = { baseDelayMs, maxDelayMs, jitter, random };
+  const policy = retryPolicy(config);
 
   return (source) =>
     new Observable<T | RetryEvent>((subscriber) => {
@@ -138,27 +85,22 @@ export function retryBackoff<T>(config: RetryBackoffConfig = {}): OperatorFuncti
 
       const onError = (thrown: unknown): void => {
         const error = toRxAgentError(thrown);
-        let delayMs: number;
+        let delayMs: number | undefined;
         try {
-          if (
-            attempt > maxRetries ||
-            (outputSent && !replay) ||
-            isQuotaError(error) ||
-            !retryable(error, attempt)
-          ) {
-            subscriber.error(error);
-            return;
-          }
-          delayMs = backoffDelay(attempt, policy, error);
+          delayMs = retryDelay(policy, error, attempt, outputSent);
         } catch (callbackError) {
           subscriber.error(toRxAgentError(callbackError));
+          return;
+        }
+        if (delayMs === undefined) {
+          subscriber.error(error);
           return;
         }
         attempt += 1;
         subscriber.next({ type: 'retry', attempt, delayMs, error });
         // The consumer may have unsubscribed on seeing the retry event; then no timer may be left behind.
         if (subscriber.closed) return;
-        timer = scheduler.schedule(() => {
+        timer = policy.scheduler.schedule(() => {
           timer = undefined;
           subscribeOnce();
         }, delayMs);
@@ -170,7 +112,7 @@ export function retryBackoff<T>(config: RetryBackoffConfig = {}): OperatorFuncti
           source.subscribe({
             next: (value) => {
               // Once output went out, nothing more is learnt from an event: no check per delta.
-              if (!outputSent && !(isAgentEvent(value) && BOOKKEEPING.has(value.type))) outputSent = true;
+              if (!outputSent && isOutput(value)) outputSent = true;
               subscriber.next(value);
             },
             error: onError,

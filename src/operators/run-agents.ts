@@ -8,6 +8,7 @@ import type { PoolConfig, Worker } from './pool.js';
 import type { Budget } from '../budget/create-budget.js';
 import { describe, expectConfig, expectKnownKeys } from '../core/validate.js';
 import { attemptEnded, runLimits } from './internal/run-limits.js';
+import type { LimitAttempt } from './internal/run-limits.js';
 import { withRunContext } from '../core/with-signal.js';
 import type { RetryBackoffConfig } from './retry-backoff.js';
 
@@ -77,16 +78,20 @@ export function runAgentsOptions(
     estimate: _estimate,
     ...poolConfig
   } = config;
-  return poolOptions(agentWorker(agent, config), poolConfig);
+  const limits = runLimits({ ...config, outputCap: agent.maxOutputTokens });
+  return { ...poolOptions(agentWorker(agent, limits.attempt), poolConfig), retry: limits.retry };
 }
 
-/** Builds the per-task worker: the agent's run, within the limits `serve` shares. */
-function agentWorker(agent: Agent, config: RunAgentsConfig): Worker<string> {
-  const limitRun = runLimits({ ...config, outputCap: agent.maxOutputTokens });
-  // Each attempt runs with a signal of its own, so a timed-out or retried attempt aborts its request.
-  // Signals are made only for runs that read them, the pool's included.
+/**
+ * Builds the worker the pool engine calls for each attempt (the engine retries): the agent's run, within the
+ * attempt's limits when there are any. The pool's context gives each attempt a signal of its own, made only
+ * when read; a timeout stops an attempt from outside, so there the attempt gets a signal that aborts when it
+ * is stopped before it ended, so that its request stops too.
+ */
+function agentWorker(agent: Agent, limitAttempt: LimitAttempt | undefined): Worker<string> {
+  if (limitAttempt === undefined) return (task, pool) => agent.run(task, pool);
   return (task, pool) =>
-    limitRun(
+    limitAttempt(
       withRunContext(
         (context) => agent.run(task, context),
         () => pool.signal,

@@ -18,6 +18,9 @@ import { PULL, closeIterator, isPullable } from '../../core/pull.js';
 import type { PoolOverflow, PoolState, Worker, WorkerContext } from '../pool.js';
 import { PriorityQueue } from './priority-queue.js';
 import { DrainLoop } from '../../core/drain-loop.js';
+import { AsyncIterableObservable, isAsyncIterable } from '../../core/from-async-iterable.js';
+import { retryDelay } from './retry-policy.js';
+import type { RetryPolicy } from './retry-policy.js';
 
 export interface PoolOptions<R> {
   readonly worker: Worker<R>;
@@ -32,6 +35,12 @@ export interface PoolOptions<R> {
    * queue without starting, a running one is unsubscribed and its signal aborted; both settle with `error`.
    */
   readonly cancel?: Observable<PoolCancel> | undefined;
+  /**
+   * Runs the worker again, as `retryBackoff` would resubscribe it, when an attempt fails before any output:
+   * `runAgents` retries here rather than through the operator, which saves a layer of subscriptions per
+   * task, and gives each attempt its own lazily made signal.
+   */
+  readonly retry?: RetryPolicy | undefined;
 }
 
 /** One task to cancel, named by the very object the pool received. */
@@ -146,6 +155,14 @@ class Engine<R> {
 
   now(): number {
     return this.#options.scheduler.now();
+  }
+
+  get worker(): Worker<R> {
+    return this.#options.worker;
+  }
+
+  get retry(): RetryPolicy | undefined {
+    return this.#options.retry;
   }
 
   emit(event: TaskEvent<R>): void {
@@ -279,7 +296,7 @@ class Engine<R> {
       this.#head.prev = run;
     }
     this.#head = run;
-    run.start(now, waitMs, this.#options.worker);
+    run.start(now, waitMs);
   }
 
   emitStarted(taskId: string, waitMs: number): void {
@@ -391,10 +408,19 @@ class Run<R> implements WorkerContext {
   readonly #engine: Engine<R>;
   #state = QUEUED;
   #startedAt = 0;
+  /** The current attempt's; made when the worker reads `signal`, dropped when the attempt has ended. */
   #controller: AbortController | undefined;
   #subscription: Subscription | undefined;
+  /** The async iterator being read, when the worker returned one that is not an Observable. */
+  #iterator: AsyncIterator<unknown> | undefined;
+  /** The wait before the next attempt, when the pool retries. */
+  #timer: Subscription | undefined;
   #deltaSeq = 0;
+  /** Retries so far, the pool's own and those the worker reported with `retry` events. */
   #retries = 0;
+  /** The attempt the pool is running, from 1; it counts only the pool's own retries. */
+  #attempt = 1;
+  #outputSent = false;
   #usage: Usage | undefined;
   #hasResult = false;
   #result: R | undefined;
@@ -417,11 +443,16 @@ class Run<R> implements WorkerContext {
     return this.#controller.signal;
   }
 
-  start(now: number, waitMs: number, worker: Worker<R>): void {
+  start(now: number, waitMs: number): void {
     this.#state = RUNNING;
     this.#startedAt = now;
     this.#engine.emitStarted(this.task.id, waitMs);
-    if (!this.#isRunning()) return;
+    if (this.#isRunning()) this.#run(this.#engine.worker);
+  }
+
+  /** Runs one attempt of the worker. */
+  #run(worker: Worker<R>): void {
+    const attempt = this.#attempt;
     let input: ObservableInput<AgentEvent | R>;
     try {
       input = worker(this.task, this);
@@ -439,36 +470,69 @@ class Run<R> implements WorkerContext {
         );
         return;
       }
-      const observable = input instanceof Observable ? input : from(input);
-      this.#subscribing = true;
-      let subscription: Subscription;
-      try {
-        subscription = observable.subscribe({
-          next: (value) => {
-            this.#value(value);
-          },
-          error: (error: unknown) => {
-            this.#error(error);
-          },
-          complete: () => {
-            this.#complete();
-          },
-        });
-      } finally {
-        this.#subscribing = false;
-      }
-      if (this.#isRunning()) {
-        this.#subscription = subscription;
+      // Read with a loop of its own: a subscription would add a Subscriber and a hop per event.
+      const iterable = input instanceof AsyncIterableObservable ? input.iterable : input;
+      if (isAsyncIterable<AgentEvent | R>(iterable)) {
+        void this.#read(iterable[Symbol.asyncIterator]());
         return;
       }
-      // Settled, cancelled or aborted while subscribing (as when a consumer leaves on a synchronous event).
-      subscription.unsubscribe();
-      const held = this.#held;
-      this.#held = undefined;
-      if (held !== undefined) this.#engine.finish(this, held);
+      this.#subscribe(input instanceof Observable ? input : from(input), attempt);
     } catch (error) {
       this.#error(error);
     }
+  }
+
+  #subscribe(observable: Observable<AgentEvent | R>, attempt: number): void {
+    const nested = this.#subscribing;
+    this.#subscribing = true;
+    let subscription: Subscription;
+    try {
+      subscription = observable.subscribe({
+        next: (value) => {
+          this.#value(value);
+        },
+        error: (error: unknown) => {
+          this.#error(error);
+        },
+        complete: () => {
+          this.#complete();
+        },
+      });
+    } finally {
+      this.#subscribing = nested;
+    }
+    if (this.#isRunning() && attempt === this.#attempt) {
+      this.#subscription = subscription;
+      return;
+    }
+    // Ended while subscribing: settled, cancelled, aborted (as when a consumer leaves on a synchronous
+    // event) or failed and retried, the next attempt perhaps already under way.
+    subscription.unsubscribe();
+    if (nested) return; // The outer attempt's subscribe, still on the stack, handles what was held.
+    const held = this.#held;
+    this.#held = undefined;
+    if (held !== undefined) this.#engine.finish(this, held);
+  }
+
+  async #read(iterator: AsyncIterator<AgentEvent | R>): Promise<void> {
+    this.#iterator = iterator;
+    try {
+      for (;;) {
+        const result = await iterator.next();
+        // Stopped while it was producing: `#stop` has already asked the iterator to return.
+        if (this.#iterator !== iterator) return;
+        if (result.done === true) break;
+        this.#value(result.value);
+        if (this.#iterator !== iterator) return;
+      }
+    } catch (error) {
+      if (this.#iterator !== iterator) return;
+      this.#iterator = undefined;
+      this.#error(error);
+      return;
+    }
+    this.#iterator = undefined;
+    this.#complete();
   }
 
   // A method, so checks after a callback are not narrowed away: callbacks may change the state.
@@ -481,9 +545,7 @@ class Run<R> implements WorkerContext {
     this.#state = ABORTED;
     // The signal first, so that whatever the worker derived from it aborts with this reason.
     this.#controller?.abort(this.#cancelled());
-    const subscription = this.#subscription;
-    this.#subscription = undefined;
-    subscription?.unsubscribe();
+    this.#stop();
   }
 
   get withdrawn(): boolean {
@@ -503,10 +565,21 @@ class Run<R> implements WorkerContext {
     this.#state = DONE;
     this.#result = undefined;
     this.#controller?.abort(error);
+    this.#settle(this.#rejected(error));
+  }
+
+  /** Lets go of the current attempt's work: its subscription, its iterator, or the wait for the next one. */
+  #stop(): void {
     const subscription = this.#subscription;
     this.#subscription = undefined;
     subscription?.unsubscribe();
-    this.#settle(this.#rejected(error));
+    const timer = this.#timer;
+    this.#timer = undefined;
+    timer?.unsubscribe();
+    const iterator = this.#iterator;
+    this.#iterator = undefined;
+    // As a `for await` loop left early does; what the iterator does on return is its own business.
+    iterator?.return?.().then(undefined, ignore);
   }
 
   #cancelled(): CancelledError {
@@ -519,6 +592,7 @@ class Run<R> implements WorkerContext {
 
   #value(value: AgentEvent | R): void {
     if (!isAgentEvent(value)) {
+      this.#outputSent = true;
       this.#result = value;
       this.#hasResult = true;
       return;
@@ -526,31 +600,32 @@ class Run<R> implements WorkerContext {
     const taskId = this.task.id;
     switch (value.type) {
       case 'delta':
+        this.#outputSent = true;
         this.#engine.emit({ type: 'delta', taskId, seq: this.#deltaSeq++, text: value.text });
         return;
       case 'tool-calls':
+        this.#outputSent = true;
         this.#engine.emit({ type: 'tool', taskId, calls: value.calls });
         return;
       case 'retry':
-        this.#retries++;
-        this.#engine.emit({
-          type: 'retry',
-          taskId,
-          attempt: value.attempt,
-          delayMs: value.delayMs,
-          error: value.error,
-        });
+        this.#retried(value.attempt, value.delayMs, value.error);
         return;
       case 'usage':
         this.#addUsage(value.usage);
         return;
       case 'done':
+        this.#outputSent = true;
         this.#result = value.text as R;
         this.#hasResult = true;
         return;
       case 'rate-limits':
         return;
     }
+  }
+
+  #retried(attempt: number, delayMs: number, error: RxAgentError): void {
+    this.#retries++;
+    this.#engine.emit({ type: 'retry', taskId: this.task.id, attempt, delayMs, error });
   }
 
   #addUsage(usage: Usage): void {
@@ -576,11 +651,39 @@ class Run<R> implements WorkerContext {
     this.#error(new NoResultError({ taskId: this.task.id }));
   }
 
-  #error(error: unknown): void {
+  #error(thrown: unknown): void {
     if (this.#state !== RUNNING) return;
+    const policy = this.#engine.retry;
+    let error = toRxAgentError(thrown);
+    if (policy !== undefined) {
+      let delayMs: number | undefined;
+      try {
+        delayMs = retryDelay(policy, error, this.#attempt, this.#outputSent);
+      } catch (callbackError) {
+        error = toRxAgentError(callbackError);
+      }
+      if (delayMs !== undefined) {
+        this.#retry(policy, delayMs, error);
+        return;
+      }
+    }
     this.#state = DONE;
     this.#result = undefined;
     this.#settle(this.#rejected(this.#describe(error)));
+  }
+
+  /** Waits `delayMs`, then runs the worker again; the failed attempt has ended, its signal is left alone. */
+  #retry(policy: RetryPolicy, delayMs: number, error: RxAgentError): void {
+    this.#attempt++;
+    this.#controller = undefined;
+    this.#subscription = undefined;
+    this.#retried(this.#attempt, delayMs, error);
+    // The consumer may have unsubscribed on seeing the retry event; then no timer may be left behind.
+    if (!this.#isRunning()) return;
+    this.#timer = policy.scheduler.schedule(() => {
+      this.#timer = undefined;
+      if (this.#isRunning()) this.#run(this.#engine.worker);
+    }, delayMs);
   }
 
   #rejected(error: RxAgentError): Settled<R> {
@@ -601,17 +704,14 @@ class Run<R> implements WorkerContext {
       return;
     }
     // Torn down before the slot is reused, so the next task starts only after this one has released what it
-    // held (timers, connections, budget reservations) — whatever order its finalizers were added in: a retry
-    // adds each attempt's after the run's own.
-    const subscription = this.#subscription;
-    this.#subscription = undefined;
-    subscription?.unsubscribe();
+    // held (timers, connections, budget reservations) — whatever order its finalizers were added in.
+    this.#stop();
     this.#engine.finish(this, result);
   }
 
   // A timeout says where the pool stood, as the time spent waiting for a slot is often the real cause.
-  #describe(error: unknown): RxAgentError {
-    if (!(error instanceof TimeoutError)) return toRxAgentError(error);
+  #describe(error: RxAgentError): RxAgentError {
+    if (!(error instanceof TimeoutError)) return error;
     const pool = { running: this.#engine.running, waiting: this.#engine.waiting };
     return new TimeoutError({
       ...error.info,
@@ -620,6 +720,10 @@ class Run<R> implements WorkerContext {
       cause: error.cause,
     });
   }
+}
+
+function ignore(): void {
+  // Nothing to do: see the caller.
 }
 
 function priorityOf(task: Task): number {

@@ -4,7 +4,8 @@ import { DEFAULT_MAX_OUTPUT_TOKENS, estimateTokens } from '../../budget/estimate
 import { CancelledError } from '../../core/errors/index.js';
 import type { AgentEvent, Task } from '../../core/types.js';
 import { describe, expectConfig, expectFunction, expectInteger } from '../../core/validate.js';
-import { retryBackoff } from '../retry-backoff.js';
+import { retryPolicy } from './retry-policy.js';
+import type { RetryPolicy } from './retry-policy.js';
 import type { RetryBackoffConfig } from '../retry-backoff.js';
 import { throttleBudget } from '../throttle-budget.js';
 import { timeoutWith } from '../timeout-with.js';
@@ -30,15 +31,19 @@ export function attemptEnded(taskId: string): CancelledError {
   });
 }
 
-/** Wraps an agent's run in the limits of every attempt. */
-export type LimitRun = (run$: Observable<AgentEvent>, task: Task) => Observable<AgentEvent>;
+/** Wraps one attempt of an agent's run in the limits of every attempt. */
+export type LimitAttempt = (run$: Observable<AgentEvent>, task: Task) => Observable<AgentEvent>;
 
-/**
- * Checks the limits now (so callers fail when created) and returns the wrapper around each run: the timeout
- * inside the budget, so waiting for the budget is not counted as model time, and the budget inside the retry,
- * so that every attempt waits and is charged again.
- */
-export function runLimits(config: RunLimitsConfig): LimitRun {
+/** The limits of a run: what bounds each attempt, and when a failed attempt runs again. */
+export interface RunLimits {
+  /** The timeout inside the budget, so waiting for the budget is not counted as model time; none without either. */
+  readonly attempt: LimitAttempt | undefined;
+  /** Outside the budget, so that every attempt waits and is charged again; the pool engine retries. */
+  readonly retry: RetryPolicy | undefined;
+}
+
+/** Checks the limits now, so callers fail when created, not on their first task. */
+export function runLimits(config: RunLimitsConfig): RunLimits {
   const scheduler = config.scheduler === undefined ? {} : { scheduler: config.scheduler };
   if (config.timeoutMs !== undefined && config.timeout !== undefined) {
     throw new TypeError(
@@ -50,7 +55,7 @@ export function runLimits(config: RunLimitsConfig): LimitRun {
   const bound = limits === undefined ? undefined : timeoutWith<AgentEvent>({ ...limits, ...scheduler });
   const retry = config.retry ?? { maxRetries: 2 };
   if (retry !== false) expectConfig('retry', retry);
-  const retried = retry === false ? undefined : retryBackoff<AgentEvent>({ ...scheduler, ...retry });
+  const retried = retry === false ? undefined : retryPolicy({ ...scheduler, ...retry });
   const { budget } = config;
   if (budget !== undefined && typeof (budget as Partial<Budget> | null)?.reserve !== 'function') {
     throw new TypeError(`Expected \`budget\` to be a Budget from createBudget(), got ${describe(budget)}`);
@@ -62,14 +67,15 @@ export function runLimits(config: RunLimitsConfig): LimitRun {
   const estimate =
     config.estimate ?? ((task: Task) => estimateTokens(task, { defaultMaxOutputTokens: outputCap }));
   expectFunction('estimate', estimate);
-  return (run$, task) => {
+  if (bound === undefined && budget === undefined) return { attempt: undefined, retry: retried };
+  const attempt: LimitAttempt = (run$, task) => {
     let limited = run$;
     if (bound !== undefined) limited = limited.pipe(bound);
     if (budget !== undefined) {
       const outputTokens = task.maxOutputTokens ?? outputCap;
       limited = limited.pipe(throttleBudget(budget, { cost: estimate(task), outputTokens }));
     }
-    if (retried !== undefined) limited = limited.pipe(retried);
     return limited;
   };
+  return { attempt, retry: retried };
 }
