@@ -8,11 +8,23 @@ export type {
   Settled,
   Task,
   TaskEvent,
+  TaskParams,
+  ResponseFormat,
   ToolCall,
+  ToolSpec,
   Usage,
 } from './types.js';
 export * from './errors/index.js';
-export { ChatMessageSchema, TaskSchema, ToolCallSchema, UsageSchema, parseTask } from './schemas.js';
+export {
+  ChatMessageSchema,
+  ResponseFormatSchema,
+  TaskParamsSchema,
+  TaskSchema,
+  ToolCallSchema,
+  ToolSpecSchema,
+  UsageSchema,
+  parseTask,
+} from './schemas.js';
 export type { ParseResult } from './schemas.js';
 export { isAgentEvent, textOf } from './agent-event.js';
 export { InvalidTask } from './invalid-task.js';

@@ -34,12 +34,72 @@ export interface Task<M = unknown> {
   readonly priority?: number;
   /** The caller's own data, carried with the task; rxagent never reads it. @defaultValue none */
   readonly meta?: M;
+  /**
+   * Request parameters for this task, passed to whichever model runs it; a model that cannot honour one
+   * fails the task with a `ValidationError` rather than drop it. @defaultValue the model's own
+   */
+  readonly params?: TaskParams;
 }
 
-/** Tokens a run used, and what they cost when a price is known. */
+/**
+ * Per-task request parameters, in one shape for every provider. `model` overrides the model's default for
+ * the task, and is what budgets and prices use. The output cap is the task's own `maxOutputTokens`.
+ */
+export interface TaskParams {
+  readonly model?: string;
+  readonly temperature?: number;
+  readonly topP?: number;
+  /** Up to 4 sequences that end the answer. */
+  readonly stop?: readonly string[];
+  readonly seed?: number;
+  /** Plain text (the default), any JSON object, or JSON that fits `schema`. */
+  readonly responseFormat?: ResponseFormat;
+  /** Tools the model may call, described by JSON Schema; calls come back as `tool-calls` events. */
+  readonly tools?: readonly ToolSpec[];
+  /** Whether and which tool the model must call. @defaultValue 'auto' when `tools` are given */
+  readonly toolChoice?: 'auto' | 'none' | 'required' | { readonly name: string };
+  /**
+   * Provider-specific settings, keyed by provider (`openai`, `anthropic`, or an AI SDK provider's key), merged
+   * into that provider's request as is. Keys for other providers are ignored.
+   */
+  readonly providerOptions?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+}
+
+/** The shape of an answer: free text, any JSON object, or JSON fitting a schema (OpenAI's names). */
+export type ResponseFormat =
+  | { readonly type: 'text' }
+  | { readonly type: 'json_object' }
+  | {
+      readonly type: 'json_schema';
+      readonly name: string;
+      readonly schema: Readonly<Record<string, unknown>>;
+      readonly description?: string;
+      readonly strict?: boolean;
+    };
+
+/** A tool a model may call, as data: its name, what it is for, and its arguments as JSON Schema. */
+export interface ToolSpec {
+  readonly name: string;
+  readonly description?: string;
+  /** JSON Schema of the arguments object. */
+  readonly parameters: Readonly<Record<string, unknown>>;
+  /** Ask the provider to hold the arguments to the schema exactly, where it can. */
+  readonly strict?: boolean;
+}
+
+/**
+ * Tokens a run used, and what they cost when a price is known. `inputTokens` counts every input token,
+ * cached ones included (Anthropic's uncached `input_tokens` plus its cache reads and writes);
+ * `cachedInputTokens` and `cacheWriteTokens` say how many of them were read from and written to the
+ * provider's cache, `reasoningTokens` how many of `outputTokens` were thinking. Each is absent when the
+ * provider did not say.
+ */
 export interface Usage {
   readonly inputTokens: number;
   readonly outputTokens: number;
+  readonly cachedInputTokens?: number;
+  readonly cacheWriteTokens?: number;
+  readonly reasoningTokens?: number;
   /** In US dollars; absent when no price is known. */
   readonly cost?: number;
 }

@@ -9,17 +9,28 @@ export function usageTokens(usage: Usage | undefined): number {
 }
 
 /**
- * The sum of two usages; `cost` is present when either has one.
+ * The sum of two usages; `cost` and the cache and reasoning counts are present when either has them.
  *
  * @example
  * addUsage({ inputTokens: 3, outputTokens: 5 }, { inputTokens: 1, outputTokens: 2, cost: 0.01 });
  * // { inputTokens: 4, outputTokens: 7, cost: 0.01 }
  */
 export function addUsage(a: Usage, b: Usage): Usage {
-  const cost = a.cost === undefined && b.cost === undefined ? undefined : (a.cost ?? 0) + (b.cost ?? 0);
   return {
     inputTokens: a.inputTokens + b.inputTokens,
     outputTokens: a.outputTokens + b.outputTokens,
-    ...(cost === undefined ? {} : { cost }),
+    ...sum('cachedInputTokens', a, b),
+    ...sum('cacheWriteTokens', a, b),
+    ...sum('reasoningTokens', a, b),
+    ...sum('cost', a, b),
   };
+}
+
+type Optional = 'cachedInputTokens' | 'cacheWriteTokens' | 'reasoningTokens' | 'cost';
+
+function sum<K extends Optional>(key: K, a: Usage, b: Usage): Partial<Record<K, number>> {
+  const x = a[key];
+  const y = b[key];
+  if (x === undefined && y === undefined) return {};
+  return { [key]: (x ?? 0) + (y ?? 0) } as Partial<Record<K, number>>;
 }

@@ -1,3 +1,5 @@
+import { unsupportedParams } from './params.js';
+import type { ParamName } from './params.js';
 import {
   Observable,
   type SchedulerAction,
@@ -155,6 +157,8 @@ function play(
   );
 }
 
+const SIMULATED_PARAMS: readonly ParamName[] = ['model', 'temperature', 'topP', 'seed', 'stop'];
+
 /**
  * The embedded model: deterministic for a seed, streaming in scheduler time, with optional faults, a
  * provider-side rate limit and scripted tool calls. Examples, the CLI and tests use it when no provider is
@@ -229,6 +233,13 @@ export function simulatedModel(config?: SimulatedModelConfig): SimulatedAgent {
     },
     run(task, { signal }) {
       return new Observable<AgentEvent>((subscriber) => {
+        // A simulation has no sampling to steer: it takes the sampling parameters and the model name, and
+        // refuses what would change the answer's shape (tools, a response format).
+        const refused = unsupportedParams(task, SIMULATED_PARAMS, 'simulatedModel');
+        if (refused !== undefined) {
+          subscriber.error(refused);
+          return undefined;
+        }
         const cancel = (): void => {
           subscriber.error(
             new CancelledError({

@@ -8,6 +8,7 @@ import type {
   Settled,
   Task,
   TaskEvent,
+  TaskParams,
   ToolCall,
   Usage,
 } from '../../src/core/types.js';
@@ -20,6 +21,7 @@ describe('public core types', () => {
       readonly maxOutputTokens?: number;
       readonly priority?: number;
       readonly meta?: unknown;
+      readonly params?: TaskParams;
     }>();
     expectTypeOf<Task<{ user: string }>['meta']>().toEqualTypeOf<{ user: string } | undefined>();
     expectTypeOf<ChatMessage>().toEqualTypeOf<{
@@ -55,6 +57,9 @@ describe('public core types', () => {
     expectTypeOf<Usage>().toEqualTypeOf<{
       readonly inputTokens: number;
       readonly outputTokens: number;
+      readonly cachedInputTokens?: number;
+      readonly cacheWriteTokens?: number;
+      readonly reasoningTokens?: number;
       readonly cost?: number;
     }>();
   });

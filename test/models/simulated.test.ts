@@ -490,3 +490,24 @@ describe('simulatedModel config', () => {
     expect(() => simulatedModel(config as SimulatedModelConfig)).toThrow(message);
   });
 });
+
+describe('simulatedModel params', () => {
+  it('takes sampling parameters and the model name, and refuses tools with a ValidationError', async () => {
+    const agent = simulatedModel({ seed: 1, latency: { minMs: 0, maxMs: 0 } });
+    const signal = new AbortController().signal;
+    const ok = await lastValueFrom(
+      agent.run({ id: 'a', input: 'hi', params: { model: 'x', temperature: 0.2, seed: 3 } }, { signal }),
+    );
+    expect(ok.type).toBe('done');
+    const refused = lastValueFrom(
+      agent.run(
+        { id: 'b', input: 'hi', params: { tools: [{ name: 'search', parameters: { type: 'object' } }] } },
+        { signal },
+      ),
+    );
+    await expect(refused).rejects.toMatchObject({
+      code: 'E_VALIDATION',
+      message: expect.stringContaining('`tools`') as unknown,
+    });
+  });
+});
