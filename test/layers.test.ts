@@ -47,6 +47,7 @@ const PACKAGE_HOMES: Readonly<Record<string, readonly string[]>> = {
   commander: ['cli/'],
   vitest: ['testing/'],
   'gpt-tokenizer': ['budget/estimate.ts'],
+  '@pydantic/genai-prices': ['budget/prices.ts'],
   // src/ imports its own files; by its package name it would reach the build in dist/.
   rxagent: [],
 };

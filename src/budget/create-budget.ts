@@ -9,7 +9,7 @@ import {
   expectOneOf,
   expectScheduler,
 } from '../core/validate.js';
-import { priceOf, type Price } from './estimate.js';
+import { priceOf, type Price } from './prices.js';
 import type { HeadersLike } from '../core/rate-limit-headers.js';
 import { memoryStore } from './memory-store.js';
 import { SharedBudget } from './shared-budget.js';
@@ -30,9 +30,9 @@ export interface BudgetConfig {
   readonly maxTotalCost?: number;
   /** Share of every per-minute limit this budget may use, in (0, 1]; leave the rest to other programs. @defaultValue 1 */
   readonly headroom?: number;
-  /** Model whose price turns usage into dollars (gpt-tokenizer's metadata, or `prices`). @defaultValue none */
+  /** Model whose price turns usage into dollars (`prices`, else the genai-prices catalog). @defaultValue none */
   readonly model?: string;
-  /** Dollars per one million input and output tokens, by model; overrides the built-in prices. @defaultValue `{}` */
+  /** Dollars per one million tokens, by model; overrides the catalog. @defaultValue `{}` */
   readonly prices?: Readonly<Record<string, Price>>;
   /**
    * Seconds of the per-minute rate the smoothing bucket lets through at once, in (0, 60]; below 60 with

@@ -1,9 +1,8 @@
 import { createRequire } from 'node:module';
-import * as models from 'gpt-tokenizer/models';
 import type { ChatMessage, Task } from '../core/types.js';
 
 // gpt-tokenizer's encoding costs ~75 MB and ~300 ms to load, so it is required on the first estimate rather
-// than with rxagent (estimates are synchronous, hence not `import()`). Its model table is light.
+// than with rxagent (estimates are synchronous, hence not `import()`).
 const require = createRequire(import.meta.url);
 let encode: ((text: string) => readonly number[]) | undefined;
 
@@ -13,12 +12,6 @@ export const DEFAULT_MAX_OUTPUT_TOKENS = 1024;
 // OpenAI's documented chat accounting: each message adds 3 tokens of framing, the reply is primed with 3.
 const PER_MESSAGE = 3;
 const REPLY_PRIMING = 3;
-
-/** Dollars per one million tokens. */
-export interface Price {
-  readonly input: number;
-  readonly output: number;
-}
 
 /** Options of {@link estimateTokens}. */
 export interface EstimateOptions {
@@ -61,47 +54,4 @@ export function estimateTokens(
       ? count(task.input)
       : task.input.reduce((sum, m) => sum + countMessage(m, count), REPLY_PRIMING);
   return input + (task.maxOutputTokens ?? options.defaultMaxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS);
-}
-
-// Current list prices of models gpt-tokenizer 4.0 ships without a price.
-const SUPPLEMENT: Readonly<Record<string, Price>> = {
-  'gpt-4o-mini': { input: 0.15, output: 0.6 },
-  'gpt-4.1-mini': { input: 0.4, output: 1.6 },
-  'gpt-4.1-nano': { input: 0.1, output: 0.4 },
-  'gpt-5-mini': { input: 0.25, output: 2 },
-  'gpt-5-nano': { input: 0.05, output: 0.4 },
-};
-
-interface ModelSpecLike {
-  readonly price_data?: { readonly main?: { readonly input?: number; readonly output?: number } };
-}
-
-/**
- * The price of `model` per one million tokens: from `overrides`, else from gpt-tokenizer's model
- * metadata, else from a short list of models that metadata leaves unpriced; `undefined` if unknown.
- *
- * @example
- * priceOf('gpt-4o-mini'); // { input: 0.15, output: 0.6 }
- * priceOf('my-model', { 'my-model': { input: 1, output: 2 } });
- */
-export function priceOf(model: string, overrides: Readonly<Record<string, Price>> = {}): Price | undefined {
-  if (Object.hasOwn(overrides, model)) return overrides[model];
-  const spec = (models as unknown as Readonly<Record<string, ModelSpecLike | undefined>>)[model];
-  const main = Object.hasOwn(models, model) ? spec?.price_data?.main : undefined;
-  if (main?.input !== undefined && main.output !== undefined)
-    return { input: main.input, output: main.output };
-  return Object.hasOwn(SUPPLEMENT, model) ? SUPPLEMENT[model] : undefined;
-}
-
-/**
- * Dollars a run costs at `price`.
- *
- * @example
- * costOf({ input: 0.15, output: 0.6 }, { inputTokens: 1_000, outputTokens: 500 }); // 0.00045
- */
-export function costOf(
-  price: Price,
-  usage: { readonly inputTokens: number; readonly outputTokens: number },
-): number {
-  return (usage.inputTokens * price.input + usage.outputTokens * price.output) / 1_000_000;
 }

@@ -1,7 +1,9 @@
 export { createBudget } from './create-budget.js';
 export type { Budget, BudgetConfig, BudgetRequest, BudgetState, Reservation } from './create-budget.js';
-export { DEFAULT_MAX_OUTPUT_TOKENS, costOf, estimateTokens, priceOf } from './estimate.js';
-export type { EstimateOptions, Price } from './estimate.js';
+export { DEFAULT_MAX_OUTPUT_TOKENS, estimateTokens } from './estimate.js';
+export { costOf, priceOf } from './prices.js';
+export type { EstimateOptions } from './estimate.js';
+export type { Price } from './prices.js';
 export { memoryStore } from './memory-store.js';
 export type {
   AcquireCall,

@@ -10,7 +10,7 @@ import { BudgetExhaustedError, type RateLimitError } from '../core/errors/index.
 import type { RateLimitSnapshot, Usage } from '../core/types.js';
 import { DrainLoop } from '../core/drain-loop.js';
 import { InputCalibration } from './calibration.js';
-import { costOf, type Price } from './estimate.js';
+import { costOf, type Price } from './prices.js';
 import { isRateLimitHeaders, parseRateLimitHeaders, type HeadersLike } from '../core/rate-limit-headers.js';
 import type { AcquireResult, Amounts, BudgetSpec, BudgetStore } from './store.js';
 import type { LimitName } from './token-bucket.js';

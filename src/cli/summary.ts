@@ -1,5 +1,5 @@
-import { costOf } from '../budget/estimate.js';
-import type { Price } from '../budget/estimate.js';
+import { costOf } from '../budget/prices.js';
+import type { Price } from '../budget/prices.js';
 import type { AllSettled } from '../operators/all-settled.js';
 
 /**

@@ -1,6 +1,6 @@
 import { encode } from 'gpt-tokenizer';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_MAX_OUTPUT_TOKENS, costOf, estimateTokens, priceOf } from '../../src/budget/estimate.js';
+import { DEFAULT_MAX_OUTPUT_TOKENS, estimateTokens } from '../../src/budget/estimate.js';
 
 describe('estimateTokens', () => {
   it('counts input with the tokenizer and adds the output the task may produce', () => {
@@ -35,21 +35,5 @@ describe('estimateTokens', () => {
         { countTokens: (t) => Math.ceil(t.length / 4) },
       ),
     ).toBe(12);
-  });
-});
-
-describe('priceOf', () => {
-  it('takes overrides first, then gpt-tokenizer metadata, then the supplement, else undefined', () => {
-    expect(priceOf('gpt-4o', { 'gpt-4o': { input: 1, output: 2 } })).toEqual({ input: 1, output: 2 });
-    expect(priceOf('gpt-3.5-turbo')).toEqual({ input: 0.5, output: 1.5 });
-    expect(priceOf('gpt-4o-mini')).toEqual({ input: 0.15, output: 0.6 });
-    expect(priceOf('no-such-model')).toBeUndefined();
-    expect(priceOf('toString')).toBeUndefined();
-  });
-
-  it('prices usage per million tokens', () => {
-    expect(
-      costOf({ input: 0.15, output: 0.6 }, { inputTokens: 1_000_000, outputTokens: 500_000 }),
-    ).toBeCloseTo(0.45);
   });
 });
