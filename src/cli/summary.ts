@@ -1,6 +1,8 @@
 import { costOf } from '../budget/prices.js';
 import type { Price } from '../budget/prices.js';
 import type { AllSettled } from '../operators/all-settled.js';
+import { NO_USAGE, addUsage } from '../core/usage.js';
+import type { Usage } from '../core/types.js';
 
 /**
  * The end-of-run summary: outcomes by error code, tokens, cost (the usage's own, else priced with `price`),
@@ -12,15 +14,13 @@ import type { AllSettled } from '../operators/all-settled.js';
  */
 export function formatSummary(all: AllSettled<unknown>, wallMs: number, price?: Price): string {
   const byCode = new Map<string, number>();
-  let inputTokens = 0;
-  let outputTokens = 0;
+  let usage: Usage = NO_USAGE;
   let cost = 0;
   let sequentialMs = 0;
   for (const result of all.results) {
     sequentialMs += result.durationMs;
     if (result.usage !== undefined) {
-      inputTokens += result.usage.inputTokens;
-      outputTokens += result.usage.outputTokens;
+      usage = addUsage(usage, result.usage);
       cost += result.usage.cost ?? (price === undefined ? 0 : costOf(price, result.usage));
     }
     if (result.status === 'rejected') byCode.set(result.error.code, (byCode.get(result.error.code) ?? 0) + 1);
@@ -30,10 +30,21 @@ export function formatSummary(all: AllSettled<unknown>, wallMs: number, price?: 
   const speedUp = wallMs > 0 ? `${(sequentialMs / wallMs).toFixed(1)}×` : 'n/a';
   const lines = [
     `${all.summary}: ${all.fulfilled} fulfilled, ${all.rejected} rejected${codes === '' ? '' : ` (${codes})`}`,
-    `tokens: ${inputTokens} in, ${outputTokens} out; cost ${priced ? `$${cost.toFixed(4)}` : 'not priced'}`,
+    `tokens: ${tokens(usage)}; cost ${priced ? `$${cost.toFixed(4)}` : 'not priced'}`,
     `wall time ${seconds(wallMs)} against ${seconds(sequentialMs)} one after another (${speedUp} faster)`,
   ];
   return `${lines.join('\n')}\n`;
+}
+
+/** `1200 in (800 cached, 100 written to cache), 300 out (120 reasoning)`, each part only when known. */
+function tokens(usage: Usage): string {
+  const input = [
+    usage.cachedInputTokens === undefined ? '' : `${usage.cachedInputTokens} cached`,
+    usage.cacheWriteTokens === undefined ? '' : `${usage.cacheWriteTokens} written to cache`,
+  ].filter((part) => part !== '');
+  const reasoning = usage.reasoningTokens === undefined ? '' : ` (${usage.reasoningTokens} reasoning)`;
+  const cached = input.length === 0 ? '' : ` (${input.join(', ')})`;
+  return `${usage.inputTokens} in${cached}, ${usage.outputTokens} out${reasoning}`;
 }
 
 function seconds(ms: number): string {

@@ -174,7 +174,7 @@ const SCRIPT = `(() => {
       case 'settled': {
         const p = pane(frame.taskId); const r = frame.result;
         setStatus(p, r.status); p.cancel.disabled = true;
-        p.timing.textContent = Math.round(r.durationMs) + ' ms' + (r.usage ? ', ' + (r.usage.inputTokens + r.usage.outputTokens) + ' tokens' : '') + ', ' + r.attempts + ' attempt(s)';
+        p.timing.textContent = Math.round(r.durationMs) + ' ms' + (r.usage ? ', ' + (r.usage.inputTokens + r.usage.outputTokens) + ' tokens' + (r.usage.cachedInputTokens ? ' (' + r.usage.cachedInputTokens + ' cached)' : '') + (r.usage.reasoningTokens ? ' (' + r.usage.reasoningTokens + ' reasoning)' : '') : '') + ', ' + r.attempts + ' attempt(s)';
         if (r.status === 'rejected') p.error.textContent = r.error.code + ': ' + r.error.message;
         break;
       }

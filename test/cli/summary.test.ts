@@ -61,6 +61,25 @@ describe('formatSummary', () => {
     );
   });
 
+  it('shows cached, cache-write and reasoning tokens when the provider reported them', () => {
+    const cachedRun: Settled = {
+      status: 'fulfilled',
+      taskId: 'k',
+      value: 'x',
+      usage: { inputTokens: 9_632, cachedInputTokens: 6_289, cacheWriteTokens: 3_337, outputTokens: 300 },
+      attempts: 1,
+      durationMs: 10,
+    };
+    const reasoningRun: Settled = {
+      ...cachedRun,
+      taskId: 'r',
+      usage: { inputTokens: 368, cachedInputTokens: 320, outputTokens: 83, reasoningTokens: 39 },
+    };
+    expect(formatSummary(collected([cachedRun, reasoningRun]), 10)).toContain(
+      'tokens: 10000 in (6609 cached, 3337 written to cache), 383 out (39 reasoning); cost not priced',
+    );
+  });
+
   it('says when the cost is not known', () => {
     expect(formatSummary(collected([ok('a', 10)]), 10)).toContain('cost not priced');
   });
