@@ -2,6 +2,8 @@
 // recorded Anthropic responses byte for byte. Where each recording comes from: fixtures/SOURCES.md; each test
 // names its file. Headers and bodies that are not recordings say so where they are built.
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import {
   Observable,
@@ -12,6 +14,7 @@ import {
   from,
   lastValueFrom,
   map,
+  tap,
   toArray,
   type SchedulerLike,
 } from 'rxjs';
@@ -23,6 +26,7 @@ import {
   ProviderError,
   RateLimitError,
   RefusalError,
+  TimeoutError,
   ValidationError,
 } from '../../../src/core/errors/index.js';
 import type { Agent, AgentEvent, Settled, Task } from '../../../src/core/types.js';
@@ -33,6 +37,7 @@ import {
 } from '../../../src/models/anthropic/anthropic.js';
 import { agentLoop } from '../../../src/operators/agent-loop.js';
 import { runAgents } from '../../../src/operators/run-agents.js';
+import { timeoutWith } from '../../../src/operators/timeout-with.js';
 import { defineTool } from '../../../src/tools/define-tool.js';
 import { fastTime } from '../../support/fast-time.js';
 import { startReplayServer, type ReplayServer } from '../../support/replay-server.js';
@@ -589,6 +594,116 @@ describe('anthropicModel errors', () => {
       agentFor(s).run({ id: 'c1', input: 'hi' }, { signal: controller.signal }),
     );
     expect(error).toBeInstanceOf(CancelledError);
+  });
+});
+
+/**
+ * A server that sends the first four messages of text.sse (through its first text_delta) and then nothing,
+ * holding the connection open as a stalled provider does; `closed` resolves with the time the client let go.
+ */
+async function startStalled(): Promise<{
+  origin: string;
+  closed: Promise<number>;
+  close: () => Promise<void>;
+}> {
+  const head = recorded('text.sse')
+    .toString('utf8')
+    .split(/(?<=\n\n)/)
+    .slice(0, 4)
+    .join('');
+  let onClose: (at: number) => void = () => undefined;
+  const closed = new Promise<number>((resolve) => {
+    onClose = resolve;
+  });
+  const stalled = createServer((req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.write(head);
+    res.on('close', () => {
+      onClose(performance.now());
+    });
+  });
+  await new Promise<void>((resolve) => stalled.listen(0, '127.0.0.1', resolve));
+  const { port } = stalled.address() as AddressInfo;
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    closed,
+    close: () =>
+      new Promise<void>((resolve) => {
+        stalled.closeAllConnections();
+        stalled.close(() => {
+          resolve();
+        });
+      }),
+  };
+}
+
+describe('anthropicModel cancellation', () => {
+  it('unsubscribing mid-stream closes the connection at once', async () => {
+    const stalled = await startStalled();
+    try {
+      const agent = anthropicModel({
+        model: 'claude-haiku-4-5',
+        apiKey: 'k',
+        baseURL: stalled.origin,
+        env: {},
+      });
+      let unsubscribedAt = Number.NaN;
+      const subscription = run(agent, 'hi').subscribe((event) => {
+        if (event.type !== 'delta') return;
+        unsubscribedAt = performance.now();
+        subscription.unsubscribe();
+      });
+      const closedAt = await stalled.closed;
+      expect(closedAt - unsubscribedAt).toBeLessThan(100);
+    } finally {
+      await stalled.close();
+    }
+  });
+
+  it('timeoutWith({ each }) ends a stalled stream with TimeoutError and aborts the request', async () => {
+    const stalled = await startStalled();
+    try {
+      const agent = anthropicModel({
+        model: 'claude-haiku-4-5',
+        apiKey: 'k',
+        baseURL: stalled.origin,
+        env: {},
+      });
+      const { events, error } = await failure(run(agent, 'hi').pipe(timeoutWith({ each: 150 })));
+      expect(events).toEqual([{ type: 'delta', text: '-' }]);
+      expect(error).toBeInstanceOf(TimeoutError);
+      await stalled.closed;
+    } finally {
+      await stalled.close();
+    }
+  });
+
+  it('an abort through the signal mid-stream ends in CancelledError, not silence', async () => {
+    const stalled = await startStalled();
+    try {
+      const agent = anthropicModel({
+        model: 'claude-haiku-4-5',
+        apiKey: 'k',
+        baseURL: stalled.origin,
+        env: {},
+      });
+      const controller = new AbortController();
+      const events$ = agent.run({ id: 'job', input: 'hi' }, { signal: controller.signal });
+      const result = failure(
+        events$.pipe(
+          tap((event) => {
+            if (event.type === 'delta') controller.abort();
+          }),
+        ),
+      );
+      const { error } = await result;
+      expect(error).toBeInstanceOf(CancelledError);
+      expect(error).toMatchObject({ info: { reason: 'unsubscribed', taskId: 'job' } });
+      await stalled.closed;
+    } finally {
+      await stalled.close();
+    }
   });
 });
 
