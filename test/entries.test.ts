@@ -205,6 +205,10 @@ const SURFACE: Readonly<
     values: ['DEFAULT_OPENAI_MODEL', 'defaultAgent', 'openaiModel'],
     types: ['DefaultAgent', 'DefaultAgentOptions', 'OpenAIChoice', 'OpenAIModelConfig', 'SimulatedChoice'],
   },
+  './anthropic': {
+    values: ['DEFAULT_ANTHROPIC_MAX_TOKENS', 'anthropicModel'],
+    types: ['AnthropicModelConfig'],
+  },
   './server': {
     values: [
       'CancelFrameSchema',

@@ -42,6 +42,7 @@ const MAY_IMPORT: Readonly<Record<Area, readonly Area[]>> = {
 /** Packages only some folders may import: optional peers stay behind their entry point. */
 const PACKAGE_HOMES: Readonly<Record<string, readonly string[]>> = {
   openai: ['models/openai/'],
+  '@anthropic-ai/sdk': ['models/anthropic/'],
   ioredis: ['redis/'],
   ws: ['wire/', 'server/', 'sources/from-web-socket.ts', 'sinks/to-web-socket.ts'],
   commander: ['cli/'],
@@ -54,11 +55,63 @@ const PACKAGE_HOMES: Readonly<Record<string, readonly string[]>> = {
 
 /** The entry points of package.json `exports`, and what importing each must not load. */
 const ENTRIES: Readonly<Record<string, readonly string[]>> = {
-  'index.ts': ['openai', 'ioredis', 'ws', 'commander', 'models/openai/', 'server/', 'redis/', 'cli/'],
-  'models/openai/index.ts': ['openai', 'ioredis', 'ws', 'server/', 'redis/'],
-  'server/index.ts': ['openai', 'ioredis', 'models/openai/', 'redis/'],
-  'redis/index.ts': ['openai', 'ioredis', 'ws', 'models/openai/', 'server/'],
-  'testing/index.ts': ['openai', 'ioredis', 'ws', 'models/openai/', 'server/', 'redis/'],
+  'index.ts': [
+    'openai',
+    '@anthropic-ai/sdk',
+    'ioredis',
+    'ws',
+    'commander',
+    'models/openai/',
+    'models/anthropic/',
+    'server/',
+    'redis/',
+    'cli/',
+  ],
+  'models/openai/index.ts': [
+    'openai',
+    '@anthropic-ai/sdk',
+    'ioredis',
+    'ws',
+    'models/anthropic/',
+    'server/',
+    'redis/',
+  ],
+  'models/anthropic/index.ts': [
+    '@anthropic-ai/sdk',
+    'openai',
+    'ioredis',
+    'ws',
+    'models/openai/',
+    'server/',
+    'redis/',
+  ],
+  'server/index.ts': [
+    'openai',
+    '@anthropic-ai/sdk',
+    'ioredis',
+    'models/openai/',
+    'models/anthropic/',
+    'redis/',
+  ],
+  'redis/index.ts': [
+    'openai',
+    '@anthropic-ai/sdk',
+    'ioredis',
+    'ws',
+    'models/openai/',
+    'models/anthropic/',
+    'server/',
+  ],
+  'testing/index.ts': [
+    'openai',
+    '@anthropic-ai/sdk',
+    'ioredis',
+    'ws',
+    'models/openai/',
+    'models/anthropic/',
+    'server/',
+    'redis/',
+  ],
 };
 
 interface Import {
