@@ -205,6 +205,10 @@ const SURFACE: Readonly<
     values: ['DEFAULT_OPENAI_MODEL', 'defaultAgent', 'openaiModel'],
     types: ['DefaultAgent', 'DefaultAgentOptions', 'OpenAIChoice', 'OpenAIModelConfig', 'SimulatedChoice'],
   },
+  './ai-sdk': {
+    values: ['aiSdkModel'],
+    types: ['AiSdkAgent', 'AiSdkLanguageModel', 'AiSdkModelConfig'],
+  },
   './server': {
     values: [
       'CancelFrameSchema',

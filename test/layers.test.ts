@@ -42,6 +42,7 @@ const MAY_IMPORT: Readonly<Record<Area, readonly Area[]>> = {
 /** Packages only some folders may import: optional peers stay behind their entry point. */
 const PACKAGE_HOMES: Readonly<Record<string, readonly string[]>> = {
   openai: ['models/openai/'],
+  '@ai-sdk/provider': ['models/ai-sdk/'],
   ioredis: ['redis/'],
   ws: ['wire/', 'server/', 'sources/from-web-socket.ts', 'sinks/to-web-socket.ts'],
   commander: ['cli/'],
@@ -53,11 +54,56 @@ const PACKAGE_HOMES: Readonly<Record<string, readonly string[]>> = {
 
 /** The entry points of package.json `exports`, and what importing each must not load. */
 const ENTRIES: Readonly<Record<string, readonly string[]>> = {
-  'index.ts': ['openai', 'ioredis', 'ws', 'commander', 'models/openai/', 'server/', 'redis/', 'cli/'],
-  'models/openai/index.ts': ['openai', 'ioredis', 'ws', 'server/', 'redis/'],
-  'server/index.ts': ['openai', 'ioredis', 'models/openai/', 'redis/'],
-  'redis/index.ts': ['openai', 'ioredis', 'ws', 'models/openai/', 'server/'],
-  'testing/index.ts': ['openai', 'ioredis', 'ws', 'models/openai/', 'server/', 'redis/'],
+  'index.ts': [
+    'openai',
+    '@ai-sdk/provider',
+    'ioredis',
+    'ws',
+    'commander',
+    'models/openai/',
+    'models/ai-sdk/',
+    'server/',
+    'redis/',
+    'cli/',
+  ],
+  'models/openai/index.ts': [
+    'openai',
+    '@ai-sdk/provider',
+    'ioredis',
+    'ws',
+    'models/ai-sdk/',
+    'server/',
+    'redis/',
+  ],
+  'models/ai-sdk/index.ts': [
+    'openai',
+    '@ai-sdk/provider',
+    'ioredis',
+    'ws',
+    'models/openai/',
+    'server/',
+    'redis/',
+  ],
+  'server/index.ts': ['openai', '@ai-sdk/provider', 'ioredis', 'models/openai/', 'models/ai-sdk/', 'redis/'],
+  'redis/index.ts': [
+    'openai',
+    '@ai-sdk/provider',
+    'ioredis',
+    'ws',
+    'models/openai/',
+    'models/ai-sdk/',
+    'server/',
+  ],
+  'testing/index.ts': [
+    'openai',
+    '@ai-sdk/provider',
+    'ioredis',
+    'ws',
+    'models/openai/',
+    'models/ai-sdk/',
+    'server/',
+    'redis/',
+  ],
 };
 
 interface Import {
