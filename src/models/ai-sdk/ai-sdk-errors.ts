@@ -161,7 +161,7 @@ function fromAPICallError(error: APICallError, progress: StreamProgress, nowMs: 
 /** An `error` part's payload that is not an `Error`: the provider's error object as it sent it. */
 function fromPayload(payload: unknown, progress: StreamProgress): ProviderError {
   const fields = errorFields(payload);
-  const message = fields.message ?? (typeof payload === 'string' ? payload : JSON.stringify(payload));
+  const message = fields.message ?? describePayload(payload);
   return new ProviderError({
     ...(fields.type === undefined ? {} : { type: fields.type }),
     ...(fields.code === undefined ? {} : { code: fields.code }),
@@ -172,6 +172,19 @@ function fromPayload(payload: unknown, progress: StreamProgress): ProviderError 
     message: `Provider reported an error mid-stream after ${received(progress)}: ${message}`,
     cause: payload,
   });
+}
+
+function describePayload(payload: unknown): string {
+  if (typeof payload === 'string') return payload;
+  // What JSON cannot write: `undefined`, functions, symbols (stringify gives undefined), cycles and BigInts (it throws).
+  if (payload === undefined || typeof payload === 'function' || typeof payload === 'symbol') {
+    return String(payload);
+  }
+  try {
+    return JSON.stringify(payload);
+  } catch {
+    return `an unserialisable ${typeof payload}`;
+  }
 }
 
 function interrupted(message: string, progress: StreamProgress, cause: unknown): ProviderError {

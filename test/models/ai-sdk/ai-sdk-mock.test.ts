@@ -297,6 +297,22 @@ describe('aiSdkModel over MockLanguageModelV3: errors', () => {
     );
   });
 
+  it('an error part with no usable payload still fails the run with a message', async () => {
+    const cycle: Record<string, unknown> = {};
+    cycle['self'] = cycle;
+    const messages = await Promise.all(
+      [undefined, 'plain words', cycle].map(async (payload) => {
+        const { error } = await failure(run(mock([{ type: 'error', error: payload }])));
+        return (error as Error).message;
+      }),
+    );
+    expect(messages).toEqual([
+      'Provider reported an error mid-stream after 1 part (0 characters of text): undefined',
+      'Provider reported an error mid-stream after 1 part (0 characters of text): plain words',
+      'Provider reported an error mid-stream after 1 part (0 characters of text): an unserialisable object',
+    ]);
+  });
+
   it('an error part with a chunk the provider could not validate is malformed_chunk', async () => {
     const invalid = new TypeValidationError({ value: { nope: 1 }, cause: new Error('expected choices') });
     const { error } = await failure(run(mock([{ type: 'error', error: invalid }])));
