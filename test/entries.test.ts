@@ -209,6 +209,10 @@ const SURFACE: Readonly<
     values: ['DEFAULT_ANTHROPIC_MAX_TOKENS', 'anthropicModel'],
     types: ['AnthropicModelConfig'],
   },
+  './ai-sdk': {
+    values: ['aiSdkModel'],
+    types: ['AiSdkAgent', 'AiSdkLanguageModel', 'AiSdkModelConfig'],
+  },
   './server': {
     values: [
       'CancelFrameSchema',

@@ -43,6 +43,7 @@ const MAY_IMPORT: Readonly<Record<Area, readonly Area[]>> = {
 const PACKAGE_HOMES: Readonly<Record<string, readonly string[]>> = {
   openai: ['models/openai/'],
   '@anthropic-ai/sdk': ['models/anthropic/'],
+  '@ai-sdk/provider': ['models/ai-sdk/'],
   ioredis: ['redis/'],
   ws: ['wire/', 'server/', 'sources/from-web-socket.ts', 'sinks/to-web-socket.ts'],
   commander: ['cli/'],
@@ -53,65 +54,26 @@ const PACKAGE_HOMES: Readonly<Record<string, readonly string[]>> = {
   rxagent: [],
 };
 
+/** Each provider's SDK and folder: an entry point loads none but its own. */
+const PROVIDERS = [
+  'openai',
+  '@anthropic-ai/sdk',
+  '@ai-sdk/provider',
+  'models/openai/',
+  'models/anthropic/',
+  'models/ai-sdk/',
+];
+const others = (...own: string[]): string[] => PROVIDERS.filter((p) => !own.includes(p));
+
 /** The entry points of package.json `exports`, and what importing each must not load. */
 const ENTRIES: Readonly<Record<string, readonly string[]>> = {
-  'index.ts': [
-    'openai',
-    '@anthropic-ai/sdk',
-    'ioredis',
-    'ws',
-    'commander',
-    'models/openai/',
-    'models/anthropic/',
-    'server/',
-    'redis/',
-    'cli/',
-  ],
-  'models/openai/index.ts': [
-    'openai',
-    '@anthropic-ai/sdk',
-    'ioredis',
-    'ws',
-    'models/anthropic/',
-    'server/',
-    'redis/',
-  ],
-  'models/anthropic/index.ts': [
-    '@anthropic-ai/sdk',
-    'openai',
-    'ioredis',
-    'ws',
-    'models/openai/',
-    'server/',
-    'redis/',
-  ],
-  'server/index.ts': [
-    'openai',
-    '@anthropic-ai/sdk',
-    'ioredis',
-    'models/openai/',
-    'models/anthropic/',
-    'redis/',
-  ],
-  'redis/index.ts': [
-    'openai',
-    '@anthropic-ai/sdk',
-    'ioredis',
-    'ws',
-    'models/openai/',
-    'models/anthropic/',
-    'server/',
-  ],
-  'testing/index.ts': [
-    'openai',
-    '@anthropic-ai/sdk',
-    'ioredis',
-    'ws',
-    'models/openai/',
-    'models/anthropic/',
-    'server/',
-    'redis/',
-  ],
+  'index.ts': [...PROVIDERS, 'ioredis', 'ws', 'commander', 'server/', 'redis/', 'cli/'],
+  'models/openai/index.ts': [...others('models/openai/'), 'ioredis', 'ws', 'server/', 'redis/'],
+  'models/anthropic/index.ts': [...others('models/anthropic/'), 'ioredis', 'ws', 'server/', 'redis/'],
+  'models/ai-sdk/index.ts': [...others('models/ai-sdk/'), 'ioredis', 'ws', 'server/', 'redis/'],
+  'server/index.ts': [...PROVIDERS, 'ioredis', 'redis/'],
+  'redis/index.ts': [...PROVIDERS, 'ioredis', 'ws', 'server/'],
+  'testing/index.ts': [...PROVIDERS, 'ioredis', 'ws', 'server/', 'redis/'],
 };
 
 interface Import {

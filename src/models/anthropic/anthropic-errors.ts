@@ -1,9 +1,6 @@
 import { APIConnectionError, APIConnectionTimeoutError, APIError } from '@anthropic-ai/sdk';
-import { parseRateLimitHeaders } from '../../core/rate-limit-headers.js';
 import { ProviderError, RateLimitError, RefusalError, RxAgentError } from '../../core/errors/index.js';
-
-/** Used when a 429 names no delay anywhere: neither `retry-after` nor the reset of the limit it hit. */
-export const DEFAULT_RETRY_AFTER_MS = 1_000;
+import { retryAfterMsFrom } from '../retry-after.js';
 
 /** What a run had seen when it failed, so the error can say what was received. */
 export interface StreamProgress {
@@ -153,7 +150,7 @@ function fromAPIError(error: APIError, progress: StreamProgress, nowMs: number):
     const limit = limitKind(headers, message);
     return new RateLimitError({
       limit,
-      retryAfterMs: retryAfterMsFrom(headers, limit, nowMs),
+      retryAfterMs: retryAfterMsFrom(headers, limit, '', nowMs),
       status,
       message: `Provider rate limit (429): ${message}`,
       cause: error,
@@ -196,43 +193,6 @@ function limitKind(headers: Headers | undefined, message: string): 'tokens' | 'r
   const namesTokens = TOKENS_PHRASE.test(message);
   if (namesTokens !== namesRequests) return namesRequests ? 'requests' : 'tokens';
   return 'tokens';
-}
-
-/**
- * The delay a 429 asks for, in milliseconds and without any cap: `retry-after-ms`, then `retry-after` (seconds
- * or an HTTP date), then the reset of the limit that was hit (for tokens, the latest reset among the token
- * limits that read 0), then {@link DEFAULT_RETRY_AFTER_MS}.
- */
-export function retryAfterMsFrom(
-  headers: Headers | undefined,
-  limit: 'tokens' | 'requests',
-  nowMs: number,
-): number {
-  const ms = nonNegative(Number.parseFloat(headers?.get('retry-after-ms') ?? ''));
-  if (ms !== undefined) return ms;
-  const after = headers?.get('retry-after')?.trim();
-  if (after !== undefined && after !== '') {
-    const seconds = nonNegative(Number(after));
-    if (seconds !== undefined) return seconds * 1_000;
-    const date = Date.parse(after);
-    if (!Number.isNaN(date)) return Math.max(0, date - nowMs);
-  }
-  if (headers === undefined) return DEFAULT_RETRY_AFTER_MS;
-  const limits = parseRateLimitHeaders(headers, nowMs);
-  if (limit === 'requests') return limits.resetRequestsMs ?? DEFAULT_RETRY_AFTER_MS;
-  const exhausted = [
-    [limits.remainingTokens, limits.resetTokensMs],
-    [limits.remainingInputTokens, limits.resetInputTokensMs],
-    [limits.remainingOutputTokens, limits.resetOutputTokensMs],
-  ]
-    .filter(([remaining, reset]) => remaining === 0 && reset !== undefined)
-    .map(([, reset]) => reset as number);
-  if (exhausted.length > 0) return Math.max(...exhausted);
-  return limits.resetTokensMs ?? DEFAULT_RETRY_AFTER_MS;
-}
-
-function nonNegative(value: number): number | undefined {
-  return Number.isFinite(value) && value >= 0 ? value : undefined;
 }
 
 function received(progress: StreamProgress): string {

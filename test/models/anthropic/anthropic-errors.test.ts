@@ -3,10 +3,10 @@
 // ({"type":"error","error":{type, message, details?}}); the recorded ones run through the whole model in
 // anthropic.test.ts.
 import { APIConnectionTimeoutError, APIError } from '@anthropic-ai/sdk';
+import { DEFAULT_RETRY_AFTER_MS } from '../../../src/models/retry-after.js';
 import { describe, expect, it } from 'vitest';
 import { ProviderError, RateLimitError } from '../../../src/core/errors/index.js';
 import {
-  DEFAULT_RETRY_AFTER_MS,
   incompleteStreamError,
   refusalError,
   toProviderError,
