@@ -202,8 +202,15 @@ const SURFACE: Readonly<
     ],
   },
   './openai': {
-    values: ['DEFAULT_OPENAI_MODEL', 'defaultAgent', 'openaiModel'],
-    types: ['DefaultAgent', 'DefaultAgentOptions', 'OpenAIChoice', 'OpenAIModelConfig', 'SimulatedChoice'],
+    values: ['DEFAULT_ANTHROPIC_MODEL', 'DEFAULT_OPENAI_MODEL', 'defaultAgent', 'openaiModel'],
+    types: [
+      'AnthropicChoice',
+      'DefaultAgent',
+      'DefaultAgentOptions',
+      'OpenAIChoice',
+      'OpenAIModelConfig',
+      'SimulatedChoice',
+    ],
   },
   './anthropic': {
     values: ['DEFAULT_ANTHROPIC_MAX_TOKENS', 'anthropicModel'],

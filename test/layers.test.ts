@@ -68,7 +68,14 @@ const others = (...own: string[]): string[] => PROVIDERS.filter((p) => !own.incl
 /** The entry points of package.json `exports`, and what importing each must not load. */
 const ENTRIES: Readonly<Record<string, readonly string[]>> = {
   'index.ts': [...PROVIDERS, 'ioredis', 'ws', 'commander', 'server/', 'redis/', 'cli/'],
-  'models/openai/index.ts': [...others('models/openai/'), 'ioredis', 'ws', 'server/', 'redis/'],
+  // defaultAgent may choose anthropicModel, whose SDK still loads only on its first run.
+  'models/openai/index.ts': [
+    ...others('models/openai/', 'models/anthropic/'),
+    'ioredis',
+    'ws',
+    'server/',
+    'redis/',
+  ],
   'models/anthropic/index.ts': [...others('models/anthropic/'), 'ioredis', 'ws', 'server/', 'redis/'],
   'models/ai-sdk/index.ts': [...others('models/ai-sdk/'), 'ioredis', 'ws', 'server/', 'redis/'],
   'server/index.ts': [...PROVIDERS, 'ioredis', 'redis/'],
