@@ -151,7 +151,8 @@ export function redisStore(config: RedisStoreConfig): RedisStore {
   client.on('ready', onReady);
   if (owned) client.on('error', onError);
 
-  let epoch = '';
+  // Each key's state hash has its own epoch (when it was created), so each key is checked against its own.
+  const epochs = new Map<string, string>();
   let downSince: number | undefined;
   let lastSpent = 0;
   let replays: Replay[] = [];
@@ -197,14 +198,22 @@ export function redisStore(config: RedisStoreConfig): RedisStore {
       const keys = budgetKeys(prefix, key);
       return ready$.pipe(
         switchMap(() =>
-          from(runScript(client, script, keys, [spec, epoch, String(downFor), ...rest, auditFlag])),
+          from(
+            runScript(client, script, keys, [
+              spec,
+              epochs.get(key) ?? '',
+              String(downFor),
+              ...rest,
+              auditFlag,
+            ]),
+          ),
         ),
         timeout({ first: ATTEMPT_MS, scheduler }),
       );
     }).pipe(
       map((reply) => reply as Reply),
       tap((reply) => {
-        epoch = reply[0] ?? epoch;
+        if (reply[0] !== undefined) epochs.set(key, reply[0]);
         if (downSince !== undefined) recovered(now, key, spec);
       }),
       catchError((error: unknown) => {

@@ -111,6 +111,17 @@ describeRedis('redisStore', () => {
     expect(view.available.tokens).toBeLessThan(1e-6);
   });
 
+  it('keeps the budgets of one store apart: a key it has not used yet is not taken for a lost one', async () => {
+    const store = open();
+    const first = key();
+    const second = key();
+    for (const k of [first, second, first, second]) {
+      expect(
+        await firstValueFrom(store.acquire({ key: k, spec, id: `r-${k}`, amounts: { tokens: 1 }, now: 0 })),
+      ).toEqual({ granted: true });
+    }
+  });
+
   it('refunds and charges reservations, counting money until they are final', async () => {
     const store = open();
     const k = key();
