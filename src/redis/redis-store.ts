@@ -10,6 +10,7 @@ import {
   ignoreElements,
   map,
   of,
+  share,
   switchMap,
   take,
   tap,
@@ -150,6 +151,8 @@ export function redisStore(config: RedisStoreConfig): RedisStore {
   const onError = (): void => undefined;
   client.on('ready', onReady);
   if (owned) client.on('error', onError);
+  // Calls made before the first connection share one listener: a burst of them would pass the emitter's limit.
+  const firstReady$ = fromEvent(client, 'ready').pipe(take(1), share());
 
   // Each key's state hash has its own epoch (when it was created), so each key is checked against its own.
   const epochs = new Map<string, string>();
@@ -193,7 +196,7 @@ export function redisStore(config: RedisStoreConfig): RedisStore {
           ? of(null)
           : everReady
             ? throwError(() => new Error(`Redis connection is ${client.status}`))
-            : fromEvent(client, 'ready').pipe(take(1));
+            : firstReady$;
       const downFor = downSince === undefined ? 0 : Math.max(0, now - downSince);
       const keys = budgetKeys(prefix, key);
       return ready$.pipe(

@@ -122,6 +122,18 @@ describeRedis('redisStore', () => {
     }
   });
 
+  it('lets calls made before the first connection wait on one listener, not one each', async () => {
+    const store = open();
+    expect(store.client.status).not.toBe('ready');
+    const k = key();
+    const calls = Array.from({ length: 50 }, (_, i) =>
+      firstValueFrom(store.acquire({ key: k, spec, id: `r${i}`, amounts: { tokens: 1 }, now: 0 })),
+    );
+    // The store's own 'ready' handler, and the one the 50 waiting calls share.
+    expect(store.client.listenerCount('ready')).toBe(2);
+    expect((await Promise.all(calls)).every((r) => r.granted)).toBe(true);
+  });
+
   it('refunds and charges reservations, counting money until they are final', async () => {
     const store = open();
     const k = key();
