@@ -19,11 +19,23 @@ const FILL_BATCH = 500;
 
 type Contender = 'memory grant' | 'memory wait' | 'redis grant' | 'redis wait';
 const CONTENDERS: readonly Contender[] = ['memory grant', 'memory wait', 'redis grant', 'redis wait'];
-const LABELS: Readonly<Record<Contender, string>> = {
+/** Rows of the table: each contender's time in this process, and for Redis also the scripts' time in Redis. */
+type Row = Contender | 'redis grant lua' | 'redis wait lua';
+const ROWS: readonly Row[] = [
+  'memory grant',
+  'memory wait',
+  'redis grant',
+  'redis grant lua',
+  'redis wait',
+  'redis wait lua',
+];
+const LABELS: Readonly<Record<Row, string>> = {
   'memory grant': 'memoryStore: grant and refund',
   'memory wait': 'memoryStore: refused acquire (wait computed)',
-  'redis grant': 'redisStore: grant and refund',
-  'redis wait': 'redisStore: refused acquire (wait computed)',
+  'redis grant': 'redisStore: grant and refund, round trips included',
+  'redis grant lua': 'redisStore: grant and refund, Lua time in Redis',
+  'redis wait': 'redisStore: refused acquire, round trip included',
+  'redis wait lua': 'redisStore: refused acquire, Lua time in Redis',
 };
 
 /**
@@ -46,16 +58,22 @@ async function fill(store: BudgetStore, key: string, spec: BudgetSpec, size: num
   }
 }
 
-/** µs per grant and refund, or per refused acquire, against a log of `size` entries under `key`. */
+/**
+ * µs per grant and refund, or per refused acquire, against a log of `size` entries under `key`; for a Redis
+ * store also the µs its scripts ran inside Redis (`INFO commandstats`), which no round trip or load on this
+ * process blurs.
+ */
 async function measure(
-  store: BudgetStore,
+  store: BudgetStore | RedisStore,
   key: string,
   size: number,
   wait: boolean,
   ops: number,
-): Promise<number> {
+): Promise<{ micros: number; luaMicros: number }> {
   const spec = requestsSpec(wait ? size : size * 2);
   await fill(store, key, spec, size);
+  const redis = 'client' in store ? store.client : undefined;
+  await redis?.config('RESETSTAT');
   collectGarbage();
   const now = size;
   const start = performance.now();
@@ -67,7 +85,10 @@ async function measure(
     if (!wait)
       await firstValueFrom(store.adjust({ key, spec, id, delta: { requests: -1 }, now, final: true }));
   }
-  return ((performance.now() - start) * 1_000) / ops;
+  const micros = ((performance.now() - start) * 1_000) / ops;
+  const stats = (await redis?.info('commandstats')) ?? '';
+  const luaMicros = Number(/cmdstat_evalsha:calls=\d+,usec=(\d+)/.exec(stats)?.[1] ?? 0) / ops;
+  return { micros, luaMicros };
 }
 
 async function pingMicros(store: RedisStore): Promise<number> {
@@ -86,7 +107,7 @@ export default async function budgetScaling(args: string[]): Promise<void> {
   const server = await startRedis();
   const redis = redisStore({ url: server.url });
   try {
-    const samples = new Map(CONTENDERS.map((c) => [c, new Map<number, number[]>(sizes.map((s) => [s, []]))]));
+    const samples = new Map(ROWS.map((r) => [r, new Map<number, number[]>(sizes.map((s) => [s, []]))]));
     let keys = 0;
     // One warm-up round, not counted; the contenders take turns within each round and size.
     for (let round = 0; round <= rounds; round++) {
@@ -95,10 +116,17 @@ export default async function budgetScaling(args: string[]): Promise<void> {
           const contender = CONTENDERS[(round + k) % CONTENDERS.length]!;
           const wait = contender.endsWith('wait');
           const key = `bench${++keys}`;
-          const micros = contender.startsWith('memory')
+          const { micros, luaMicros } = contender.startsWith('memory')
             ? await measure(memoryStore(), key, size, wait, MEMORY_OPS)
             : await measure(redis, key, size, wait, REDIS_OPS);
-          if (round > 0) samples.get(contender)!.get(size)!.push(micros);
+          if (round > 0) {
+            samples.get(contender)!.get(size)!.push(micros);
+            if (contender.startsWith('redis'))
+              samples
+                .get(`${contender} lua` as Row)!
+                .get(size)!
+                .push(luaMicros);
+          }
           // A measured key's log would sit in Redis until the end; nothing else lives there.
           if (contender.startsWith('redis')) await redis.client.flushdb();
         }
@@ -110,9 +138,9 @@ export default async function budgetScaling(args: string[]): Promise<void> {
       `| µs per operation, by entries in the window | ${sizes.map((s) => s.toLocaleString('en-US')).join(' | ')} |`,
     );
     console.log(`|---|${sizes.map(() => '---:').join('|')}|`);
-    for (const contender of CONTENDERS) {
-      const cells = sizes.map((size) => withSpread(samples.get(contender)!.get(size)!, 1));
-      console.log(`| ${LABELS[contender]} | ${cells.join(' | ')} |`);
+    for (const row of ROWS) {
+      const cells = sizes.map((size) => withSpread(samples.get(row)!.get(size)!, 1));
+      console.log(`| ${LABELS[row]} | ${cells.join(' | ')} |`);
     }
   } finally {
     await redis.close();
