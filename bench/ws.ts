@@ -228,12 +228,12 @@ async function scenario(
 ): Promise<ChildReport & { rssBefore: number; rssPeak: number; cpuMicros: number }> {
   const gateway = await start();
   global.gc?.();
-  const rssBefore = process.memoryUsage().rss;
+  const rssBefore = process.memoryUsage.rss();
   let rssPeak = rssBefore;
   // The server's CPU, which a machine shared with other work does not inflate as it does wall time.
   const cpuBefore = process.cpuUsage();
   const sampler = setInterval(() => {
-    rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+    rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
   }, 50);
   const child = fork(fileURLToPath(import.meta.url), [], {
     // Compiled (`npm run bench`) the child is plain JavaScript; run from source it needs tsx.
@@ -250,7 +250,7 @@ async function scenario(
   });
   const cpu = process.cpuUsage(cpuBefore);
   clearInterval(sampler);
-  rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+  rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
   child.kill();
   await gateway.close();
   return { ...report, rssBefore, rssPeak, cpuMicros: cpu.user + cpu.system };
