@@ -202,8 +202,15 @@ const SURFACE: Readonly<
     ],
   },
   './openai': {
-    values: ['DEFAULT_OPENAI_MODEL', 'defaultAgent', 'openaiModel'],
-    types: ['DefaultAgent', 'DefaultAgentOptions', 'OpenAIChoice', 'OpenAIModelConfig', 'SimulatedChoice'],
+    values: ['DEFAULT_OPENAI_MODEL', 'defaultAgent', 'openaiBatch', 'openaiModel'],
+    types: [
+      'DefaultAgent',
+      'DefaultAgentOptions',
+      'OpenAIBatchConfig',
+      'OpenAIChoice',
+      'OpenAIModelConfig',
+      'SimulatedChoice',
+    ],
   },
   './server': {
     values: [

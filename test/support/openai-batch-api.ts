@@ -55,6 +55,8 @@ export interface ApiCue {
   readonly afterWork?: boolean;
   /** Send nothing at all; the request stays open until the client gives up or the server closes. */
   readonly hang?: boolean;
+  /** Handle the request (as usual, or as the other fields say) only after this many ms. */
+  readonly delayMs?: number;
 }
 
 /** A file as the server keeps it: OpenAI's File object and its bytes. */
@@ -543,13 +545,17 @@ export function createBatchApi(host: BatchApiHost): BatchApi {
       const route = routeOf(req.method ?? 'GET', path);
       if (route === undefined) return;
       const cue = apiCues.get(route)?.shift();
-      if (cue === undefined) {
-        work(route, req, res, path, raw, true);
-        return;
-      }
-      if (cue.afterWork === true) work(route, req, res, path, raw, false);
-      if (cue.hang === true) return;
-      host.send(res, cue.status ?? 500, host.errorBody(cue.status ?? 500));
+      const respond = (): void => {
+        if (cue === undefined || (cue.status === undefined && cue.hang !== true)) {
+          work(route, req, res, path, raw, true);
+          return;
+        }
+        if (cue.afterWork === true) work(route, req, res, path, raw, false);
+        if (cue.hang === true) return;
+        host.send(res, cue.status ?? 500, host.errorBody(cue.status ?? 500));
+      };
+      if (cue?.delayMs === undefined) respond();
+      else host.later(cue.delayMs, respond);
     },
     cueBatch(...cues) {
       batchCues.push(...cues);

@@ -2,3 +2,5 @@ export { openaiModel } from './openai.js';
 export type { OpenAIModelConfig } from './openai.js';
 export { DEFAULT_OPENAI_MODEL, defaultAgent } from './default-agent.js';
 export type { DefaultAgent, DefaultAgentOptions, OpenAIChoice, SimulatedChoice } from './default-agent.js';
+export { openaiBatch } from './openai-batch.js';
+export type { OpenAIBatchConfig } from './openai-batch.js';
