@@ -202,11 +202,13 @@ const SURFACE: Readonly<
     ],
   },
   './openai': {
-    values: ['DEFAULT_OPENAI_MODEL', 'defaultAgent', 'openaiBatch', 'openaiModel'],
+    values: ['DEFAULT_OPENAI_MODEL', 'defaultAgent', 'openaiBatch', 'openaiBatchStatus', 'openaiModel'],
     types: [
+      'BatchReport',
       'DefaultAgent',
       'DefaultAgentOptions',
       'OpenAIBatchConfig',
+      'OpenAIBatchStatusConfig',
       'OpenAIChoice',
       'OpenAIModelConfig',
       'SimulatedChoice',

@@ -9,6 +9,7 @@ import { InvalidTask } from '../../../src/core/invalid-task.js';
 import type { Settled, Task, TaskEvent } from '../../../src/core/types.js';
 import { readJournal } from '../../../src/models/openai/batch-journal.js';
 import { openaiBatch, type OpenAIBatchConfig } from '../../../src/models/openai/openai-batch.js';
+import { openaiBatchStatus } from '../../../src/models/openai/batch-status.js';
 import {
   startOpenAIServer,
   type OpenAIServer,
@@ -498,5 +499,32 @@ describe('openaiBatch with a journal', () => {
     const results = settledOf(await result);
     expect([...results.keys()].sort()).toEqual(['a', 'c']);
     expect(results.get('c')).toMatchObject({ status: 'fulfilled', value: 'Echo: earlier c' });
+  });
+
+  it('reports each journaled file with its batch as the provider sees it now', async () => {
+    const s = await start({});
+    const done = await existingBatch(s, ['a', 'b']);
+    const pending = await existingBatch(s, ['c'], false);
+    writeFileSync(
+      journalPath(),
+      [...done.lines, { type: 'batch', fileId: done.file.id, batchId: done.batch!.id }, ...pending.lines]
+        .map((l) => JSON.stringify(l))
+        .join('\n'),
+    );
+    s.advanceBatches();
+    const reports = await openaiBatchStatus({ journal: journalPath(), baseURL: s.url, apiKey: 'k', env: {} });
+    expect(reports).toEqual([
+      {
+        fileId: done.file.id,
+        model: 'test-model',
+        tasks: 2,
+        batchId: done.batch!.id,
+        status: 'in_progress',
+        createdAt: done.batch!.created_at,
+        requestCounts: { total: 2, completed: 0, failed: 0 },
+      },
+      { fileId: pending.file.id, model: 'test-model', tasks: 1 },
+    ]);
+    expect(await openaiBatchStatus({ journal: join(dir, 'none'), baseURL: s.url, env: {} })).toEqual([]);
   });
 });
