@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI, { toFile } from 'openai';
-import { from, lastValueFrom, Subject, toArray, type Observable } from 'rxjs';
+import { from, lastValueFrom, Subject, toArray, VirtualTimeScheduler, type Observable } from 'rxjs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DuplicateIdError, ProviderError, ValidationError } from '../../../src/core/errors/index.js';
 import { InvalidTask } from '../../../src/core/invalid-task.js';
@@ -353,6 +353,76 @@ describe('openaiBatch', () => {
     await s.waitFor(() => s.batches.length === 2);
     source.complete();
     expect(settledOf(await result).size).toBe(2);
+  });
+
+  it('backs off polling while nothing changes, doubling up to maxPollIntervalMs, on its scheduler', async () => {
+    const scheduler = new VirtualTimeScheduler();
+    const polls: number[] = [];
+    const statuses = ['in_progress', 'in_progress', 'in_progress', 'in_progress', 'in_progress', 'completed'];
+    const batch = (status: string) => ({
+      id: 'batch_1',
+      input_file_id: 'file-1',
+      created_at: 0,
+      status,
+      request_counts: { total: 1, completed: 0, failed: 0 },
+      output_file_id: status === 'completed' ? 'file-2' : null,
+      error_file_id: null,
+    });
+    const line = {
+      custom_id: 'a',
+      response: {
+        status_code: 200,
+        body: { choices: [{ index: 0, message: { content: 'hi' }, finish_reason: 'stop' }] },
+      },
+      error: null,
+    };
+    const client = {
+      files: {
+        create: () => Promise.resolve({ id: 'file-1', created_at: 0 }),
+        content: () => Promise.resolve(new Response(JSON.stringify(line))),
+      },
+      batches: {
+        create: () => Promise.resolve(batch('validating')),
+        retrieve: () => {
+          polls.push(scheduler.now());
+          return Promise.resolve(batch(statuses[polls.length - 1] ?? 'completed'));
+        },
+      },
+    };
+    const events: TaskEvent[] = [];
+    const state = { completed: false };
+    from(tasks('a'))
+      .pipe(
+        openaiBatch({
+          model: 'm',
+          client: client as never,
+          pollIntervalMs: 5,
+          maxPollIntervalMs: 40,
+          scheduler,
+        }),
+      )
+      .subscribe({ next: (e) => events.push(e), complete: () => (state.completed = true) });
+    while (!state.completed) {
+      await new Promise((resolve) => setImmediate(resolve));
+      scheduler.flush();
+    }
+    expect(polls).toEqual([5, 10, 20, 40, 80, 120]);
+    expect(settledOf(events).get('a')).toMatchObject({ status: 'fulfilled', value: 'hi', durationMs: 120 });
+  });
+
+  it('rejects a task whose conversation OpenAI would refuse before sending anything', async () => {
+    const s = await start();
+    const results = settledOf(
+      await run([{ id: 'a', input: [{ role: 'tool', content: 'x' }] }, ...tasks('b')], batchOf(s)),
+    );
+    expect((results.get('a') as { error: unknown }).error).toBeInstanceOf(ValidationError);
+    expect(results.get('a')?.attempts).toBe(0);
+    expect(results.get('b')?.status).toBe('fulfilled');
+    expect(
+      uploadedLines(s)
+        .flat()
+        .map((l) => l['custom_id']),
+    ).toEqual(['b']);
   });
 
   it('refuses bad options when created', () => {
