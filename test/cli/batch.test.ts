@@ -88,6 +88,34 @@ describe('rxagent run --batch', () => {
     expect(status.stdout).toContain('2 input files: 2 completed; 2/3 requests done, 1 failed');
   }, 60_000);
 
+  it('Ctrl-C twice cancels the batches at the provider and writes every task as E_CANCELLED', async () => {
+    server = await startOpenAIServer({ batchStepMs: 10 });
+    server.cueBatch({ holdIn: 'in_progress' });
+    const input = dir.path('in.jsonl');
+    const out = dir.path('out.jsonl');
+    await writeFile(input, ['a', 'b'].map((id) => JSON.stringify({ id, input: id })).join('\n') + '\n');
+    const cli = startCli(batchArgs(server, input, out));
+    const s = server;
+    await s.waitFor(() => s.batches[0]?.object.status === 'in_progress');
+    cli.child.kill('SIGINT');
+    await cli.waitFor('stderr', 'draining');
+    cli.child.kill('SIGINT');
+    expect(await cli.exit).toBe(1);
+    const results = await readResults(out);
+    expect(results.map((r) => [r.taskId, r.error?.code]).sort()).toEqual([
+      ['a', 'E_CANCELLED'],
+      ['b', 'E_CANCELLED'],
+    ]);
+    expect(['cancelling', 'cancelled']).toContain(s.batches[0]?.object.status);
+
+    // --resume takes up what the cancelled batch never ran, in a batch of its own.
+    const resumed = await runCli([...batchArgs(s, input, out), '--resume']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const fulfilled = (await readResults(out)).filter((r) => r.status === 'fulfilled').map((r) => r.taskId);
+    expect(fulfilled.sort()).toEqual(['a', 'b']);
+    expect(s.batches.map((b) => b.object.status)).toEqual(['cancelled', 'completed']);
+  }, 30_000);
+
   it.each([
     [['--tpm', '1000'], '--batch does not take --tpm: the Batch API queues and limits requests itself'],
     [['--model', 'simulated'], '--batch needs a provider with a Batch API: set OPENAI_API_KEY or --base-url'],

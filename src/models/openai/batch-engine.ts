@@ -160,16 +160,19 @@ export class BatchEngine {
    */
   stop(): void {
     if (this.#state === 'stopped') return;
-    const cancel = this.#waiting.size > 0;
     this.#state = 'stopped';
     for (const group of this.#groups.values()) group.timer.unsubscribe();
-    this.#groups.clear();
     for (const tracked of this.#active) {
       tracked.timer?.unsubscribe();
       tracked.controller.abort();
-      if (cancel && tracked.batchId !== undefined && !this.#isFinished(tracked))
+      const holdsTask = tracked.ids.some((id) => this.#waiting.has(id));
+      if (holdsTask && tracked.batchId !== undefined && !this.#isFinished(tracked))
         this.#cancel(tracked.batchId);
     }
+    this.#groups.clear();
+    this.#active.clear();
+    this.#waiting.clear();
+    this.#held.clear();
   }
 
   #now(): number {
