@@ -202,11 +202,21 @@ const SURFACE: Readonly<
     ],
   },
   './openai': {
-    values: ['DEFAULT_ANTHROPIC_MODEL', 'DEFAULT_OPENAI_MODEL', 'defaultAgent', 'openaiModel'],
+    values: [
+      'DEFAULT_ANTHROPIC_MODEL',
+      'DEFAULT_OPENAI_MODEL',
+      'defaultAgent',
+      'openaiBatch',
+      'openaiBatchStatus',
+      'openaiModel',
+    ],
     types: [
       'AnthropicChoice',
+      'BatchReport',
       'DefaultAgent',
       'DefaultAgentOptions',
+      'OpenAIBatchConfig',
+      'OpenAIBatchStatusConfig',
       'OpenAIChoice',
       'OpenAIModelConfig',
       'SimulatedChoice',

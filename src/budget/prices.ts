@@ -1,16 +1,9 @@
 import { createRequire } from 'node:module';
-import type { Usage } from '../core/types.js';
+import type { Price } from '../core/usage.js';
 
-/**
- * Dollars per one million tokens. Cached input tokens are billed at `cachedInput` and tokens written to the
- * cache at `cacheWrite` when given, else at `input`; reasoning tokens are output tokens.
- */
-export interface Price {
-  readonly input: number;
-  readonly output: number;
-  readonly cachedInput?: number;
-  readonly cacheWrite?: number;
-}
+// Costing is pure arithmetic every layer may do; the catalog behind `priceOf` stays here.
+export { costOf } from '../core/usage.js';
+export type { Price } from '../core/usage.js';
 
 // The catalog (pydantic's genai-prices, every major provider's list prices, kept up to date by its
 // maintainers) costs ~180 ms and ~16 MB to load, so it is required on the first price asked for rather than
@@ -56,27 +49,4 @@ export function priceOf(model: string, overrides: Readonly<Record<string, Price>
     ...(cachedInput === undefined ? {} : { cachedInput }),
     ...(cacheWrite === undefined ? {} : { cacheWrite }),
   };
-}
-
-/**
- * Dollars a run costs at `price`: uncached input, cache reads and cache writes each at their own rate, and
- * output (reasoning included).
- *
- * @example
- * costOf({ input: 0.15, output: 0.6 }, { inputTokens: 1_000, outputTokens: 500 }); // 0.00045
- */
-export function costOf(
-  price: Price,
-  usage: Pick<Usage, 'inputTokens' | 'outputTokens' | 'cachedInputTokens' | 'cacheWriteTokens'>,
-): number {
-  const cached = usage.cachedInputTokens ?? 0;
-  const written = usage.cacheWriteTokens ?? 0;
-  const uncached = Math.max(0, usage.inputTokens - cached - written);
-  return (
-    (uncached * price.input +
-      cached * (price.cachedInput ?? price.input) +
-      written * (price.cacheWrite ?? price.input) +
-      usage.outputTokens * price.output) /
-    1_000_000
-  );
 }

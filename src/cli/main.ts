@@ -8,6 +8,8 @@ import type { CommandIo } from './command-io.js';
 import { demoCommand } from './demo.js';
 import type { DemoOptions } from './demo.js';
 import { UsageError, parseAmountFlag, parseDurationFlag, parseIntegerFlag, parseUrlFlag } from './options.js';
+import { batchStatusCommand } from './batch-command.js';
+import type { BatchStatusOptions } from './batch-command.js';
 import { runCommand } from './run-command.js';
 import type { RunOptions } from './run-command.js';
 import { serveCommand } from './serve-command.js';
@@ -24,8 +26,13 @@ still ends in the output (the others as rejected E_CANCELLED). Ctrl-C again canc
 
 Exit codes: 0 all fulfilled, 1 some rejected, 2 bad usage.
 
-Example:
-  rxagent run prompts.jsonl --out results.jsonl --concurrency 8 --tpm 90000 --timeout 30s --resume`;
+With --batch every task goes through the provider's Batch API instead (half price, results within 24h);
+the batches are journaled in <out>.batches, so a run killed midway and started again with --resume
+re-attaches to them and submits nothing twice. "rxagent batch status <out>" shows how they stand.
+
+Examples:
+  rxagent run prompts.jsonl --out results.jsonl --concurrency 8 --tpm 90000 --timeout 30s --resume
+  rxagent run prompts.jsonl --out results.jsonl --batch`;
 
 /** Builds the `rxagent` command; `done` receives each subcommand's exit code. */
 export function buildProgram(io: CommandIo, done: (code: number) => void): Command {
@@ -69,6 +76,16 @@ export function buildProgram(io: CommandIo, done: (code: number) => void): Comma
         .argParser(parseDurationFlag)
         .default(10_000, '10s'),
     )
+    .option(
+      '--batch',
+      "submit every task through the provider's Batch API: half price, done within 24h",
+      false,
+    )
+    .addOption(
+      new Option('--poll-interval <duration>', 'with --batch, the first wait between polls of a batch')
+        .argParser(parseDurationFlag)
+        .default(5_000, '5s'),
+    )
     .addHelpText('after', RUN_HELP)
     .action(async (prompts: string, options: RunOptions) => {
       done(await runCommand(prompts, options, io));
@@ -94,6 +111,17 @@ export function buildProgram(io: CommandIo, done: (code: number) => void): Comma
     )
     .action(async (options: ServeOptions) => {
       done(await serveCommand(options, io));
+    });
+
+  program
+    .command('batch')
+    .description('look after the batches of runs made with --batch')
+    .command('status')
+    .description('what is submitted, in progress and done, read from the journal beside the results')
+    .argument('<results>', 'the --out file of a run with --batch')
+    .option('--base-url <url>', 'OpenAI-compatible endpoint, such as http://localhost:8000/v1', parseUrlFlag)
+    .action(async (results: string, options: BatchStatusOptions) => {
+      done(await batchStatusCommand(results, options, io));
     });
 
   program

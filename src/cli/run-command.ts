@@ -17,6 +17,7 @@ import { readDoneIds, toJsonl } from '../sinks/to-jsonl.js';
 import { fromJsonl } from '../sources/from-jsonl.js';
 import { filterPull } from '../core/pull.js';
 import type { PullSource } from '../core/pull.js';
+import { batchRun, batchSavings, journalOf } from './batch-command.js';
 import type { CommandIo } from './command-io.js';
 import { drainOnInterrupt } from './drain.js';
 import { UsageError } from './options.js';
@@ -36,6 +37,10 @@ export interface RunOptions {
   readonly retries: number;
   readonly resume: boolean;
   readonly drainTimeout: number;
+  /** Submit through the provider's Batch API instead of the live pool. */
+  readonly batch: boolean;
+  /** With `batch`, the first wait between polls of a batch. */
+  readonly pollInterval: number;
 }
 
 /**
@@ -49,6 +54,12 @@ export async function runCommand(file: string, options: RunOptions, io: CommandI
   const { agent, model } = chooseAgent(options, io.env);
   io.stderr.write(`rxagent: using ${agent.description}\n`);
   const price = model === undefined ? undefined : priceOf(model);
+  // The Batch API is sent the model's own name; `model` names its provider too, for the price catalog.
+  const batch = options.batch
+    ? batchRun(options, agent, agent.kind === 'simulated' ? undefined : agent.model, io.env)
+    : undefined;
+  if (batch !== undefined)
+    io.stderr.write(`rxagent: through the Batch API, journal ${journalOf(options.out)}\n`);
   const budget = budgetFrom(options, model, price);
 
   const done = options.resume ? await readDoneIds(options.out) : new Set<string>();
@@ -66,16 +77,18 @@ export async function runCommand(file: string, options: RunOptions, io: CommandI
 
   const state$ = new Subject<PoolState>();
   const startedAt = asyncScheduler.now();
-  const run = runAgents(agent, {
-    concurrency: options.concurrency,
-    ...(options.queueLimit === undefined ? {} : { queueLimit: options.queueLimit }),
-    timeoutMs: options.timeout,
-    retry: { maxRetries: options.retries },
-    ...(budget === undefined ? {} : { budget }),
-    monitor: (state) => {
-      state$.next(state);
-    },
-  });
+  const run =
+    batch ??
+    runAgents(agent, {
+      concurrency: options.concurrency,
+      ...(options.queueLimit === undefined ? {} : { queueLimit: options.queueLimit }),
+      timeoutMs: options.timeout,
+      retry: { maxRetries: options.retries },
+      ...(budget === undefined ? {} : { budget }),
+      monitor: (state) => {
+        state$.next(state);
+      },
+    });
   const newline = io.stderr.isTTY === true ? '\n' : '';
   const all = await lastValueFrom(
     drainOnInterrupt(pending, run, {
@@ -94,6 +107,7 @@ export async function runCommand(file: string, options: RunOptions, io: CommandI
     ),
   );
   io.stdout.write(formatSummary(all, asyncScheduler.now() - startedAt, price));
+  if (batch !== undefined) io.stdout.write(batchSavings(all.results));
   return all.rejected === 0 ? 0 : 1;
 }
 

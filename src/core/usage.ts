@@ -34,3 +34,37 @@ function sum<K extends Optional>(key: K, a: Usage, b: Usage): Partial<Record<K, 
   if (x === undefined && y === undefined) return {};
   return { [key]: (x ?? 0) + (y ?? 0) } as Partial<Record<K, number>>;
 }
+
+/**
+ * Dollars per one million tokens. Cached input tokens are billed at `cachedInput` and tokens written to the
+ * cache at `cacheWrite` when given, else at `input`; reasoning tokens are output tokens.
+ */
+export interface Price {
+  readonly input: number;
+  readonly output: number;
+  readonly cachedInput?: number;
+  readonly cacheWrite?: number;
+}
+
+/**
+ * Dollars a run costs at `price`: uncached input, cache reads and cache writes each at their own rate, and
+ * output (reasoning included).
+ *
+ * @example
+ * costOf({ input: 0.15, output: 0.6 }, { inputTokens: 1_000, outputTokens: 500 }); // 0.00045
+ */
+export function costOf(
+  price: Price,
+  usage: Pick<Usage, 'inputTokens' | 'outputTokens' | 'cachedInputTokens' | 'cacheWriteTokens'>,
+): number {
+  const cached = usage.cachedInputTokens ?? 0;
+  const written = usage.cacheWriteTokens ?? 0;
+  const uncached = Math.max(0, usage.inputTokens - cached - written);
+  return (
+    (uncached * price.input +
+      cached * (price.cachedInput ?? price.input) +
+      written * (price.cacheWrite ?? price.input) +
+      usage.outputTokens * price.output) /
+    1_000_000
+  );
+}

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { defaultAgent } from '../../src/models/openai/default-agent.js';
 import { openaiModel } from '../../src/models/openai/openai.js';
+import { openaiBatch } from '../../src/models/openai/openai-batch.js';
 import { progress } from '../../src/sinks/progress.js';
 import { readDoneIds, toJsonl } from '../../src/sinks/to-jsonl.js';
 import { fromEmitter } from '../../src/sources/from-emitter.js';
@@ -24,6 +25,11 @@ describe('factories refuse options they do not know', () => {
       '`baseUrl` for openaiModel',
     ],
     ['defaultAgent', () => defaultAgent({ simulate: {} } as never), '`simulate` for defaultAgent'],
+    [
+      'openaiBatch',
+      () => openaiBatch({ model: 'm', baseURL: 'http://x', journl: 'j' } as never),
+      '`journl` for openaiBatch',
+    ],
   ])('%s', (_name, create, message) => {
     expect(create).toThrow(TypeError);
     expect(create).toThrow(`Unknown option ${message}`);

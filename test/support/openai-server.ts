@@ -5,6 +5,14 @@
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import {
+  createBatchApi,
+  type ApiCue,
+  type ApiRoute,
+  type BatchCue,
+  type ServerBatch,
+  type StoredFile,
+} from './openai-batch-api.js';
 
 /** How the server answers one request. Fields combine; with none set it streams an echo of the prompt. */
 export interface ServerCue {
@@ -32,6 +40,8 @@ export interface ServerCue {
   readonly pauseAfter?: number;
   /** Delay between data chunks, in ms. */
   readonly chunkDelayMs?: number;
+  /** Report this many of the prompt's tokens as read from the cache (`usage.prompt_tokens_details`). */
+  readonly cachedTokens?: number;
   /**
    * Answer with a response recorded from a real provider, byte for byte: its status, its headers in place of
    * the server's own, and its body exactly as given. Nothing is charged to the rate limit.
@@ -84,6 +94,11 @@ export interface OpenAIServerOptions {
   readonly behavior?: ServerCue;
   /** The server's clock in ms; only differences matter. @defaultValue performance.now */
   readonly now?: () => number;
+  /**
+   * Batches move one state on after this many ms (validating → in_progress → finalizing → completed, and
+   * cancelling → cancelled). @defaultValue none: only `advanceBatches()` moves them
+   */
+  readonly batchStepMs?: number;
 }
 
 export interface OpenAIServer {
@@ -106,6 +121,16 @@ export interface OpenAIServer {
   release(): void;
   /** Resolves once `predicate` holds; checked now and on every request, chunk, end and disconnect. */
   waitFor(predicate: () => boolean): Promise<void>;
+  /** Files uploaded, and the output and error files of batches, by id. */
+  readonly files: ReadonlyMap<string, StoredFile>;
+  /** Every batch created, in order. */
+  readonly batches: readonly ServerBatch[];
+  /** Queues cues for the next batches created, one each. */
+  cueBatch(...cues: BatchCue[]): void;
+  /** Queues cues for the next requests to a route of the Files or Batch API, one each. */
+  cueApi(route: ApiRoute, ...cues: ApiCue[]): void;
+  /** Moves every batch that is not finished one state on (or only batch `id`). */
+  advanceBatches(id?: string): void;
   /** Stops listening and destroys every open connection. */
   close(): Promise<void>;
 }
@@ -257,9 +282,7 @@ export async function startOpenAIServer(options: OpenAIServerOptions = {}): Prom
       return;
     }
     if (cue.insufficientQuota === true) {
-      const message =
-        'You exceeded your current quota, please check your plan and billing details. For more information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.';
-      send(res, record, 429, errorBody(message, 'insufficient_quota', 'insufficient_quota'));
+      send(res, record, 429, quotaBody());
       return;
     }
     if (cue.status !== undefined) {
@@ -267,10 +290,7 @@ export async function startOpenAIServer(options: OpenAIServerOptions = {}): Prom
       return;
     }
     const maxTokens = positive(body.max_completion_tokens) ?? positive(body.max_tokens) ?? defaultMaxTokens;
-    const inputTokens = messages.reduce(
-      (sum, m) => sum + countWords(typeof m.content === 'string' ? m.content : ''),
-      0,
-    );
+    const inputTokens = inputWords(messages);
     const denied = admit(inputTokens + maxTokens);
     if (denied !== undefined) {
       rateLimited += 1;
@@ -286,45 +306,15 @@ export async function startOpenAIServer(options: OpenAIServerOptions = {}): Prom
       });
       return;
     }
-    const lastUser = [...messages].reverse().find((m) => m.role === 'user');
-    const words = (cue.text ?? `Echo: ${typeof lastUser?.content === 'string' ? lastUser.content : ''}`)
-      .split(/\s+/)
-      .filter((w) => w !== '');
-    const calls = (cue.toolCalls ?? []).map((call, i) => ({
-      ...call,
-      id: call.id ?? `call_${record.index}_${i}`,
-    }));
-    const truncated = words.length > maxTokens;
-    const outWords = truncated ? words.slice(0, maxTokens) : words;
-    const finish = calls.length > 0 ? 'tool_calls' : truncated ? 'length' : 'stop';
-    const usage = {
-      prompt_tokens: inputTokens,
-      completion_tokens: outWords.length + calls.length,
-      total_tokens: inputTokens + outWords.length + calls.length,
-    };
-    const id = `chatcmpl-${record.index}`;
-    const base = { id, object: 'chat.completion.chunk', created: 0, model: body.model };
+    const { outWords, calls, finish, usage, base } = answerOf(
+      body.model,
+      messages,
+      cue,
+      record.index,
+      maxTokens,
+    );
     if (body.stream !== true) {
-      const message = {
-        role: 'assistant',
-        content: calls.length > 0 && outWords.length === 0 ? null : outWords.join(' '),
-        refusal: null,
-        ...(calls.length > 0
-          ? {
-              tool_calls: calls.map((c) => ({
-                id: c.id,
-                type: 'function',
-                function: { name: c.name, arguments: c.arguments },
-              })),
-            }
-          : {}),
-      };
-      send(res, record, 200, {
-        ...base,
-        object: 'chat.completion',
-        choices: [{ index: 0, message, finish_reason: finish, logprobs: null }],
-        usage,
-      });
+      send(res, record, 200, completionOf({ outWords, calls, finish, usage, base }));
       return;
     }
     const withUsage = body.stream_options?.include_usage === true;
@@ -419,11 +409,33 @@ export async function startOpenAIServer(options: OpenAIServerOptions = {}): Prom
     step(0);
   };
 
+  const batchApi = createBatchApi({
+    now,
+    later: (ms, work) => {
+      later(ms, work);
+    },
+    notify,
+    send: (res, status, body) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    },
+    answer: (body, index) => {
+      const cue = markers.find(([marker]) => JSON.stringify(body.messages).includes(marker))?.[1] ?? behavior;
+      if (cue.insufficientQuota === true) return { status: 429, body: quotaBody() };
+      if (cue.status !== undefined) return { status: cue.status, body: statusBody(cue.status) };
+      const max = positive(body['max_completion_tokens']) ?? positive(body['max_tokens']) ?? defaultMaxTokens;
+      return { status: 200, body: completionOf(answerOf(body.model, body.messages, cue, index, max)) };
+    },
+    errorBody: statusBody,
+    stepMs: options.batchStepMs,
+  });
+
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (data: Buffer) => chunks.push(data));
     req.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
+      const raw = Buffer.concat(chunks);
+      const text = raw.toString('utf8');
       const body = parseJson(text);
       const prompt = JSON.stringify((body as ChatBody | undefined)?.messages ?? '');
       const path = (req.url ?? '/').split('?')[0] ?? '/';
@@ -445,6 +457,7 @@ export async function startOpenAIServer(options: OpenAIServerOptions = {}): Prom
       requests.push(record);
       res.setHeader('x-request-id', `req_${record.index}`);
       res.on('finish', () => {
+        record.status ??= res.statusCode;
         record.endedAt = now();
         notify();
       });
@@ -455,6 +468,7 @@ export async function startOpenAIServer(options: OpenAIServerOptions = {}): Prom
       });
       notify();
       if (isChat) handleChat(req, res, record);
+      else if (batchApi.handles(record.method, path)) batchApi.handle(req, res, path, raw);
       else if (req.method === 'GET' && path === '/v1/models') {
         send(res, record, 200, {
           object: 'list',
@@ -504,6 +518,17 @@ export async function startOpenAIServer(options: OpenAIServerOptions = {}): Prom
     release() {
       for (const resume of [...paused]) resume();
     },
+    files: batchApi.files,
+    batches: batchApi.batches,
+    cueBatch(...cues) {
+      batchApi.cueBatch(...cues);
+    },
+    cueApi(route, ...cues) {
+      batchApi.cueApi(route, ...cues);
+    },
+    advanceBatches(id) {
+      batchApi.advanceBatches(id);
+    },
     waitFor(predicate) {
       return new Promise<void>((resolve) => {
         const check = (): void => {
@@ -526,6 +551,84 @@ export async function startOpenAIServer(options: OpenAIServerOptions = {}): Prom
         });
       });
     },
+  };
+}
+
+/** What the server answers one chat request with, before it is sent whole or streamed. */
+export interface Answer {
+  readonly outWords: readonly string[];
+  readonly calls: readonly { readonly id: string; readonly name: string; readonly arguments: string }[];
+  readonly finish: 'tool_calls' | 'length' | 'stop';
+  readonly usage: {
+    readonly prompt_tokens: number;
+    readonly completion_tokens: number;
+    readonly total_tokens: number;
+    readonly prompt_tokens_details?: { readonly cached_tokens: number };
+  };
+  readonly base: {
+    readonly id: string;
+    readonly object: string;
+    readonly created: number;
+    readonly model: string;
+  };
+}
+
+/**
+ * The answer to a chat request: an echo of the last user message (or the cue's text) cut at `maxTokens`
+ * words, the cue's tool calls, and usage counting words as tokens.
+ */
+export function answerOf(
+  model: string,
+  messages: readonly { readonly role?: unknown; readonly content?: unknown }[],
+  cue: ServerCue,
+  index: number,
+  maxTokens: number,
+): Answer {
+  const inputTokens = inputWords(messages);
+  const lastUser = [...messages].reverse().find((m) => m.role === 'user');
+  const words = (cue.text ?? `Echo: ${typeof lastUser?.content === 'string' ? lastUser.content : ''}`)
+    .split(/\s+/)
+    .filter((w) => w !== '');
+  const calls = (cue.toolCalls ?? []).map((call, i) => ({
+    ...call,
+    id: call.id ?? `call_${index}_${i}`,
+  }));
+  const truncated = words.length > maxTokens;
+  const outWords = truncated ? words.slice(0, maxTokens) : words;
+  const finish = calls.length > 0 ? 'tool_calls' : truncated ? 'length' : 'stop';
+  const usage = {
+    prompt_tokens: inputTokens,
+    completion_tokens: outWords.length + calls.length,
+    total_tokens: inputTokens + outWords.length + calls.length,
+    ...(cue.cachedTokens === undefined
+      ? {}
+      : { prompt_tokens_details: { cached_tokens: Math.min(cue.cachedTokens, inputTokens) } }),
+  };
+  const base = { id: `chatcmpl-${index}`, object: 'chat.completion.chunk', created: 0, model };
+  return { outWords, calls, finish, usage, base };
+}
+
+/** A whole (not streamed) `chat.completion` object for an answer. */
+export function completionOf({ outWords, calls, finish, usage, base }: Answer): Record<string, unknown> {
+  const message = {
+    role: 'assistant',
+    content: calls.length > 0 && outWords.length === 0 ? null : outWords.join(' '),
+    refusal: null,
+    ...(calls.length > 0
+      ? {
+          tool_calls: calls.map((c) => ({
+            id: c.id,
+            type: 'function',
+            function: { name: c.name, arguments: c.arguments },
+          })),
+        }
+      : {}),
+  };
+  return {
+    ...base,
+    object: 'chat.completion',
+    choices: [{ index: 0, message, finish_reason: finish, logprobs: null }],
+    usage,
   };
 }
 
@@ -556,6 +659,12 @@ function errorBody(message: string, type: string, code: string | null = null): u
   return { error: { message, type, param: null, code } };
 }
 
+function quotaBody(): unknown {
+  const message =
+    'You exceeded your current quota, please check your plan and billing details. For more information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.';
+  return errorBody(message, 'insufficient_quota', 'insufficient_quota');
+}
+
 function statusBody(status: number): unknown {
   if (status === 503)
     return errorBody('The engine is currently overloaded, please try again later.', 'server_error');
@@ -579,6 +688,10 @@ export function formatDuration(ms: number): string {
   if (value < 60_000) return `${Math.round(value) / 1_000}s`;
   const minutes = Math.floor(value / 60_000);
   return `${minutes}m${Math.round(value - minutes * 60_000) / 1_000}s`;
+}
+
+function inputWords(messages: readonly { readonly content?: unknown }[]): number {
+  return messages.reduce((sum, m) => sum + countWords(typeof m.content === 'string' ? m.content : ''), 0);
 }
 
 function countWords(text: string): number {

@@ -8,3 +8,7 @@ export type {
   OpenAIChoice,
   SimulatedChoice,
 } from './default-agent.js';
+export { openaiBatch } from './openai-batch.js';
+export type { OpenAIBatchConfig } from './openai-batch.js';
+export { openaiBatchStatus } from './batch-status.js';
+export type { BatchReport, OpenAIBatchStatusConfig } from './batch-status.js';

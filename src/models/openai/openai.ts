@@ -148,7 +148,7 @@ export function openaiModel(config: OpenAIModelConfig = {}): Agent {
   };
 }
 
-function clientOptions(
+export function clientOptions(
   config: OpenAIModelConfig,
   env: Readonly<Record<string, string | undefined>>,
 ): ClientOptions {
@@ -319,7 +319,7 @@ class ChunkAssembler {
   }
 }
 
-function mapFinishReason(reason: string): FinishReason {
+export function mapFinishReason(reason: string): FinishReason {
   switch (reason) {
     case 'stop':
       return 'stop';
@@ -336,7 +336,7 @@ function mapFinishReason(reason: string): FinishReason {
 }
 
 /** Maps rxagent's messages to OpenAI's; a bare prompt becomes one user message. */
-function toOpenAIMessages(input: Task['input']): ChatCompletionMessageParam[] {
+export function toOpenAIMessages(input: Task['input']): ChatCompletionMessageParam[] {
   if (typeof input === 'string') return [{ role: 'user', content: input }];
   return input.map((message, index) => toOpenAIMessage(message, index));
 }
@@ -374,7 +374,7 @@ function toOpenAIMessage(message: ChatMessage, index: number): ChatCompletionMes
   }
 }
 
-function nonEmpty(value: string | undefined): string | undefined {
+export function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === '' ? undefined : value.trim();
 }
 

@@ -5,6 +5,7 @@ import type * as OpenAIErrors from './openai-errors.js';
 export interface Sdk {
   readonly OpenAI: typeof OpenAISdk.OpenAI;
   readonly APIError: typeof OpenAISdk.APIError;
+  readonly toFile: typeof OpenAISdk.toFile;
   readonly errors: typeof OpenAIErrors;
 }
 
@@ -19,6 +20,7 @@ export function loadSdk(): Promise<Sdk> {
   loading ??= Promise.all([import('openai'), import('./openai-errors.js')]).then(([sdk, errors]) => ({
     OpenAI: sdk.OpenAI,
     APIError: sdk.APIError,
+    toFile: sdk.toFile,
     errors,
   }));
   return loading;
