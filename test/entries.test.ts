@@ -132,6 +132,7 @@ const SURFACE: Readonly<
       'FromTasksOptions',
       'Fulfilled',
       'HeadersLike',
+      'JobFormat',
       'LimitInfo',
       'LimitName',
       'LimitSpec',
