@@ -93,8 +93,6 @@ export interface BatchResultLine {
 export interface BatchLineExtras {
   /** The tool calls the answer ended with; written only when it finished with `tool-calls`. */
   readonly toolCalls?: readonly ToolCall[];
-  /** The model named in the chat.completion; left out when unknown. */
-  readonly model?: string;
   /** When the answer was made, in milliseconds since the epoch; written in seconds. */
   readonly createdAtMs: number;
 }
@@ -121,7 +119,8 @@ const FINISH_REASONS: Readonly<Record<FinishReason, string | null>> = {
  * A fulfilled result becomes a `chat.completion` with one choice: the value as `message.content` (JSON text
  * when it is not a string), `tool_calls` from `extras` when the model finished asking for them, the finish
  * reason in OpenAI's names (`null` when unknown), and `usage` with `prompt_tokens_details.cached_tokens` and
- * `completion_tokens_details.reasoning_tokens` when the provider reported them. The ids are fresh
+ * `completion_tokens_details.reasoning_tokens` when the provider reported them. It has no `model` (a
+ * `Settled` does not say which model answered) and no `system_fingerprint`, and its ids are fresh
  * (`batch_req_…`, `req_…`, `chatcmpl-…`): rxagent has no provider request id to give.
  *
  * @example
@@ -175,7 +174,6 @@ export function settledToBatchLine(result: Settled<unknown>, extras: BatchLineEx
         id: `chatcmpl-${freshId()}`,
         object: 'chat.completion',
         created: Math.floor(extras.createdAtMs / 1000),
-        ...(extras.model === undefined ? {} : { model: extras.model }),
         choices: [
           {
             index: 0,

@@ -471,16 +471,14 @@ describe('fromJsonl', () => {
       const line = fc.oneof(
         fc.constantFrom('a', 'b', 'c', 'line-2').map((id) => JSON.stringify({ id, input: 'x' })),
         fc.constantFrom('a', 'b').map((id) => JSON.stringify({ id, input: 5 })),
-        fc
-          .constantFrom('request-1', 'b')
-          .map((id) =>
-            JSON.stringify({
-              custom_id: id,
-              method: 'POST',
-              url: '/v1/chat/completions',
-              body: { messages: [] },
-            }),
-          ),
+        fc.constantFrom('request-1', 'b').map((id) =>
+          JSON.stringify({
+            custom_id: id,
+            method: 'POST',
+            url: '/v1/chat/completions',
+            body: { messages: [] },
+          }),
+        ),
         fc.constantFrom('not json', '[1]', '{"input":"no id"}'),
       );
       let run = 0;

@@ -159,14 +159,14 @@ describe('settledToBatchLine', () => {
   };
 
   it("writes a fulfilled result in the shape of the Batch guide's output lines", () => {
-    const line = settledToBatchLine(fulfilled, {
-      model: 'gpt-3.5-turbo-0125',
-      createdAtMs: 1_711_652_795_000,
-    });
+    const line = settledToBatchLine(fulfilled, { createdAtMs: 1_711_652_795_000 });
     const [guide] = fixture('openai-batch-guide.output.jsonl') as Record<string, unknown>[];
-    // The guide's message has no `refusal`; its body has a `system_fingerprint` rxagent does not know.
-    const { system_fingerprint: _fingerprint, ...guideBody } = (guide?.['response'] as { body: object })
-      .body as Record<string, unknown>;
+    // The guide's message has no `refusal`; its `model` and `system_fingerprint` are unknown to a `Settled`.
+    const {
+      system_fingerprint: _fingerprint,
+      model: _model,
+      ...guideBody
+    } = (guide?.['response'] as { body: object }).body as Record<string, unknown>;
     const ours = line.response?.body as { choices: [{ message: Record<string, unknown> }] };
     const { refusal, ...message } = ours.choices[0].message;
     expect(refusal).toBeNull();
@@ -184,7 +184,6 @@ describe('settledToBatchLine', () => {
         body: {
           object: 'chat.completion',
           created: 1_711_652_795,
-          model: 'gpt-3.5-turbo-0125',
           choices: [
             {
               index: 0,
@@ -234,7 +233,6 @@ describe('settledToBatchLine', () => {
         completion_tokens_details: { reasoning_tokens: 12 },
       },
     });
-    expect(line.response?.body).not.toHaveProperty('model');
     const plain = settledToBatchLine(
       {
         status: 'fulfilled',
