@@ -136,8 +136,10 @@ function batchLines(): LineOf {
   };
 }
 
-/** The task id and outcome of a line of either format, `undefined` for a line that is neither. */
-function outcomeOf(line: string): { readonly taskId: string; readonly status: unknown } | undefined {
+/** The task id, outcome and format of a result line, `undefined` for a line that is no result. */
+function outcomeOf(
+  line: string,
+): { readonly taskId: string; readonly status: unknown; readonly format: ResultFormat } | undefined {
   let entry: unknown;
   try {
     entry = JSON.parse(line);
@@ -145,8 +147,9 @@ function outcomeOf(line: string): { readonly taskId: string; readonly status: un
     return undefined;
   }
   const { taskId, status } = (entry ?? {}) as { taskId?: unknown; status?: unknown };
-  if (typeof taskId === 'string') return { taskId, status };
-  return batchLineOutcome(entry);
+  if (typeof taskId === 'string') return { taskId, status, format: 'rxagent' };
+  const batch = batchLineOutcome(entry);
+  return batch === undefined ? undefined : { ...batch, format: 'openai-batch' };
 }
 
 /** Options of {@link readDoneIds}. */
@@ -186,6 +189,25 @@ export async function readDoneIds(path: string, options: ReadDoneIdsOptions = {}
       done.add(taskId);
   }
   return done;
+}
+
+/**
+ * The format of a `toJsonl` file, from its first result line; `undefined` for a missing or empty file.
+ *
+ * @example
+ * if ((await resultFormatOf('results.jsonl')) === 'openai-batch') console.log('Batch API lines');
+ */
+export async function resultFormatOf(path: string): Promise<ResultFormat | undefined> {
+  try {
+    for await (const line of readLines(path)) {
+      const outcome = outcomeOf(line);
+      if (outcome !== undefined) return outcome.format;
+    }
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  return undefined;
 }
 
 /** What {@link compactJsonl} did. */
