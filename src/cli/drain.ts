@@ -146,11 +146,18 @@ function sweep(
     }),
     map((item): TaskEvent => {
       if (!(item instanceof InvalidTask)) return cancel(item);
-      const { taskId, error } = item;
+      const { taskId, error, meta } = item;
       return {
         type: 'settled',
         taskId,
-        result: { status: 'rejected', taskId, error, attempts: 0, durationMs: 0 },
+        result: {
+          status: 'rejected',
+          taskId,
+          error,
+          attempts: 0,
+          durationMs: 0,
+          ...(meta === undefined ? {} : { meta }),
+        },
       };
     }),
   );
@@ -184,6 +191,7 @@ function cancelled(
       error,
       attempts: running?.attempts ?? 0,
       durationMs: running === undefined ? 0 : scheduler.now() - running.since,
+      ...(task.meta === undefined ? {} : { meta: task.meta }),
     },
   };
 }

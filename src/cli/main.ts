@@ -16,7 +16,15 @@ import { serveCommand } from './serve-command.js';
 import type { ServeOptions } from './serve-command.js';
 
 const RUN_HELP = `
-Each line of the prompts file is a task: {"id":"a","input":"...","maxOutputTokens":200}.
+Each line of the prompts file is a task, in one of three formats (--format auto detects it from the first
+valid line and says which):
+  rxagent          {"id":"a","input":"...","maxOutputTokens":200}
+  openai-batch     OpenAI Batch API input lines (vLLM's run-batch reads them too):
+                   {"custom_id":"a","method":"POST","url":"/v1/chat/completions","body":{"model":...,"messages":[...]}}
+  openai-requests  openai-cookbook api_request_parallel_processor.py lines: a request body with optional
+                   "metadata" (id from metadata.id, row_id or custom_id, else line-N)
+A line reusing an earlier line's id is refused (E_DUPLICATE_ID). --out-format openai-batch writes Batch API
+output lines ({"id","custom_id","response","error"}) that join back to the input by custom_id.
 Uses the provider --model names (anthropic:claude-haiku-4-5, openai:gpt-4o-mini); else OpenAI (or the
 server at --base-url / OPENAI_BASE_URL) when OPENAI_API_KEY or a base URL is set, Anthropic when
 ANTHROPIC_API_KEY is; else the offline simulated model. The first line on stderr says which.
@@ -32,6 +40,7 @@ re-attaches to them and submits nothing twice. "rxagent batch status <out>" show
 
 Examples:
   rxagent run prompts.jsonl --out results.jsonl --concurrency 8 --tpm 90000 --timeout 30s --resume
+  rxagent run batchinput.jsonl --out results.jsonl --out-format openai-batch
   rxagent run prompts.jsonl --out results.jsonl --batch`;
 
 /** Builds the `rxagent` command; `done` receives each subcommand's exit code. */
@@ -70,7 +79,21 @@ export function buildProgram(io: CommandIo, done: (code: number) => void): Comma
         .default(30_000, '30s'),
     )
     .option('--retries <n>', 'retries of a failed attempt', parseIntegerFlag(0), 2)
-    .option('--resume', 'skip tasks already fulfilled in the output', false)
+    .addOption(
+      new Option('--format <format>', 'format of the prompts file')
+        .choices(['auto', 'rxagent', 'openai-batch', 'openai-requests'])
+        .default('auto'),
+    )
+    .addOption(
+      new Option('--out-format <format>', 'format of the result lines')
+        .choices(['rxagent', 'openai-batch'])
+        .default('rxagent'),
+    )
+    .option(
+      '--resume',
+      'skip tasks already fulfilled in the output, then keep one line per task in it',
+      false,
+    )
     .addOption(
       new Option('--drain-timeout <duration>', 'on Ctrl-C, how long running tasks may go on')
         .argParser(parseDurationFlag)

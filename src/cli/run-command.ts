@@ -13,8 +13,10 @@ import { allSettled } from '../operators/all-settled.js';
 import type { PoolState } from '../operators/pool.js';
 import { runAgents } from '../operators/run-agents.js';
 import { progress } from '../sinks/progress.js';
-import { readDoneIds, toJsonl } from '../sinks/to-jsonl.js';
+import { compactJsonl, readDoneIds, resultFormatOf, toJsonl } from '../sinks/to-jsonl.js';
+import type { ResultFormat } from '../sinks/to-jsonl.js';
 import { fromJsonl } from '../sources/from-jsonl.js';
+import type { JobFormat } from '../sources/job-lines.js';
 import { filterPull } from '../core/pull.js';
 import type { PullSource } from '../core/pull.js';
 import { batchRun, batchSavings, journalOf } from './batch-command.js';
@@ -26,6 +28,8 @@ import { formatSummary } from './summary.js';
 /** The flags of `rxagent run`, parsed. */
 export interface RunOptions {
   readonly out: string;
+  readonly format: JobFormat | 'auto';
+  readonly outFormat: ResultFormat;
   readonly model?: string;
   readonly baseUrl?: string;
   readonly concurrency: number;
@@ -62,17 +66,35 @@ export async function runCommand(file: string, options: RunOptions, io: CommandI
     io.stderr.write(`rxagent: through the Batch API, journal ${journalOf(options.out)}\n`);
   const budget = budgetFrom(options, model, price);
 
+  if (options.resume) await expectSameResultFormat(options.out, options.outFormat);
   const done = options.resume ? await readDoneIds(options.out) : new Set<string>();
-  const pending = (): PullSource<Task | InvalidTask> =>
-    filterPull(fromJsonl(file), (task) => task instanceof InvalidTask || !done.has(task.id));
+  const pending = (onFormat?: (format: JobFormat, line: number) => void): PullSource<Task | InvalidTask> =>
+    filterPull(
+      fromJsonl(file, { format: options.format, ...(onFormat === undefined ? {} : { onFormat }) }),
+      (task) => task instanceof InvalidTask || !done.has(task.id),
+    );
+  if (options.format !== 'auto')
+    io.stderr.write(`rxagent: reading ${file} as ${options.format} (--format)\n`);
+  // Set by the callback: TypeScript would narrow a plain `let` to its initial value here.
+  const detection = { done: false };
   const total = await lastValueFrom(
-    pending().pipe(
+    pending(
+      options.format === 'auto'
+        ? (format, line) => {
+            detection.done = true;
+            io.stderr.write(`rxagent: reading ${file} as ${format} (detected from line ${line})\n`);
+          }
+        : undefined,
+    ).pipe(
       reduce((count, task) => {
         if (task instanceof InvalidTask) io.stderr.write(`rxagent: ${oneLine(task.error.message)}\n`);
         return count + 1;
       }, 0),
     ),
   );
+  if (options.format === 'auto' && !detection.done) {
+    io.stderr.write(`rxagent: no line of ${file} is valid in any format\n`);
+  }
   if (options.resume) io.stderr.write(`rxagent: resuming: ${done.size} done, ${total} to run\n`);
 
   const state$ = new Subject<PoolState>();
@@ -91,12 +113,12 @@ export async function runCommand(file: string, options: RunOptions, io: CommandI
     });
   const newline = io.stderr.isTTY === true ? '\n' : '';
   const all = await lastValueFrom(
-    drainOnInterrupt(pending, run, {
+    drainOnInterrupt(() => pending(), run, {
       onInterrupt: io.onInterrupt,
       drainTimeoutMs: options.drainTimeout,
       notify: (message) => io.stderr.write(`${newline}rxagent: ${message}\n`),
     }).pipe(
-      toJsonl<TaskEvent>(options.out),
+      toJsonl<TaskEvent>(options.out, { format: options.outFormat }),
       progress({
         total,
         state$,
@@ -108,7 +130,23 @@ export async function runCommand(file: string, options: RunOptions, io: CommandI
   );
   io.stdout.write(formatSummary(all, asyncScheduler.now() - startedAt, price));
   if (batch !== undefined) io.stdout.write(batchSavings(all.results));
+  if (options.resume) {
+    const { kept, dropped } = await compactJsonl(options.out);
+    io.stderr.write(
+      `rxagent: ${options.out} holds one line per task: ${kept} kept, ${dropped} older or torn dropped\n`,
+    );
+  }
   return all.rejected === 0 ? 0 : 1;
+}
+
+/** A resumed run appends to the file it resumes: one file, one format, or tools reading it would trip. */
+async function expectSameResultFormat(out: string, outFormat: ResultFormat): Promise<void> {
+  const existing = await resultFormatOf(out);
+  if (existing !== undefined && existing !== outFormat) {
+    throw new UsageError(
+      `--resume: ${out} holds ${existing} lines; resume with --out-format ${existing}, or write to another file`,
+    );
+  }
 }
 
 /** The agent the flags and environment ask for, and the model name that prices its usage. */

@@ -11,8 +11,11 @@ import type { RxAgentError } from './errors/index.js';
 export class InvalidTask {
   readonly taskId: string;
   readonly error: RxAgentError;
-  constructor(taskId: string, error: RxAgentError) {
+  /** The item's `meta`, when its source could read one despite the error; its result carries it. */
+  readonly meta: unknown;
+  constructor(taskId: string, error: RxAgentError, meta?: unknown) {
     this.taskId = taskId;
     this.error = error;
+    this.meta = meta;
   }
 }

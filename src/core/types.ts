@@ -179,7 +179,7 @@ export interface Agent {
 /**
  * The `Promise.allSettled` shape of one task's outcome. `attempts` is 0 for a task that never ran (invalid,
  * turned away by a full queue, cancelled while queued), and `durationMs` counts from its start, not its
- * arrival.
+ * arrival. `meta` is the task's own `meta`, carried through so a result can be joined to what it was for.
  */
 export type Settled<V = string> =
   | {
@@ -189,6 +189,10 @@ export type Settled<V = string> =
       readonly usage: Usage;
       readonly attempts: number;
       readonly durationMs: number;
+      /** Why the model stopped, from its `done` event; absent for a worker that returns plain values. */
+      readonly finishReason?: FinishReason;
+      /** The task's `meta`; absent when it had none. */
+      readonly meta?: unknown;
     }
   | {
       readonly status: 'rejected';
@@ -197,6 +201,8 @@ export type Settled<V = string> =
       readonly usage?: Usage;
       readonly attempts: number;
       readonly durationMs: number;
+      /** The task's `meta` (or the invalid item's, when its source could read one); absent when none. */
+      readonly meta?: unknown;
     };
 
 /** What flows out of a pool: every task yields `started` (unless rejected before running), any deltas and tool events, and exactly one `settled`. */

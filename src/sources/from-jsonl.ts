@@ -3,11 +3,12 @@ import { createReadStream } from 'node:fs';
 import { TextDecoder } from 'node:util';
 import { ValidationError } from '../core/errors/index.js';
 import { InvalidTask } from '../core/invalid-task.js';
-import { parseTask } from '../core/schemas.js';
 import type { Task } from '../core/types.js';
-import { describe, expectConfig, expectKnownKeys } from '../core/validate.js';
+import { describe, expectConfig, expectFunction, expectKnownKeys, expectOneOf } from '../core/validate.js';
 import { pullSource } from '../core/pull.js';
 import type { PullSource } from '../core/pull.js';
+import { JOB_FORMATS, jobLineReader, lineId } from './job-lines.js';
+import type { JobFormat } from './job-lines.js';
 
 /** Options of {@link fromJsonl}. */
 export interface FromJsonlOptions {
@@ -20,30 +21,56 @@ export interface FromJsonlOptions {
    * @defaultValue 8388608 (8 MiB)
    */
   readonly maxLineBytes?: number;
+  /**
+   * The format of the lines: `'rxagent'` (`{"id","input",…}`), `'openai-batch'` (Batch API input lines,
+   * `{"custom_id","method","url","body"}`, as vLLM's batch runner reads them too), `'openai-requests'` (the
+   * openai-cookbook parallel processor's request bodies with optional `metadata`), or `'auto'`: the format of
+   * the first valid line, reported to `onFormat`. Either way a line of another format is an error for that
+   * line, never read as the file's format.
+   *
+   * @defaultValue 'auto'
+   */
+  readonly format?: JobFormat | 'auto';
+  /**
+   * With `format: 'auto'`, called on each read of the file with the format it found and the line it found it
+   * on. Not called when no line is valid. @defaultValue none
+   */
+  readonly onFormat?: (format: JobFormat, line: number) => void;
 }
 
 const DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024;
 const CHUNK_BYTES = 64 * 1024;
-/** `TaskSchema` caps ids at 256 characters; ids of bad lines are one longer, so no task can have one. */
-const INVALID_ID_LENGTH = 257;
 
 /**
- * Reads tasks from a JSON Lines file, one `Task` object per line (`{"id":"a","input":"…"}`), as a pull source:
- * the pool reads the next line only when it has room, so a file of millions of lines streams through in
- * bounded memory (the file is read in chunks of 64 KiB, at most one chunk ahead of the pool, and a line is
- * held only up to `maxLineBytes`). Blank lines are skipped, and a UTF-8 byte order mark at the start of the
- * file is dropped. A line that is too long, not UTF-8, not JSON or not a valid task becomes an `InvalidTask`
- * with a `ValidationError` whose message and `info.source` give the line number (`line 3`), which the pool
- * settles as rejected while the run goes on. Its id is `line-N` padded with dots to 257 characters
+ * Reads tasks from a JSON Lines file as a pull source: the pool reads the next line only when it has room, so
+ * a file of millions of lines streams through without being held (the file is read in chunks of 64 KiB, at
+ * most one chunk ahead of the pool, and a line is held only up to `maxLineBytes`); what grows with the file is
+ * one entry per distinct id, kept to refuse duplicates. Blank lines are skipped, and a UTF-8 byte order mark at
+ * the start of the file is dropped.
+ *
+ * Each line is a task in the file's `format`: rxagent's own (`{"id":"a","input":"…"}`), an OpenAI Batch API
+ * input line (id from `custom_id`, the chat.completions `body` read into `input`, `maxOutputTokens` and
+ * `params`, unknown body fields kept for OpenAI in `params.providerOptions.openai`; a `url` other than
+ * `/v1/chat/completions` is refused), or a line of the cookbook's parallel processor (the same body, its id
+ * from `metadata.id`, `metadata.row_id` or `metadata.custom_id`, else `line-N`, and `metadata` kept as
+ * `meta`). With `'auto'` (the default) the first valid line decides.
+ *
+ * A line that is too long, not UTF-8, not JSON, not a valid line of the format or of another format becomes
+ * an `InvalidTask` with a `ValidationError` whose message and `info.source` give the line number (`line 3`),
+ * which the pool settles as rejected while the run goes on. It keeps the id the line gives itself, when it
+ * gives one, so its result joins back to it. A line whose id an earlier line has is refused with a
+ * `DuplicateIdError` (`E_DUPLICATE_ID`, `info.line` and `info.firstLine`) and not run; the first keeps it.
+ * Lines with no id of their own, and duplicates, get the id `line-N` padded with dots to 257 characters
  * (`line-3....…`): one more than `TaskSchema` allows a task id, so it never equals the id of a real task.
  *
  * ```
- * file:    {a}  {b}  not-json  {c}
- * result:  a----b----line-3…----c|     (each line pulled when the pool asks)
+ * file:    {a}  {b}  not-json  {a}   {c}
+ * result:  a----b----line-3…---line-4…--c|     (each line pulled when the pool asks; line 4 reuses a)
  * ```
  *
  * @example
  * fromJsonl('prompts.jsonl').pipe(runAgents(agent, { concurrency: 5 }), toJsonl('results.jsonl')).subscribe();
+ * fromJsonl('batchinput.jsonl', { onFormat: (format) => console.log(`reading ${format}`) }); // 'openai-batch'
  * fromJsonl('transcripts.jsonl', { maxLineBytes: 64 * 1024 * 1024 }); // lines of up to 64 MiB
  */
 export function fromJsonl(path: string, options: FromJsonlOptions = {}): PullSource<Task | InvalidTask> {
@@ -51,9 +78,19 @@ export function fromJsonl(path: string, options: FromJsonlOptions = {}): PullSou
     throw new TypeError(`Expected \`path\` to be a file path, got ${describe(path)}`);
   }
   expectConfig('options', options);
-  expectKnownKeys('fromJsonl', options, ['maxLineBytes']);
+  expectKnownKeys('fromJsonl', options, ['maxLineBytes', 'format', 'onFormat']);
   const maxLineBytes = expectMaxLineBytes(options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES);
-  return pullSource(() => readTasks(path, maxLineBytes));
+  const format = expectOneOf('format', options.format ?? 'auto', [...JOB_FORMATS, 'auto']);
+  const { onFormat } = options;
+  if (onFormat !== undefined) {
+    expectFunction('onFormat', onFormat);
+    if (format !== 'auto') {
+      throw new TypeError(
+        `\`onFormat\` reports the format that \`format: 'auto'\` detects; with \`format: '${format}'\` there is nothing to detect`,
+      );
+    }
+  }
+  return pullSource(() => readTasks(path, maxLineBytes, jobLineReader(format, onFormat)));
 }
 
 function expectMaxLineBytes(value: unknown): number {
@@ -122,7 +159,11 @@ export async function* splitLines(
   if (size > 0) yield take();
 }
 
-async function* readTasks(path: string, maxLineBytes: number): AsyncGenerator<Task | InvalidTask> {
+async function* readTasks(
+  path: string,
+  maxLineBytes: number,
+  read: (json: unknown, number: number) => Task | InvalidTask,
+): AsyncGenerator<Task | InvalidTask> {
   const stream = createReadStream(path, { highWaterMark: CHUNK_BYTES });
   // One decoder for all lines: `fatal` refuses bytes that are not UTF-8 instead of replacing them with
   // U+FFFD, and `ignoreBOM` keeps a mark inside the file, where it is not whitespace to JSON; the one at the
@@ -131,7 +172,7 @@ async function* readTasks(path: string, maxLineBytes: number): AsyncGenerator<Ta
   try {
     for await (const line of splitLines(stream as AsyncIterable<Buffer>, maxLineBytes)) {
       const task =
-        'tooLong' in line ? tooLong(line.number, line.tooLong, maxLineBytes) : parseLine(line, decoder);
+        'tooLong' in line ? tooLong(line.number, line.tooLong, maxLineBytes) : parseLine(line, decoder, read);
       if (task !== undefined) yield task;
     }
   } finally {
@@ -157,6 +198,7 @@ function tooLong(number: number, bytes: number, maxLineBytes: number): InvalidTa
 function parseLine(
   line: { number: number; bytes: Uint8Array },
   decoder: TextDecoder,
+  read: (json: unknown, number: number) => Task | InvalidTask,
 ): Task | InvalidTask | undefined {
   const { number } = line;
   const source = `line ${number}`;
@@ -188,8 +230,7 @@ function parseLine(
       }),
     );
   }
-  const result = parseTask(json, source);
-  return result.success ? result.data : invalid(number, result.error);
+  return read(json, number);
 }
 
 function startsWithBom(bytes: Uint8Array): boolean {
@@ -197,5 +238,5 @@ function startsWithBom(bytes: Uint8Array): boolean {
 }
 
 function invalid(number: number, error: ValidationError): InvalidTask {
-  return new InvalidTask(`line-${number}`.padEnd(INVALID_ID_LENGTH, '.'), error);
+  return new InvalidTask(lineId(number), error);
 }

@@ -102,6 +102,8 @@ export const ErrorJsonSchema = z.strictObject({
   info: z.unknown(),
 });
 
+const FinishReasonSchema = z.enum(['stop', 'length', 'tool-calls', 'content-filter', 'other']);
+
 /** A `Settled` result as JSON, its error flattened with `toJSON()`. */
 export const SettledJsonSchema = z.discriminatedUnion('status', [
   z.strictObject({
@@ -111,6 +113,8 @@ export const SettledJsonSchema = z.discriminatedUnion('status', [
     usage: UsageSchema,
     attempts: z.number().int().nonnegative(),
     durationMs: z.number().nonnegative(),
+    finishReason: FinishReasonSchema.exactOptional(),
+    meta: z.unknown().exactOptional(),
   }),
   z.strictObject({
     status: z.literal('rejected'),
@@ -119,6 +123,7 @@ export const SettledJsonSchema = z.discriminatedUnion('status', [
     usage: UsageSchema.exactOptional(),
     attempts: z.number().int().nonnegative(),
     durationMs: z.number().nonnegative(),
+    meta: z.unknown().exactOptional(),
   }),
 ]);
 
@@ -289,6 +294,8 @@ export function settledToJson(result: Settled<unknown>, taskId = result.taskId):
       usage: result.usage,
       attempts: result.attempts,
       durationMs: result.durationMs,
+      ...(result.finishReason === undefined ? {} : { finishReason: result.finishReason }),
+      ...(result.meta === undefined ? {} : { meta: result.meta }),
     };
   }
   return {
@@ -298,6 +305,7 @@ export function settledToJson(result: Settled<unknown>, taskId = result.taskId):
     ...(result.usage === undefined ? {} : { usage: result.usage }),
     attempts: result.attempts,
     durationMs: result.durationMs,
+    ...(result.meta === undefined ? {} : { meta: result.meta }),
   };
 }
 

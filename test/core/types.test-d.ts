@@ -92,6 +92,8 @@ describe('public core types', () => {
           readonly usage: Usage;
           readonly attempts: number;
           readonly durationMs: number;
+          readonly finishReason?: FinishReason;
+          readonly meta?: unknown;
         }
       | {
           readonly status: 'rejected';
@@ -100,6 +102,7 @@ describe('public core types', () => {
           readonly usage?: Usage;
           readonly attempts: number;
           readonly durationMs: number;
+          readonly meta?: unknown;
         }
     >();
     expectTypeOf<Extract<Settled<{ n: number }>, { status: 'fulfilled' }>['value']>().toEqualTypeOf<{

@@ -71,6 +71,7 @@ describe('agentLoopWorker', () => {
       usage: { inputTokens: 30, outputTokens: 7, cost: 3 },
       attempts: 1,
       durationMs: 9,
+      finishReason: 'stop',
     });
   });
 

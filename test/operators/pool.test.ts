@@ -215,10 +215,42 @@ describe('pool', () => {
             usage: { inputTokens: 4, outputTokens: 3, cost: 0.5 },
             attempts: 2,
             durationMs: 8,
+            finishReason: 'stop',
           },
         },
       });
     });
+  });
+
+  it("carries each task's meta into its result, whatever the outcome", async () => {
+    const items: (Task | InvalidTask)[] = [
+      { id: 'ok', input: 'x', meta: { row: 1 } },
+      { id: 'bad', input: 'x', meta: { row: 2 } },
+      new InvalidTask('line-3', new ValidationError({ issues: [], message: 'bad line' }), { row: 3 }),
+      { id: 'full', input: 'x', meta: { row: 4 } },
+      { id: 'plain', input: 'x' },
+    ];
+    const results = await lastValueFrom(
+      from(items).pipe(
+        pool(
+          // Both answer later, so the two slots are taken when `full` and `plain` arrive.
+          async (t): Promise<AgentEvent> => {
+            await Promise.resolve();
+            if (t.id === 'bad') throw new ProviderError({ status: 400 });
+            return { type: 'done', text: t.id, finishReason: 'length' };
+          },
+          { concurrency: 2, queueLimit: 0 },
+        ),
+        settle(),
+        toArray(),
+      ),
+    );
+    const byId = new Map(results.map((r) => [r.taskId, r]));
+    expect(byId.get('ok')).toMatchObject({ status: 'fulfilled', finishReason: 'length', meta: { row: 1 } });
+    expect(byId.get('bad')).toMatchObject({ status: 'rejected', meta: { row: 2 } });
+    expect(byId.get('line-3')).toMatchObject({ status: 'rejected', meta: { row: 3 } });
+    expect(byId.get('full')).toMatchObject({ error: { code: 'E_QUEUE_FULL' }, meta: { row: 4 } });
+    expect(byId.get('plain')).not.toHaveProperty('meta');
   });
 
   it('says in a TimeoutError where the pool stood', () => {

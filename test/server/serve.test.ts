@@ -40,6 +40,7 @@ describe('serve: protocol', () => {
           usage: { inputTokens: 2, outputTokens: 3 },
           attempts: 1,
           durationMs: expect.any(Number) as number,
+          finishReason: 'stop',
         },
       },
     ]);

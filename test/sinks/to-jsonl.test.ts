@@ -1,12 +1,12 @@
-import { appendFileSync, mkdtempSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { from, lastValueFrom, of, take, toArray, filter } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { CancelledError } from '../../src/core/errors/index.js';
-import type { Task, TaskEvent } from '../../src/core/types.js';
+import { CancelledError, TimeoutError } from '../../src/core/errors/index.js';
+import type { AgentEvent, Task, TaskEvent } from '../../src/core/types.js';
 import { pool } from '../../src/operators/pool.js';
-import { readDoneIds, toJsonl } from '../../src/sinks/to-jsonl.js';
+import { compactJsonl, readDoneIds, toJsonl } from '../../src/sinks/to-jsonl.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rxagent-tojsonl-'));
 const lines = (path: string): unknown[] =>
@@ -111,8 +111,143 @@ describe('toJsonl', () => {
     expect(readFileSync(path, 'utf8').split('\n')[3]).toBe('{"taskId":"t9","sta');
   });
 
+  it('writes finish reason and meta when the result has them', async () => {
+    const path = join(dir, 'meta.jsonl');
+    await lastValueFrom(
+      from([{ id: 'm', input: 'x', meta: { row: 7 } }]).pipe(
+        pool(() => of<AgentEvent>({ type: 'done', text: 'M', finishReason: 'length' })),
+        toJsonl(path),
+      ),
+    );
+    expect(lines(path)).toEqual([
+      {
+        taskId: 'm',
+        status: 'fulfilled',
+        value: 'M',
+        usage: { inputTokens: 0, outputTokens: 0 },
+        attempts: 1,
+        durationMs: expect.any(Number) as number,
+        finishReason: 'length',
+        meta: { row: 7 },
+      },
+    ]);
+  });
+
+  it('writes Batch API output lines, with the tool calls the answer ended with, and resumes from them', async () => {
+    const path = join(dir, 'batch.jsonl');
+    const call = { id: 'call_1', name: 'weather', arguments: '{"city":"Paris"}' };
+    const agents: Record<string, AgentEvent[]> = {
+      plain: [
+        { type: 'delta', text: 'Hello.' },
+        { type: 'usage', usage: { inputTokens: 22, outputTokens: 2 } },
+        { type: 'done', text: 'Hello.', finishReason: 'stop' },
+      ],
+      tools: [
+        { type: 'tool-calls', calls: [call] },
+        { type: 'done', text: '', finishReason: 'tool-calls' },
+      ],
+    };
+    const tasks: Task[] = [
+      { id: 'plain', input: 'Hi' },
+      { id: 'tools', input: 'Weather?' },
+      { id: 'late', input: 'Slow' },
+    ];
+    const events = await lastValueFrom(
+      from(tasks).pipe(
+        pool((task) =>
+          task.id === 'late'
+            ? Promise.reject(new TimeoutError({ limit: 'total', ms: 10, seen: 0 }))
+            : from(agents[task.id] ?? []),
+        ),
+        toJsonl(path, { format: 'openai-batch' }),
+        toArray(),
+      ),
+    );
+    expect(events.filter((e) => e.type === 'settled')).toHaveLength(3);
+    const [plain, tools, late] = lines(path) as Record<string, unknown>[];
+    expect(plain).toMatchObject({
+      custom_id: 'plain',
+      response: {
+        status_code: 200,
+        body: {
+          choices: [{ message: { role: 'assistant', content: 'Hello.' }, finish_reason: 'stop' }],
+          usage: { prompt_tokens: 22, completion_tokens: 2, total_tokens: 24 },
+        },
+      },
+      error: null,
+    });
+    expect(tools).toMatchObject({
+      custom_id: 'tools',
+      response: {
+        body: {
+          choices: [
+            {
+              message: {
+                content: '',
+                tool_calls: [
+                  {
+                    id: 'call_1',
+                    type: 'function',
+                    function: { name: 'weather', arguments: call.arguments },
+                  },
+                ],
+              },
+              finish_reason: 'tool_calls',
+            },
+          ],
+        },
+      },
+    });
+    expect(late).toMatchObject({ custom_id: 'late', response: null, error: { code: 'E_TIMEOUT' } });
+    expect([...(await readDoneIds(path))].sort()).toEqual(['plain', 'tools']);
+    expect([...(await readDoneIds(path, { includeRejected: true }))].sort()).toEqual([
+      'late',
+      'plain',
+      'tools',
+    ]);
+  });
+
+  it('compacts a file of either format to the latest line of each id, in the order they were written', async () => {
+    const path = join(dir, 'compact.jsonl');
+    const rx = (taskId: string, status: string, value: string): string =>
+      JSON.stringify({ taskId, status, value });
+    const batch = (id: string, statusCode: number): string =>
+      JSON.stringify({
+        id: 'batch_req_1',
+        custom_id: id,
+        response: { status_code: statusCode, body: {} },
+        error: null,
+      });
+    writeFileSync(
+      path,
+      [
+        rx('a', 'rejected', 'first'),
+        rx('b', 'fulfilled', 'b'),
+        '{"taskId":"c","sta',
+        rx('a', 'rejected', 'second'),
+        batch('d', 500),
+        rx('a', 'fulfilled', 'third'),
+        batch('d', 200),
+        '',
+      ].join('\n'),
+    );
+    expect(await compactJsonl(path)).toEqual({ kept: 3, dropped: 4 });
+    expect(readFileSync(path, 'utf8')).toBe(
+      [rx('b', 'fulfilled', 'b'), rx('a', 'fulfilled', 'third'), batch('d', 200), ''].join('\n'),
+    );
+    expect(await compactJsonl(path)).toEqual({ kept: 3, dropped: 0 });
+    expect(existsSync(`${path}.compacting`)).toBe(false);
+  });
+
   it('reads a missing file as nothing done, and checks arguments', async () => {
     expect((await readDoneIds(join(dir, 'none.jsonl'))).size).toBe(0);
     expect(() => toJsonl('')).toThrow('Expected `path` to be a file path, got "" (string)');
+    expect(() => toJsonl('a.jsonl', { format: 'openai' as never })).toThrow(
+      "Expected `format` to be one of 'rxagent', 'openai-batch', got \"openai\" (string)",
+    );
+    expect(() => toJsonl('a.jsonl', { model: 'gpt-4o' } as never)).toThrow(
+      'Unknown option `model` for toJsonl; expected one of `fsync`, `format`',
+    );
+    await expect(compactJsonl('')).rejects.toThrow('Expected `path` to be a file path, got "" (string)');
   });
 });

@@ -1,12 +1,13 @@
 import { constants } from 'node:buffer';
 import { once } from 'node:events';
-import { createWriteStream, mkdtempSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import fc from 'fast-check';
 import { Subject, lastValueFrom, of, toArray } from 'rxjs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { DuplicateIdError } from '../../src/core/errors/index.js';
 import { InvalidTask } from '../../src/core/invalid-task.js';
 import { TaskSchema } from '../../src/core/schemas.js';
 import type { Task, TaskEvent } from '../../src/core/types.js';
@@ -64,7 +65,7 @@ afterEach(() => {
 });
 
 describe('fromJsonl', () => {
-  it('reads tasks and turns bad lines into rejected results with their line numbers', async () => {
+  it('reads tasks and turns bad lines into rejected results with their line numbers, keeping the ids they give', async () => {
     const path = file('mixed.jsonl', [
       '{"id":"a","input":"first"}',
       '',
@@ -84,7 +85,7 @@ describe('fromJsonl', () => {
     expect(settled.map((e) => [e.taskId, e.result.status])).toEqual([
       ['a', 'fulfilled'],
       [lineId(3), 'rejected'],
-      [lineId(4), 'rejected'],
+      ['c', 'rejected'],
       ['d', 'fulfilled'],
     ]);
     const [bad3, bad4] = settled.filter((e) => e.result.status === 'rejected').map((e) => e.result);
@@ -358,13 +359,157 @@ describe('fromJsonl', () => {
     });
   });
 
+  describe('formats', () => {
+    const FIXTURES = join(import.meta.dirname, 'fixtures');
+
+    it("detects the format from the first valid line, says so, and reads the file's lines in it", async () => {
+      const seen: [string, number][] = [];
+      const onFormat = (format: string, line: number): void => {
+        seen.push([format, line]);
+      };
+      const batch = await read(join(FIXTURES, 'openai-batch-guide.input.jsonl'), { onFormat });
+      expect(summary(batch)).toEqual(['request-1', 'request-2']);
+      const requests = await read(join(FIXTURES, 'cookbook-processor-chat.jsonl'), { onFormat });
+      expect(summary(requests)).toEqual([
+        '1',
+        'line-2',
+        {
+          id: lineId(3),
+          message: 'Task id "1" (line 3) is already used by line 1; the line was not run',
+        },
+      ]);
+      const own = await read(file('own.jsonl', ['not json', '{"id":"a","input":"x"}']), { onFormat });
+      expect(summary(own)).toHaveLength(2);
+      expect(seen).toEqual([
+        ['openai-batch', 1],
+        ['openai-requests', 1],
+        ['rxagent', 2],
+      ]);
+    });
+
+    it('waits for a valid line to decide, and refuses lines of another format after it', async () => {
+      const onFormat = vi.fn();
+      const path = file('mixed-formats.jsonl', [
+        readFileSync(join(FIXTURES, 'vllm-embeddings-batch.jsonl'), 'utf8').split('\n')[0] ?? '',
+        readFileSync(join(FIXTURES, 'vllm-openai-example-batch.jsonl'), 'utf8').split('\n')[1] ?? '',
+        '{"id":"mine","input":"Hello"}',
+        '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hi"}],"metadata":{"id":"m1"}}',
+        '42',
+      ]);
+      const items = await read(path, { onFormat });
+      expect(onFormat.mock.calls).toEqual([['openai-batch', 2]]);
+      expect(summary(items)).toEqual([
+        {
+          id: 'request-1',
+          message:
+            'Unsupported url "/v1/embeddings" (line 1): rxagent runs chat completions ("/v1/chat/completions") only; the line was not run',
+        },
+        'request-2',
+        {
+          id: 'mine',
+          message:
+            'Wrong format (line 3): the line is rxagent, but the file is openai-batch (detected from line 2); a file holds one format, so the line was not run',
+        },
+        {
+          id: 'm1',
+          message:
+            'Wrong format (line 4): the line is openai-requests, but the file is openai-batch (detected from line 2); a file holds one format, so the line was not run',
+        },
+        {
+          id: lineId(5),
+          message: expect.stringMatching(/^Invalid openai-batch line \(line 5\): /) as unknown,
+        },
+      ]);
+      // A bad openai-requests line keeps its metadata, so its result carries it.
+      expect((items[3] as InvalidTask).meta).toEqual({ id: 'm1' });
+    });
+
+    it('reads every line in the given format, refusing the others', async () => {
+      const path = join(FIXTURES, 'openai-batch-guide.input.jsonl');
+      const items = await read(path, { format: 'openai-requests' });
+      expect(summary(items)).toEqual([
+        {
+          id: 'request-1',
+          message:
+            'Wrong format (line 1): the line is openai-batch, but the file is read as openai-requests; a file holds one format, so the line was not run',
+        },
+        { id: 'request-2', message: expect.stringMatching(/^Wrong format \(line 2\)/) as unknown },
+      ]);
+      expect(summary(await read(path, { format: 'openai-batch' }))).toEqual(['request-1', 'request-2']);
+    });
+  });
+
+  describe('duplicate ids', () => {
+    it('refuses a line whose id an earlier line has, valid or not, naming both lines', async () => {
+      const path = file('duplicates.jsonl', [
+        '{"id":"a","input":"first"}',
+        '{"id":"b","input":"second","color":"red"}',
+        '{"id":"a","input":"again","meta":{"row":3}}',
+        '{"id":"b","input":"fixed"}',
+        'not json',
+        '{"id":"c","input":"third"}',
+      ]);
+      const items = await read(path);
+      expect(summary(items)).toEqual([
+        'a',
+        { id: 'b', message: expect.stringMatching(/^Invalid task \(line 2\)/) as unknown },
+        { id: lineId(3), message: 'Task id "a" (line 3) is already used by line 1; the line was not run' },
+        { id: lineId(4), message: 'Task id "b" (line 4) is already used by line 2; the line was not run' },
+        { id: lineId(5), message: expect.stringMatching(/^Invalid JSON \(line 5\)/) as unknown },
+        'c',
+      ]);
+      const duplicate = items[2] as InvalidTask;
+      expect(duplicate.error).toBeInstanceOf(DuplicateIdError);
+      expect(duplicate.error).toMatchObject({
+        code: 'E_DUPLICATE_ID',
+        info: { kind: 'task', id: 'a', line: 3, firstLine: 1 },
+      });
+      expect(duplicate.meta).toEqual({ row: 3 });
+    });
+
+    it('gives every line of any file exactly one item, and no two items the same id', async () => {
+      const line = fc.oneof(
+        fc.constantFrom('a', 'b', 'c', 'line-2').map((id) => JSON.stringify({ id, input: 'x' })),
+        fc.constantFrom('a', 'b').map((id) => JSON.stringify({ id, input: 5 })),
+        fc.constantFrom('request-1', 'b').map((id) =>
+          JSON.stringify({
+            custom_id: id,
+            method: 'POST',
+            url: '/v1/chat/completions',
+            body: { messages: [] },
+          }),
+        ),
+        fc.constantFrom('not json', '[1]', '{"input":"no id"}'),
+      );
+      let run = 0;
+      await fc.assert(
+        fc.asyncProperty(fc.array(line, { minLength: 1, maxLength: 12 }), async (lines) => {
+          const items = await read(file(`property-${run++}.jsonl`, lines));
+          expect(items).toHaveLength(lines.length);
+          const ids = items.map((item) => (item instanceof InvalidTask ? item.taskId : item.id));
+          expect(new Set(ids).size).toBe(ids.length);
+        }),
+        { numRuns: 100 },
+      );
+    });
+  });
+
   it('checks its arguments', () => {
     expect(() => fromJsonl('')).toThrow('Expected `path` to be a file path, got "" (string)');
     expect(() => fromJsonl('a.jsonl', null as never)).toThrow(
       'Expected `options` to be a config object, got null',
     );
     expect(() => fromJsonl('a.jsonl', { maxLineSize: 10 } as never)).toThrow(
-      'Unknown option `maxLineSize` for fromJsonl; expected one of `maxLineBytes`',
+      'Unknown option `maxLineSize` for fromJsonl; expected one of `maxLineBytes`, `format`, `onFormat`',
+    );
+    expect(() => fromJsonl('a.jsonl', { format: 'openai' as never })).toThrow(
+      "Expected `format` to be one of 'rxagent', 'openai-batch', 'openai-requests', 'auto', got \"openai\" (string)",
+    );
+    expect(() => fromJsonl('a.jsonl', { format: 'rxagent', onFormat: () => undefined })).toThrow(
+      "`onFormat` reports the format that `format: 'auto'` detects; with `format: 'rxagent'` there is nothing to detect",
+    );
+    expect(() => fromJsonl('a.jsonl', { onFormat: 'yes' as never })).toThrow(
+      'Expected `onFormat` to be a function, got "yes" (string)',
     );
     const max = constants.MAX_STRING_LENGTH;
     for (const bad of [0, 1.5, '8', max + 1, Number.POSITIVE_INFINITY]) {

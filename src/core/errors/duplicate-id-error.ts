@@ -13,6 +13,10 @@ export interface DuplicateIdInfo {
   readonly resultId?: string;
   /** `toRedisStream`: the task entries that result came from. */
   readonly firstEntries?: readonly string[];
+  /** `fromJsonl`: the line that reused the id. */
+  readonly line?: number;
+  /** `fromJsonl`: the line that used the id first, and keeps it. */
+  readonly firstLine?: number;
 }
 
 /** @internal What `errorFromJSON` checks a duplicate id's `info` against. */
@@ -22,17 +26,23 @@ export const DuplicateIdInfoSchema: z.ZodType<DuplicateIdInfo> = z.object({
   entries: z.array(z.string()).exactOptional(),
   resultId: z.string().exactOptional(),
   firstEntries: z.array(z.string()).exactOptional(),
+  line: z.number().exactOptional(),
+  firstLine: z.number().exactOptional(),
 });
 
-const FIRST: { readonly [K in DuplicateIdInfo['kind']]: (id: string) => string } = {
-  task: (id) => `Task id "${id}" is already in use`,
-  node: (id) => `Duplicate plan node id "${id}"; the first node keeps it`,
-  'tool-call': (id) => `Duplicate tool call id "${id}"`,
+const FIRST: { readonly [K in DuplicateIdInfo['kind']]: (info: DuplicateIdInfo) => string } = {
+  task: ({ id, line, firstLine }) =>
+    line === undefined || firstLine === undefined
+      ? `Task id "${id}" is already in use`
+      : `Task id "${id}" (line ${line}) is already used by line ${firstLine}; the line was not run`,
+  node: ({ id }) => `Duplicate plan node id "${id}"; the first node keeps it`,
+  'tool-call': ({ id }) => `Duplicate tool call id "${id}"`,
 };
 
 /**
- * An id already in use: a plan node or tool call reusing an earlier one's id (the later one is rejected), or a
- * task id still pending in an `AgentPool`, active in the gateway, or with a live result in `toRedisStream`.
+ * An id already in use: a plan node or tool call reusing an earlier one's id (the later one is rejected), a
+ * task id still pending in an `AgentPool`, active in the gateway, or with a live result in `toRedisStream`, or
+ * a line of a `fromJsonl` file reusing an earlier line's id (the later line is not run).
  *
  * @example
  * if (error instanceof DuplicateIdError) console.log(`${error.info.kind} id ${error.info.id} used twice`);
@@ -41,6 +51,6 @@ export class DuplicateIdError extends RxAgentError<DuplicateIdInfo> {
   override readonly name = 'DuplicateIdError';
   override readonly code = 'E_DUPLICATE_ID';
   constructor({ message, cause, ...info }: DuplicateIdInfo & ErrorFields) {
-    super({ info, message: message ?? FIRST[info.kind](info.id), cause, retryable: false });
+    super({ info, message: message ?? FIRST[info.kind](info), cause, retryable: false });
   }
 }

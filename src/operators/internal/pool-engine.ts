@@ -12,7 +12,7 @@ import {
 } from '../../core/errors/index.js';
 import { InvalidTask } from '../../core/invalid-task.js';
 import { describe } from '../../core/validate.js';
-import type { AgentEvent, Settled, Task, TaskEvent, Usage } from '../../core/types.js';
+import type { AgentEvent, FinishReason, Settled, Task, TaskEvent, Usage } from '../../core/types.js';
 import { NO_USAGE, addUsage } from '../../core/usage.js';
 import { PULL, closeIterator, isPullable } from '../../core/pull.js';
 import type { PoolOverflow, PoolState, Worker, WorkerContext } from '../pool.js';
@@ -221,14 +221,14 @@ class Engine<R> {
     }
     this.#runs?.delete(task);
     this.#withdrawn++;
-    this.#reject(task.id, error);
+    this.#reject(task.id, error, task.meta);
     if (!this.#fill.running) this.#checkDone();
   }
 
   #accept(item: Task | InvalidTask): void {
     if (this.#closed) return;
     if (item instanceof InvalidTask) {
-      this.#reject(item.taskId, item.error);
+      this.#reject(item.taskId, item.error, item.meta);
       return;
     }
     if (typeof (item as Partial<Task> | null)?.id !== 'string') {
@@ -238,6 +238,7 @@ class Engine<R> {
           issues: [],
           message: `Invalid task: expected an object with a string \`id\`, got ${describe(item)}`,
         }),
+        undefined,
       );
       return;
     }
@@ -281,16 +282,16 @@ class Engine<R> {
       overflow,
       message: `Task "${task.id}" was ${what}: the queue is full (queueLimit ${queueLimit}, overflow '${overflow}')`,
     });
-    this.#reject(task.id, error);
+    this.#reject(task.id, error, task.meta);
   }
 
   /** Settles a task that never ran. */
-  #reject(taskId: string, error: RxAgentError): void {
+  #reject(taskId: string, error: RxAgentError, meta: unknown): void {
     this.#failed++;
     this.#subscriber.next({
       type: 'settled',
       taskId,
-      result: { status: 'rejected', taskId, error, attempts: 0, durationMs: 0 },
+      result: { status: 'rejected', taskId, error, attempts: 0, durationMs: 0, ...metaOf(meta) },
     });
     if (this.#options.monitor !== undefined) this.#notify();
   }
@@ -433,6 +434,7 @@ class Run<R> implements WorkerContext {
   #usage: Usage | undefined;
   #hasResult = false;
   #result: R | undefined;
+  #finishReason: FinishReason | undefined;
   #subscribing = false;
   #held: Settled<R> | undefined;
 
@@ -625,6 +627,7 @@ class Run<R> implements WorkerContext {
       case 'done':
         this.#outputSent = true;
         this.#result = value.text as R;
+        this.#finishReason = value.finishReason;
         this.#hasResult = true;
         return;
       case 'rate-limits':
@@ -656,6 +659,8 @@ class Run<R> implements WorkerContext {
           usage: this.#usage ?? NO_USAGE,
           attempts: this.#retries + 1,
           durationMs: now - this.#startedAt,
+          ...(this.#finishReason === undefined ? {} : { finishReason: this.#finishReason }),
+          ...metaOf(this.task.meta),
         },
         now,
       );
@@ -710,6 +715,7 @@ class Run<R> implements WorkerContext {
         ...(usage === undefined ? {} : { usage }),
         attempts: this.#retries + 1,
         durationMs: now - this.#startedAt,
+        ...metaOf(this.task.meta),
       },
       now,
     );
@@ -737,6 +743,11 @@ class Run<R> implements WorkerContext {
       cause: error.cause,
     });
   }
+}
+
+/** A result's `meta` field: left out when the task has none, so results of tasks without it stay as they were. */
+function metaOf(meta: unknown): { meta?: unknown } {
+  return meta === undefined ? {} : { meta };
 }
 
 function ignore(): void {
