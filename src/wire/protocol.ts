@@ -169,6 +169,14 @@ export const ServerFrameSchema = z.discriminatedUnion('type', [
     owner: FrameOwnerSchema,
     calls: z.array(ToolCallSchema),
   }),
+  /** A `router` sent the task's attempt `attempt` (from 1) to deployment `deployment`. */
+  z.strictObject({
+    type: z.literal('route'),
+    taskId: z.string(),
+    owner: FrameOwnerSchema,
+    deployment: z.string(),
+    attempt: z.number().int().positive(),
+  }),
   z.strictObject({
     type: z.literal('settled'),
     taskId: z.string(),
@@ -315,6 +323,8 @@ export function eventToFrame(event: TaskEvent<unknown>): ServerFrame | undefined
       return { type: 'delta', taskId: event.taskId, seq: event.seq, text: event.text };
     case 'tool':
       return { type: 'tool', taskId: event.taskId, calls: [...event.calls] };
+    case 'route':
+      return { type: 'route', taskId: event.taskId, deployment: event.deployment, attempt: event.attempt };
     case 'settled':
       return { type: 'settled', taskId: event.taskId, result: settledToJson(event.result) };
     case 'retry':

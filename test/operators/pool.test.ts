@@ -27,6 +27,8 @@ function view(event: TaskEvent<unknown>): string {
       return `${event.taskId}!tool`;
     case 'retry':
       return `${event.taskId}!retry${event.attempt}`;
+    case 'route':
+      return `${event.taskId}!route${event.attempt}:${event.deployment}`;
     case 'settled':
       return event.result.status === 'fulfilled'
         ? `${event.taskId}=${String(event.result.value)}@${event.result.durationMs}`
@@ -218,6 +220,21 @@ describe('pool', () => {
           },
         },
       });
+    });
+  });
+
+  it("passes a router's `route` notices on as task events; they are not output", () => {
+    createTestScheduler().run(({ hot, cold, expectObservable }) => {
+      const events: Record<string, AgentEvent> = {
+        r: { type: 'route', deployment: 'east', attempt: 1 },
+        f: { type: 'done', text: 'ok', finishReason: 'stop' },
+      };
+      const source = hot('-a|', tasks('a'));
+      const result = source.pipe(
+        pool(() => cold('-r(f|)', events)),
+        map(view),
+      );
+      expectObservable(result).toBe('-sR(S|)', { s: 'a>0', R: 'a!route1:east', S: 'a=ok@2' });
     });
   });
 
