@@ -59,7 +59,7 @@ export interface DeploymentConfig {
 export interface CooldownConfig {
   /**
    * Failures (429s, 5xx, timeouts, cut streams) a deployment may have within `windowMs`; one more cools
-   * it down. @defaultValue 3
+   * it down, when failures are also `failureRate` of its attempts there. @defaultValue 3
    */
   readonly allowedFails?: number;
   /** The window over which failures are counted, in ms. @defaultValue 60_000 */
@@ -69,6 +69,12 @@ export interface CooldownConfig {
    * @defaultValue 5_000
    */
   readonly cooldownMs?: number;
+  /**
+   * The share of the attempts that ended on it within `windowMs` that must have failed too, from 0 to 1, so
+   * that a busy deployment with a few failures among many successes stays in service (LiteLLM cools at
+   * 50 % as well); 0 cools on the count alone. @defaultValue 0.5
+   */
+  readonly failureRate?: number;
 }
 
 /** Deployments (by id, in order of preference) that take a task another deployment refused for its kind. */
@@ -85,7 +91,10 @@ export interface RouterConfig {
   readonly deployments: readonly DeploymentConfig[];
   /** How to pick among the deployments that can serve now. @defaultValue 'most-headroom' */
   readonly strategy?: RouterStrategy;
-  /** When failures cool a deployment down. @defaultValue `{ allowedFails: 3, windowMs: 60_000, cooldownMs: 5_000 }` */
+  /**
+   * When failures cool a deployment down.
+   * @defaultValue `{ allowedFails: 3, windowMs: 60_000, cooldownMs: 5_000, failureRate: 0.5 }`
+   */
   readonly cooldown?: CooldownConfig;
   /** Where tasks go that a deployment refused for their context length or content. @defaultValue none */
   readonly fallbacks?: RouterFallbacks;
@@ -143,7 +152,7 @@ const CONFIG_KEYS = [
   'scheduler',
 ] as const;
 const DEPLOYMENT_KEYS = ['id', 'agent', 'budget', 'role', 'weight', 'models', 'model', 'price'] as const;
-const COOLDOWN_KEYS = ['allowedFails', 'windowMs', 'cooldownMs'] as const;
+const COOLDOWN_KEYS = ['allowedFails', 'windowMs', 'cooldownMs', 'failureRate'] as const;
 const FALLBACK_KEYS = ['contextWindow', 'contentPolicy'] as const;
 const STRATEGIES: readonly RouterStrategy[] = [
   'most-headroom',
@@ -283,10 +292,17 @@ function resolveCooldown(value: CooldownConfig | undefined): Required<CooldownCo
   if (windowMs === 0) {
     throw new TypeError('Expected `cooldown.windowMs` to be a number above 0, got 0 (number)');
   }
+  const failureRate = cooldown.failureRate ?? 0.5;
+  if (typeof failureRate !== 'number' || !(failureRate >= 0 && failureRate <= 1)) {
+    throw new TypeError(
+      `Expected \`cooldown.failureRate\` to be a number from 0 to 1, got ${describe(failureRate)}`,
+    );
+  }
   return {
     allowedFails: expectInteger('cooldown.allowedFails', cooldown.allowedFails ?? 3, 0),
     windowMs,
     cooldownMs: expectNumber('cooldown.cooldownMs', cooldown.cooldownMs ?? 5_000, 0),
+    failureRate,
   };
 }
 

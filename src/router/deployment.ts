@@ -85,8 +85,9 @@ export class Deployment {
   #coolingBecause: RxAgentError | null = null;
   /** Ends the cooldown. */
   #coolTimer: Subscription | undefined;
-  /** Times of the failures within the current window, oldest first. */
-  #failures: number[] = [];
+  /** Ends of the attempts within the current window, oldest first, and how many of them failed. */
+  #outcomes: { readonly at: number; readonly failed: boolean }[] = [];
+  #failuresInWindow = 0;
   /** Durations of the last successful attempts, a ring of `RECENT`. */
   readonly #durations: number[] = [];
   #durationAt = 0;
@@ -150,6 +151,7 @@ export class Deployment {
   succeeded(durationMs: number): void {
     this.inFlight--;
     this.fulfilled++;
+    this.#outcome(false);
     this.#durations[this.#durationAt] = durationMs;
     this.#durationAt = (this.#durationAt + 1) % RECENT;
   }
@@ -171,23 +173,35 @@ export class Deployment {
   }
 
   /**
-   * Counts a failure at `now`: past `allowedFails` within the window it cools for `cooldownMs`, or the
-   * provider's `retryAfterMs` when longer; a 429 (`retryAfterMs` given) cools it at least that long anyway.
+   * Counts a failure: with more than `allowedFails` within the window, making up at least `failureRate` of
+   * the attempts that ended there, it cools for `cooldownMs`, or the provider's `retryAfterMs` when longer;
+   * a 429 (`retryAfterMs` given) cools it at least that long anyway.
    */
   failure(error: RxAgentError, retryAfterMs: number | undefined): void {
-    const now = this.#host.scheduler.now();
-    const { allowedFails, windowMs, cooldownMs } = this.#host.cooldown;
-    let start = 0;
-    while (start < this.#failures.length && (this.#failures[start] as number) <= now - windowMs) start++;
-    if (start > 0) this.#failures = this.#failures.slice(start);
-    this.#failures.push(now);
+    const { allowedFails, cooldownMs, failureRate } = this.#host.cooldown;
+    this.#outcome(true);
     let ms = retryAfterMs ?? 0;
-    if (this.#failures.length > allowedFails) {
+    const failures = this.#failuresInWindow;
+    if (failures > allowedFails && failures >= failureRate * this.#outcomes.length) {
       ms = Math.max(ms, cooldownMs);
       // A cooldown served is a fresh start: the failures that caused it do not count again.
-      this.#failures = [];
+      this.#outcomes = [];
+      this.#failuresInWindow = 0;
     }
-    if (ms > 0) this.#coolUntil(now + ms, error);
+    if (ms > 0) this.#coolUntil(this.#host.scheduler.now() + ms, error);
+  }
+
+  /** Records how an attempt ended, forgetting those that ended before the window. */
+  #outcome(failed: boolean): void {
+    const now = this.#host.scheduler.now();
+    const since = now - this.#host.cooldown.windowMs;
+    let start = 0;
+    for (; start < this.#outcomes.length && (this.#outcomes[start] as { at: number }).at <= since; start++) {
+      if ((this.#outcomes[start] as { failed: boolean }).failed) this.#failuresInWindow--;
+    }
+    if (start > 0) this.#outcomes = this.#outcomes.slice(start);
+    this.#outcomes.push({ at: now, failed });
+    if (failed) this.#failuresInWindow++;
   }
 
   /** Takes it out of service until `reconfigure`, saying so once. */
@@ -203,7 +217,8 @@ export class Deployment {
   reconfigure(agent: Agent | undefined, budget: Budget | undefined): void {
     if (agent !== undefined) this.agent = agent;
     if (budget !== undefined) this.#watch(budget);
-    this.#failures = [];
+    this.#outcomes = [];
+    this.#failuresInWindow = 0;
     this.#coolTimer?.unsubscribe();
     this.#coolTimer = undefined;
     this.#coolingUntil = null;

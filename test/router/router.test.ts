@@ -205,6 +205,33 @@ describe('router', () => {
       expect(cooling.at(-1)).toBeNull();
     });
 
+    it.each([
+      [0.5, 'k:a'],
+      [0, 'k:b'],
+    ])(
+      'with failureRate %s, keeps in service a deployment whose few failures are among many successes (%s)',
+      (failureRate, last) => {
+        const routes: string[] = [];
+        createTestScheduler().run((helpers) => {
+          const fails = Object.fromEntries(Array.from('ghij').map((id) => [id, '-#']));
+          const { agent } = quietRouter(
+            [
+              { id: 'a', agent: marbleAgent(helpers, fails, { fallback: '-x|' }) },
+              { id: 'b', agent: scripted(helpers, '-y|') },
+            ],
+            {
+              strategy: 'ordered',
+              cooldown: { allowedFails: 3, windowMs: 1_000, cooldownMs: 100, failureRate },
+            },
+          );
+          const source = helpers.hot('-a---b---c---d---e---f---g---h---i---j---k|', tasks('abcdefghijk'));
+          routesOf(source.pipe(runAgents(agent, fast)), routes).subscribe();
+        });
+        // Four failures (more than allowedFails) among ten attempts: 40 %, below the default 50 %.
+        expect(routes.at(-1)).toBe(last);
+      },
+    );
+
     it('cools a deployment that answered 429 for its retryAfterMs, and lets the retry go elsewhere at once', () => {
       const routes: string[] = [];
       let errors: unknown[] = [];
@@ -630,6 +657,11 @@ describe('router', () => {
         'an unknown strategy',
         { deployments: [{ id: 'a', agent }], strategy: 'fastest' },
         /^Expected `strategy` to be one of 'most-headroom', /,
+      ],
+      [
+        'a failureRate above 1',
+        { deployments: [{ id: 'a', agent }], cooldown: { failureRate: 1.5 } },
+        /^Expected `cooldown\.failureRate` to be a number from 0 to 1, got 1\.5 \(number\)$/,
       ],
       [
         'a negative allowedFails',
