@@ -211,7 +211,7 @@ export default function routerBench(args: string[]): void {
   console.log(
     '| contender | provider tokens/min ÷ summed limit | 429s over a limit | 429s of the storm | fulfilled | p50 task time | p99 task time | makespan |',
   );
-  console.log('|---|---|---|---|---|---|---|---|');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
   const strategies: RouterStrategy[] = [
     'most-headroom',
     'least-busy',
@@ -232,7 +232,7 @@ export default function routerBench(args: string[]): void {
   });
   console.log('\nEach deployment: provider tokens/min ÷ its limit, attempts sent to it\n');
   console.log(`| contender | ${notes.join(' | ')} |`);
-  console.log(`|---|${notes.map(() => '---').join('|')}|`);
+  console.log(`|---|${notes.map(() => '---:').join('|')}|`);
   for (const row of rows.slice(0, -1)) {
     const lastAt = lastAdmission(row);
     const cells = row.world.models.map((model, i) => {

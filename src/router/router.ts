@@ -33,9 +33,10 @@ export interface Router extends Agent {
  *
  * - A retryable failure (429, 5xx, a timeout, a cut stream) counts against its deployment, and the task's
  *   next attempt goes to another deployment while one can serve. More than `allowedFails` failures within
- *   `windowMs` cool a deployment for `cooldownMs`, or for a 429's `retryAfterMs` when longer; any 429 cools
- *   it at least for its `retryAfterMs`, and pauses its budget only. A 429 comes out of the router with the
- *   `retryAfterMs` of the router as a whole: 0 while another deployment can serve.
+ *   `windowMs`, if they are also `failureRate` of its attempts there, cool a deployment for `cooldownMs`,
+ *   or for a 429's `retryAfterMs` when longer; any 429 cools it at least for its `retryAfterMs`, and pauses
+ *   its budget only. A 429 comes out of the router with the `retryAfterMs` of the router as a whole: 0
+ *   while another deployment can serve.
  * - A deployment that cannot serve anyone (401, 403, `insufficient_quota`, its budget's `maxTotalCost`
  *   spent) is out of service until `reconfigure`, said once through `warn`; one that cannot serve this task
  *   (a request larger than its limit, parameters its model does not take) is skipped for it; a prompt too
