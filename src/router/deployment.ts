@@ -1,6 +1,7 @@
 import type { SchedulerLike, Subscription } from 'rxjs';
 import type { Budget, BudgetState } from '../budget/create-budget.js';
 import type { Price } from '../budget/prices.js';
+import { Deque } from '../core/deque.js';
 import type { RxAgentError } from '../core/errors/index.js';
 import type { Agent } from '../core/types.js';
 import type { CooldownConfig, ResolvedDeployment } from './config.js';
@@ -86,7 +87,7 @@ export class Deployment {
   /** Ends the cooldown. */
   #coolTimer: Subscription | undefined;
   /** Ends of the attempts within the current window, oldest first, and how many of them failed. */
-  #outcomes: { readonly at: number; readonly failed: boolean }[] = [];
+  readonly #outcomes = new Deque<{ readonly at: number; readonly failed: boolean }>();
   #failuresInWindow = 0;
   /** Durations of the last successful attempts, a ring of `RECENT`. */
   readonly #durations: number[] = [];
@@ -182,10 +183,10 @@ export class Deployment {
     this.#outcome(true);
     let ms = retryAfterMs ?? 0;
     const failures = this.#failuresInWindow;
-    if (failures > allowedFails && failures >= failureRate * this.#outcomes.length) {
+    if (failures > allowedFails && failures >= failureRate * this.#outcomes.size) {
       ms = Math.max(ms, cooldownMs);
       // A cooldown served is a fresh start: the failures that caused it do not count again.
-      this.#outcomes = [];
+      this.#outcomes.clear();
       this.#failuresInWindow = 0;
     }
     if (ms > 0) this.#coolUntil(this.#host.scheduler.now() + ms, error);
@@ -195,11 +196,14 @@ export class Deployment {
   #outcome(failed: boolean): void {
     const now = this.#host.scheduler.now();
     const since = now - this.#host.cooldown.windowMs;
-    let start = 0;
-    for (; start < this.#outcomes.length && (this.#outcomes[start] as { at: number }).at <= since; start++) {
-      if ((this.#outcomes[start] as { failed: boolean }).failed) this.#failuresInWindow--;
+    for (
+      let oldest = this.#outcomes.peek();
+      oldest !== undefined && oldest.at <= since;
+      oldest = this.#outcomes.peek()
+    ) {
+      this.#outcomes.shift();
+      if (oldest.failed) this.#failuresInWindow--;
     }
-    if (start > 0) this.#outcomes = this.#outcomes.slice(start);
     this.#outcomes.push({ at: now, failed });
     if (failed) this.#failuresInWindow++;
   }
@@ -217,7 +221,7 @@ export class Deployment {
   reconfigure(agent: Agent | undefined, budget: Budget | undefined): void {
     if (agent !== undefined) this.agent = agent;
     if (budget !== undefined) this.#watch(budget);
-    this.#outcomes = [];
+    this.#outcomes.clear();
     this.#failuresInWindow = 0;
     this.#coolTimer?.unsubscribe();
     this.#coolTimer = undefined;

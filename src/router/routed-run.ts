@@ -1,6 +1,6 @@
 import { defer, of, type Observable, type Subscriber, type Subscription } from 'rxjs';
 import type { Budget, Reservation } from '../budget/create-budget.js';
-import { RateLimitError, toRxAgentError, type RxAgentError } from '../core/errors/index.js';
+import { CancelledError, RateLimitError, toRxAgentError, type RxAgentError } from '../core/errors/index.js';
 import type { AgentEvent, RunContext, Task } from '../core/types.js';
 import { throttleBudget } from '../operators/throttle-budget.js';
 import type { Deployment } from './deployment.js';
@@ -296,7 +296,8 @@ export class RoutedRun {
     const { deployment } = leg;
     const record = this.#record;
     this.#leg = undefined;
-    deployment.ended(true);
+    // A run aborted from outside ended because its task was cancelled, not because the deployment failed.
+    deployment.ended(!(error instanceof CancelledError));
     record.lastError = error;
     let moves = false;
     const kind = failureKind(error);
