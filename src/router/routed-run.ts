@@ -150,7 +150,7 @@ export class RoutedRun {
     this.#host.left(this);
     if (leg === undefined) return;
     leg.deployment.ended(false);
-    // Stopped from outside mid-request, as a timeout does: if the task is tried again, this counts as a failure.
+    // Stopped mid-request from outside, as by a timeout: if the task is tried again, that counts as a failure.
     if (leg.sent) this.#record.stopped = leg.deployment;
     leg.subscription?.unsubscribe();
     this.#host.changed();

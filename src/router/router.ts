@@ -24,11 +24,10 @@ export interface Router extends Agent {
  * can. Every task settles exactly once, whichever deployments it went through.
  *
  * ```
- * attempts:  -a-----b-------------------
- *             │     └ route b→west (east failed b's attempt 1: b's attempt 2 goes elsewhere)
- *             └ route a→east (most headroom)
- * east:      -a--b#---------------------   5xx: counted; past allowedFails within windowMs it cools down
- * west:      -------b--b-b|-------------
+ * task t:   -t-------------------
+ * east:     -t#                    attempt 1 fails (5xx): counted against east
+ * west:     ----t--x--|            attempt 2, the pool's retry, goes where t has not failed
+ * events:   -a-r-b-x--S            a route east #1, r retry, b route west #2, x delta, S settled (2 attempts)
  * ```
  *
  * - A retryable failure (429, 5xx, a timeout, a cut stream) counts against its deployment, and the task's
@@ -48,6 +47,8 @@ export interface Router extends Agent {
  * - Each attempt emits `{ type: 'route', deployment, attempt }` before its events; the pool passes it on as
  *   a task event, and the gateway and dashboard show it. `attempt` counts every attempt of the task, so the
  *   last `route` before `settled` names where it ended, and the `retry` notices say why it moved.
+ * - What the router knows of a task (where it failed, where it cannot go) is kept by the task object the
+ *   pool hands to each attempt, and let go with it.
  * - An attempt stopped from outside (a `timeoutWith` or `runAgents` timeout) counts against its deployment
  *   once the task is tried again. Each deployment's budget reserves the task's input (`countTokens`) plus
  *   its output cap; a timeout around the router also counts the wait for a deployment.
