@@ -1,6 +1,7 @@
 // WebSocket gateway benchmark: `npm run bench -- ws [--clients 100] [--tasks 10] [--deltas 300]
 // [--interval 20] [--bytes 200] [--paused 10]`, or its capacity mode `npm run bench -- ws --capacity
-// [--total 200000] [--tasks 10] [--batch 50] [--bytes 200]` (see `capacity` below). The gateway runs in this process; the clients run in a child
+// [--counts 10,100] [--rounds 5] [--total 200000] [--paced 40000] [--seconds 2] [--tasks 10] [--batch 50]
+// [--bytes 200]` (see `capacity` below). The gateway runs in this process; the clients run in a child
 // process, so the RSS measured here is the server's own. Each client submits `tasks` tasks whose runs stream
 // `deltas` deltas `interval` ms apart; each delta carries its creation time, so a client can measure the
 // latency to its arrival. Two runs: every client reading, then `paused` clients that never read.
@@ -11,6 +12,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import type { AddressInfo } from 'node:net';
 import type { Agent, AgentEvent } from '../src/core/types.js';
 import { serve } from '../src/server/serve.js';
+import { conditions, interleave, listOption, median, numberOption, withSpread } from './_measure.js';
 
 interface Params {
   clients: number;
@@ -79,31 +81,86 @@ function streamingAgent(p: Params): Agent {
 const deltaText = (p: Params, n: number): string => `${now().toFixed(3)}|${'x'.repeat(p.bytes)}${n};`;
 
 /**
- * Streams `deltas` deltas as fast as it can produce them: `batch` at a time, then a `setImmediate` so the
- * event loop turns (sockets are written and read) before the next batch. No timers pace it.
+ * Makes the deltas of one task: `send(seq)` for each of `deltas`, then `end()`; returns how to stop early. The
+ * gateway's agent and the raw server use the same producer, so both send the same deltas at the same times.
  */
-function floodingAgent(p: Params): Agent {
+type Producer = (deltas: number, send: (seq: number) => void, end: () => void) => () => void;
+
+/**
+ * As fast as it can: `batch` deltas at a time, then a `setImmediate` so the event loop turns (sockets are
+ * written and read) before the next batch. No timers pace it.
+ */
+const flooding =
+  (p: Params): Producer =>
+  (deltas, send, end) => {
+    let sent = 0;
+    let immediate: NodeJS.Immediate | undefined;
+    const pump = (): void => {
+      const last = Math.min(deltas, sent + p.batch);
+      for (; sent < last; sent++) send(sent);
+      if (sent < deltas) immediate = setImmediate(pump);
+      else end();
+    };
+    immediate = setImmediate(pump);
+    return () => {
+      if (immediate !== undefined) clearImmediate(immediate);
+    };
+  };
+
+/**
+ * At `perSecond` deltas a second per task, from one 1 ms timer for every task (a timer per task measures how
+ * timers keep up, not the gateway): each tick, every task sends the deltas due by then, so the offered load
+ * is even and a delta waits at most a tick to be made.
+ */
+function paced(perSecond: number): Producer {
+  interface Stream {
+    readonly start: number;
+    readonly deltas: number;
+    sent: number;
+    readonly send: (seq: number) => void;
+    readonly end: () => void;
+  }
+  const streams = new Set<Stream>();
+  let timer: NodeJS.Timeout | undefined;
+  const tick = (): void => {
+    const at = performance.now();
+    for (const stream of streams) {
+      const due = Math.min(stream.deltas, Math.floor(((at - stream.start) * perSecond) / 1_000) + 1);
+      while (stream.sent < due) stream.send(stream.sent++);
+      if (stream.sent === stream.deltas) {
+        streams.delete(stream);
+        stream.end();
+      }
+    }
+    timer = streams.size > 0 ? setTimeout(tick, 1) : undefined;
+  };
+  return (deltas, send, end) => {
+    const stream: Stream = { start: performance.now(), deltas, sent: 0, send, end };
+    streams.add(stream);
+    timer ??= setTimeout(tick, 1);
+    return () => {
+      streams.delete(stream);
+    };
+  };
+}
+
+/** An agent whose every run streams the producer's deltas, then its usage and `done`. */
+function producingAgent(p: Params, produce: Producer): Agent {
   return {
     run: () =>
-      new Observable<AgentEvent>((subscriber) => {
-        let sent = 0;
-        let immediate: NodeJS.Immediate | undefined;
-        const pump = (): void => {
-          const end = Math.min(p.deltas, sent + p.batch);
-          for (; sent < end; sent++) subscriber.next({ type: 'delta', text: deltaText(p, sent) });
-          if (sent < p.deltas) {
-            immediate = setImmediate(pump);
-            return;
-          }
-          subscriber.next({ type: 'usage', usage: { inputTokens: 1, outputTokens: p.deltas } });
-          subscriber.next({ type: 'done', text: '', finishReason: 'stop' });
-          subscriber.complete();
-        };
-        immediate = setImmediate(pump);
-        return () => {
-          if (immediate !== undefined) clearImmediate(immediate);
-        };
-      }),
+      new Observable<AgentEvent>((subscriber) =>
+        produce(
+          p.deltas,
+          (seq) => {
+            subscriber.next({ type: 'delta', text: deltaText(p, seq) });
+          },
+          () => {
+            subscriber.next({ type: 'usage', usage: { inputTokens: 1, outputTokens: p.deltas } });
+            subscriber.next({ type: 'done', text: '', finishReason: 'stop' });
+            subscriber.complete();
+          },
+        ),
+      ),
   };
 }
 
@@ -114,33 +171,29 @@ interface Server {
 
 /**
  * The physical limit: a plain `WebSocketServer` that answers a `submit` by streaming, for each task, the same
- * delta frames the gateway would send its submitter (same JSON, same batches and `setImmediate` turns), then
- * a `settled` frame. No pool, no routing, no backpressure: `ws.send` and nothing else.
+ * delta frames the gateway would send its submitter (same JSON, from the same producer), then a `settled`
+ * frame. No pool, no routing, no backpressure: `ws.send` and nothing else.
  */
-async function rawBroadcast(p: Params): Promise<Server> {
+async function rawBroadcast(p: Params, produce: Producer): Promise<Server> {
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false });
   await new Promise((resolve) => wss.once('listening', resolve));
-  const immediates = new Set<NodeJS.Immediate>();
+  const stops = new Set<() => void>();
   wss.on('connection', (ws) => {
     ws.on('message', (data: Buffer) => {
       const frame = JSON.parse(data.toString('utf8')) as { type: string; tasks: { id: string }[] };
       if (frame.type !== 'submit') return;
       for (const { id: taskId } of frame.tasks) {
-        let seq = 0;
-        const pump = (): void => {
-          immediates.delete(immediate);
-          const end = Math.min(p.deltas, seq + p.batch);
-          for (; seq < end; seq++)
+        const stop = produce(
+          p.deltas,
+          (seq) => {
             ws.send(JSON.stringify({ type: 'delta', taskId, seq, text: deltaText(p, seq) }));
-          if (seq < p.deltas) {
-            immediate = setImmediate(pump);
-            immediates.add(immediate);
-            return;
-          }
-          ws.send(JSON.stringify({ type: 'settled', taskId, result: { taskId, status: 'ok' } }));
-        };
-        let immediate = setImmediate(pump);
-        immediates.add(immediate);
+          },
+          () => {
+            stops.delete(stop);
+            ws.send(JSON.stringify({ type: 'settled', taskId, result: { taskId, status: 'ok' } }));
+          },
+        );
+        stops.add(stop);
       }
     });
   });
@@ -148,7 +201,7 @@ async function rawBroadcast(p: Params): Promise<Server> {
   return {
     wsUrl: `ws://127.0.0.1:${port}`,
     close: async () => {
-      for (const immediate of immediates) clearImmediate(immediate);
+      for (const stop of stops) stop();
       for (const client of wss.clients) client.terminate();
       await new Promise((resolve) => {
         wss.close(resolve);
@@ -172,13 +225,15 @@ async function scenario(
   p: Params,
   paused: number,
   start: () => Promise<Server> = () => gatewayFor(p, streamingAgent(p)),
-): Promise<ChildReport & { rssBefore: number; rssPeak: number }> {
+): Promise<ChildReport & { rssBefore: number; rssPeak: number; cpuMicros: number }> {
   const gateway = await start();
   global.gc?.();
-  const rssBefore = process.memoryUsage().rss;
+  const rssBefore = process.memoryUsage.rss();
   let rssPeak = rssBefore;
+  // The server's CPU, which a machine shared with other work does not inflate as it does wall time.
+  const cpuBefore = process.cpuUsage();
   const sampler = setInterval(() => {
-    rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+    rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
   }, 50);
   const child = fork(fileURLToPath(import.meta.url), [], {
     // Compiled (`npm run bench`) the child is plain JavaScript; run from source it needs tsx.
@@ -193,11 +248,12 @@ async function scenario(
       reject(new Error(`client process exited with ${code}`));
     });
   });
+  const cpu = process.cpuUsage(cpuBefore);
   clearInterval(sampler);
-  rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+  rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
   child.kill();
   await gateway.close();
-  return { ...report, rssBefore, rssPeak };
+  return { ...report, rssBefore, rssPeak, cpuMicros: cpu.user + cpu.system };
 }
 
 /** The client side, in the child process. */
@@ -255,39 +311,92 @@ async function clients(config: Params & { url: string }): Promise<void> {
 
 const MB = 1024 * 1024;
 
-const rate = (n: number, seconds: number): string => Math.round(n / seconds).toLocaleString('en');
+interface Load {
+  readonly label: string;
+  readonly params: Params;
+  readonly produce: () => Producer;
+}
 
 /**
- * Capacity: at 1, 10 and 100 clients (each submitting `tasks` tasks, `total` deltas in all), every client
- * reading as fast as it can and every agent producing as fast as it can; the gateway against a raw `ws`
- * server sending the identical frames to the same clients.
+ * Capacity, at each client count (each client submitting `tasks` tasks), under two loads: every agent
+ * producing as fast as it can (`total` deltas in all), and paced at `paced` deltas a second in all for about
+ * `seconds` — not saturated, so latency shows what the path adds rather than the queues ahead of it. Every
+ * client reads as fast as it can. The gateway against a raw `ws` server sending the identical frames to the
+ * same clients, in `rounds` interleaved rounds (after one warm-up round) with GC forced before each run;
+ * medians with min–max.
  */
-async function capacity(base: Params): Promise<void> {
+async function capacity(base: Params, args: readonly string[]): Promise<void> {
+  const counts = listOption(args, '--counts', [10, 100]);
+  const rounds = numberOption(args, '--rounds', 5);
+  const pacedRate = numberOption(args, '--paced', 40_000);
+  const seconds = numberOption(args, '--seconds', 2);
   console.log(
-    `ws capacity: ${base.total.toLocaleString('en')} deltas of ~${base.bytes} B per run, ${base.tasks} tasks per client, produced ${base.batch} per setImmediate turn, clients reading in a child process\n`,
+    `ws capacity: ~${base.bytes} B deltas, ${base.tasks} tasks per client, clients reading in a child process; ${conditions()}; median (min–max) of ${rounds} rounds\n`,
   );
-  const rows: string[] = [];
-  for (const clients of [1, 10, 100]) {
-    const p = { ...base, clients, paused: 0, deltas: Math.ceil(base.total / (clients * base.tasks)) };
-    const raw = await scenario(p, 0, () => rawBroadcast(p));
-    const gw = await scenario(p, 0, () => gatewayFor(p, floodingAgent(p)));
-    const ratio = gw.frames / gw.seconds / (raw.frames / raw.seconds);
-    const deltaRatio = gw.deltas / gw.seconds / (raw.deltas / raw.seconds);
-    rows.push(
-      `| ${clients} × ${p.tasks} × ${p.deltas.toLocaleString('en')} | ${rate(gw.frames, gw.seconds)} | ${rate(gw.deltas, gw.seconds)} | ${gw.p50.toFixed(1)} | ${gw.p99.toFixed(1)} | ${rate(raw.frames, raw.seconds)} | ${raw.p50.toFixed(1)} | ${raw.p99.toFixed(1)} | ${ratio.toFixed(2)}× | ${deltaRatio.toFixed(2)}× |`,
-    );
+  console.log(
+    '| clients × tasks | load | gateway frames/s | raw ws frames/s | gateway ÷ raw, frames/s | gateway CPU µs/delta | raw CPU µs/delta | raw ÷ gateway, CPU | gateway p50 ms | gateway p99 ms | raw p50 ms | raw p99 ms |',
+  );
+  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  const coalesced: string[] = [];
+  for (const clients of counts) {
+    const tasks = clients * base.tasks;
+    const loads: Load[] = [
+      {
+        label: `as fast as possible, ${base.total.toLocaleString('en')} deltas`,
+        params: { ...base, clients, paused: 0, deltas: Math.ceil(base.total / tasks) },
+        produce: () => flooding(base),
+      },
+      {
+        label: `paced, ${pacedRate.toLocaleString('en')} deltas/s`,
+        params: { ...base, clients, paused: 0, deltas: Math.ceil((pacedRate * seconds) / tasks) },
+        produce: () => paced(pacedRate / tasks),
+      },
+    ];
+    for (const load of loads) {
+      const p = load.params;
+      const samples = await interleave(['raw', 'gateway'], rounds, (name) =>
+        name === 'raw'
+          ? scenario(p, 0, () => rawBroadcast(p, load.produce()))
+          : scenario(p, 0, () => gatewayFor(p, producingAgent(p, load.produce()))),
+      );
+      const raw = samples.get('raw')!;
+      const gw = samples.get('gateway')!;
+      const frames = (r: ChildReport): number => r.frames / r.seconds;
+      const cpu = (r: { cpuMicros: number; deltas: number }): number => r.cpuMicros / r.deltas;
+      const ratios = gw.map((g, i) => frames(g) / frames(raw[i]!));
+      const cpuRatios = gw.map((g, i) => cpu(raw[i]!) / cpu(g));
+      const perFrame = Math.max(...gw.map((r) => r.deltas / r.frames));
+      if (perFrame > 1.001) coalesced.push(`${clients} clients, ${load.label}: up to ${perFrame.toFixed(2)}`);
+      const rates = (values: number[]): string =>
+        `${Math.round(median(values)).toLocaleString('en')} (${Math.round(Math.min(...values)).toLocaleString('en')}–${Math.round(Math.max(...values)).toLocaleString('en')})`;
+      console.log(
+        `| ${clients} × ${p.tasks} | ${load.label} | ${rates(gw.map(frames))} | ${rates(raw.map(frames))} | ${withSpread(ratios, 2)} | ${withSpread(gw.map(cpu), 1)} | ${withSpread(raw.map(cpu), 1)} | ${withSpread(cpuRatios, 2)} | ${withSpread(
+          gw.map((r) => r.p50),
+          1,
+        )} | ${withSpread(
+          gw.map((r) => r.p99),
+          1,
+        )} | ${withSpread(
+          raw.map((r) => r.p50),
+          1,
+        )} | ${withSpread(
+          raw.map((r) => r.p99),
+          1,
+        )} |`,
+      );
+    }
   }
   console.log(
-    '| clients × tasks × deltas | gateway frames/s | gateway deltas/s | gateway p50 ms | gateway p99 ms | raw ws frames/s (= deltas/s) | raw p50 ms | raw p99 ms | gateway ÷ raw, frames | gateway ÷ raw, deltas |',
+    coalesced.length === 0
+      ? '\nEvery gateway frame carried one delta (no coalescing: the clients kept up).'
+      : `\nDeltas per gateway frame (coalesced for sockets past the high-water mark): ${coalesced.join('; ')}.`,
   );
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
-  for (const row of rows) console.log(row);
 }
 
 export default async function bench(args: string[]): Promise<void> {
   const p = parse(args);
   if (args.includes('--capacity')) {
-    await capacity(p);
+    await capacity(p, args);
     return;
   }
   console.log(

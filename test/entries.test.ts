@@ -212,8 +212,23 @@ const SURFACE: Readonly<
     ],
   },
   './openai': {
-    values: ['DEFAULT_OPENAI_MODEL', 'defaultAgent', 'openaiModel'],
-    types: ['DefaultAgent', 'DefaultAgentOptions', 'OpenAIChoice', 'OpenAIModelConfig', 'SimulatedChoice'],
+    values: ['DEFAULT_ANTHROPIC_MODEL', 'DEFAULT_OPENAI_MODEL', 'defaultAgent', 'openaiModel'],
+    types: [
+      'AnthropicChoice',
+      'DefaultAgent',
+      'DefaultAgentOptions',
+      'OpenAIChoice',
+      'OpenAIModelConfig',
+      'SimulatedChoice',
+    ],
+  },
+  './anthropic': {
+    values: ['DEFAULT_ANTHROPIC_MAX_TOKENS', 'anthropicModel'],
+    types: ['AnthropicModelConfig'],
+  },
+  './ai-sdk': {
+    values: ['aiSdkModel'],
+    types: ['AiSdkAgent', 'AiSdkLanguageModel', 'AiSdkModelConfig'],
   },
   './server': {
     values: [

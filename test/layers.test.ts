@@ -44,6 +44,8 @@ const MAY_IMPORT: Readonly<Record<Area, readonly Area[]>> = {
 /** Packages only some folders may import: optional peers stay behind their entry point. */
 const PACKAGE_HOMES: Readonly<Record<string, readonly string[]>> = {
   openai: ['models/openai/'],
+  '@anthropic-ai/sdk': ['models/anthropic/'],
+  '@ai-sdk/provider': ['models/ai-sdk/'],
   ioredis: ['redis/'],
   ws: ['wire/', 'server/', 'sources/from-web-socket.ts', 'sinks/to-web-socket.ts'],
   commander: ['cli/'],
@@ -54,13 +56,33 @@ const PACKAGE_HOMES: Readonly<Record<string, readonly string[]>> = {
   rxagent: [],
 };
 
+/** Each provider's SDK and folder: an entry point loads none but its own. */
+const PROVIDERS = [
+  'openai',
+  '@anthropic-ai/sdk',
+  '@ai-sdk/provider',
+  'models/openai/',
+  'models/anthropic/',
+  'models/ai-sdk/',
+];
+const others = (...own: string[]): string[] => PROVIDERS.filter((p) => !own.includes(p));
+
 /** The entry points of package.json `exports`, and what importing each must not load. */
 const ENTRIES: Readonly<Record<string, readonly string[]>> = {
-  'index.ts': ['openai', 'ioredis', 'ws', 'commander', 'models/openai/', 'server/', 'redis/', 'cli/'],
-  'models/openai/index.ts': ['openai', 'ioredis', 'ws', 'server/', 'redis/'],
-  'server/index.ts': ['openai', 'ioredis', 'models/openai/', 'redis/'],
-  'redis/index.ts': ['openai', 'ioredis', 'ws', 'models/openai/', 'server/'],
-  'testing/index.ts': ['openai', 'ioredis', 'ws', 'models/openai/', 'server/', 'redis/'],
+  'index.ts': [...PROVIDERS, 'ioredis', 'ws', 'commander', 'server/', 'redis/', 'cli/'],
+  // defaultAgent may choose anthropicModel, whose SDK still loads only on its first run.
+  'models/openai/index.ts': [
+    ...others('models/openai/', 'models/anthropic/'),
+    'ioredis',
+    'ws',
+    'server/',
+    'redis/',
+  ],
+  'models/anthropic/index.ts': [...others('models/anthropic/'), 'ioredis', 'ws', 'server/', 'redis/'],
+  'models/ai-sdk/index.ts': [...others('models/ai-sdk/'), 'ioredis', 'ws', 'server/', 'redis/'],
+  'server/index.ts': [...PROVIDERS, 'ioredis', 'redis/'],
+  'redis/index.ts': [...PROVIDERS, 'ioredis', 'ws', 'server/'],
+  'testing/index.ts': [...PROVIDERS, 'ioredis', 'ws', 'server/', 'redis/'],
 };
 
 interface Import {

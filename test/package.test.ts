@@ -99,7 +99,7 @@ describe('the published package', () => {
 });
 
 describe('the published package without its optional peers', () => {
-  // An application that installed rxagent alone: its dependencies, but neither openai nor ioredis.
+  // An application that installed rxagent alone: its dependencies, but no provider SDK nor ioredis.
   let app = '';
   const run = (script: string): { status: number | null; stdout: string; stderr: string } =>
     spawnSync(process.execPath, ['--input-type=module', '-e', script], {
@@ -128,7 +128,7 @@ describe('the published package without its optional peers', () => {
 
   it('imports every entry point, and runs offline', () => {
     const result = run(
-      "import { defaultAgent } from 'rxagent/openai'; await import('rxagent/redis'); await import('rxagent/server');" +
+      "import { defaultAgent } from 'rxagent/openai'; await import('rxagent/anthropic'); await import('rxagent/redis'); await import('rxagent/server');" +
         'console.log(defaultAgent().kind);',
     );
     expect(result.stderr).toBe('');
@@ -144,6 +144,14 @@ describe('the published package without its optional peers', () => {
       'openaiModel needs the package `openai`, which is not installed. It is an optional peer dependency of ' +
         'rxagent: install it beside rxagent with `npm install openai`.',
     );
+    const anthropic = run(
+      "import { anthropicModel } from 'rxagent/anthropic'; anthropicModel({ model: 'm', apiKey: 'k' });",
+    );
+    expect(anthropic.status).not.toBe(0);
+    expect(anthropic.stderr).toContain(
+      'anthropicModel needs the package `@anthropic-ai/sdk`, which is not installed.',
+    );
+    expect(anthropic.stderr).toContain('`npm install @anthropic-ai/sdk`');
     const redis = run(
       "import { redisStore } from 'rxagent/redis'; redisStore({ url: 'redis://127.0.0.1:1' });",
     );

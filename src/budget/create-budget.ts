@@ -111,7 +111,7 @@ export interface Budget {
    * `BudgetExhaustedError`.
    */
   reserve(request: BudgetRequest): Observable<Reservation>;
-  /** Re-synchronises with what the provider reports: a `RateLimitSnapshot` or `x-ratelimit-*` headers. */
+  /** Re-synchronises with what the provider reports: a `RateLimitSnapshot`, or `x-ratelimit-*` or `anthropic-ratelimit-*` headers. */
   observe(report: RateLimitSnapshot | HeadersLike): void;
   /** A provider 429: no grant on its limit until `retryAfterMs` from now, for every run sharing the budget. */
   rateLimited(error: RateLimitError): void;

@@ -110,9 +110,9 @@ export class SharedBudget implements Budget {
   }
 
   observe(report: RateLimitSnapshot | HeadersLike): void {
-    const snapshot = isRateLimitHeaders(report) ? parseRateLimitHeaders(report) : report;
     const { store, key, spec, scheduler, headroom } = this.#config;
     const now = scheduler.now();
+    const snapshot = isRateLimitHeaders(report) ? parseRateLimitHeaders(report, now) : report;
     const sync = (limit: LimitName, remaining?: number, providerLimit?: number, resetMs?: number): void => {
       const own = spec.limits.find((l) => l.name === limit);
       if (own === undefined || remaining === undefined) return;

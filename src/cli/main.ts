@@ -15,8 +15,9 @@ import type { ServeOptions } from './serve-command.js';
 
 const RUN_HELP = `
 Each line of the prompts file is a task: {"id":"a","input":"...","maxOutputTokens":200}.
-Uses OpenAI (or the server at --base-url / OPENAI_BASE_URL) when OPENAI_API_KEY or a base URL is set,
-else the offline simulated model; the first line on stderr says which.
+Uses the provider --model names (anthropic:claude-haiku-4-5, openai:gpt-4o-mini); else OpenAI (or the
+server at --base-url / OPENAI_BASE_URL) when OPENAI_API_KEY or a base URL is set, Anthropic when
+ANTHROPIC_API_KEY is; else the offline simulated model. The first line on stderr says which.
 
 Ctrl-C drains: no new task starts, running ones may finish within --drain-timeout, and every task
 still ends in the output (the others as rejected E_CANCELLED). Ctrl-C again cancels at once.
@@ -46,7 +47,10 @@ export function buildProgram(io: CommandIo, done: (code: number) => void): Comma
     .description('run every prompt of a JSONL file, appending results as JSONL')
     .argument('<prompts>', 'JSONL file, one task per line')
     .requiredOption('-o, --out <file>', 'results file (JSONL, appended)')
-    .option('--model <name>', 'provider model, or "simulated" for the offline model (default: RXAGENT_MODEL)')
+    .option(
+      '--model <name>',
+      'provider:model (anthropic:…, openai:…), a model of the configured provider, or "simulated" (default: RXAGENT_MODEL)',
+    )
     .option('--base-url <url>', 'OpenAI-compatible endpoint, such as http://localhost:11434/v1', parseUrlFlag)
     .option('-c, --concurrency <n>', 'tasks running at once', parseIntegerFlag(1), 5)
     .option('--queue-limit <n>', 'tasks waiting at most', parseIntegerFlag(0))

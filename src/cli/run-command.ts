@@ -7,7 +7,7 @@ import { costOf, priceOf } from '../budget/prices.js';
 import type { Price } from '../budget/prices.js';
 import { InvalidTask } from '../core/invalid-task.js';
 import type { Task, TaskEvent } from '../core/types.js';
-import { DEFAULT_OPENAI_MODEL, defaultAgent } from '../models/openai/default-agent.js';
+import { defaultAgent } from '../models/openai/default-agent.js';
 import type { DefaultAgent } from '../models/openai/default-agent.js';
 import { allSettled } from '../operators/all-settled.js';
 import type { PoolState } from '../operators/pool.js';
@@ -106,17 +106,25 @@ function chooseAgent(
     if (options.baseUrl !== undefined) {
       throw new UsageError('--base-url needs a provider model; "--model simulated" runs offline');
     }
-    return { agent: defaultAgent({ env: {} }), model: undefined };
+    return { agent: defaultAgent({ env: {}, model: 'simulated' }), model: undefined };
   }
   const providerEnv = options.baseUrl === undefined ? env : { ...env, OPENAI_BASE_URL: options.baseUrl };
-  const model = options.model ?? nonEmpty(env['RXAGENT_MODEL']) ?? DEFAULT_OPENAI_MODEL;
-  const agent = defaultAgent({ env: providerEnv, openai: { model } });
+  let agent: DefaultAgent;
+  try {
+    agent = defaultAgent({
+      env: providerEnv,
+      ...(options.model === undefined ? {} : { model: options.model }),
+    });
+  } catch (error) {
+    // A provider named without its key: the provider's own message says what to set.
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
   if (agent.kind === 'simulated' && options.model !== undefined) {
     throw new UsageError(
-      `--model ${options.model} needs OPENAI_API_KEY or --base-url; without them only "simulated" runs`,
+      `--model ${options.model} needs OPENAI_API_KEY, ANTHROPIC_API_KEY or --base-url; without them only "simulated" runs`,
     );
   }
-  return { agent, model: agent.kind === 'openai' ? model : undefined };
+  return { agent, model: agent.kind === 'simulated' ? undefined : `${agent.kind}:${agent.model}` };
 }
 
 function budgetFrom(
@@ -173,8 +181,4 @@ function oneLine(message: string): string {
     .map((part) => part.trim())
     .filter((part) => part !== '')
     .join(' ');
-}
-
-function nonEmpty(value: string | undefined): string | undefined {
-  return value === undefined || value.trim() === '' ? undefined : value.trim();
 }

@@ -1,3 +1,4 @@
+import { asyncScheduler } from 'rxjs';
 import type { RateLimitSnapshot } from './types.js';
 
 // In core because two layers read these headers and may not import each other: models turn them into
@@ -47,9 +48,15 @@ export function parseDuration(text: string): number | undefined {
   return Number.isFinite(total) ? total : undefined;
 }
 
-/** Whether a rate-limit report is headers (a `Headers` or a record with `x-ratelimit-*` keys), not a snapshot. */
+/** Whether a rate-limit report is headers (a `Headers`, or a record with rate-limit header keys), not a snapshot. */
 export function isRateLimitHeaders(report: RateLimitSnapshot | HeadersLike): report is HeadersLike {
-  return hasGet(report) || Object.keys(report).some((k) => k.toLowerCase().startsWith('x-ratelimit-'));
+  return (
+    hasGet(report) ||
+    Object.keys(report).some((k) => {
+      const key = k.toLowerCase();
+      return key.startsWith('x-ratelimit-') || key.startsWith('anthropic-ratelimit-');
+    })
+  );
 }
 
 function hasGet(headers: object): headers is { get(name: string): string | null } {
@@ -78,24 +85,56 @@ function duration(headers: HeadersLike, name: string): number | undefined {
   return text === undefined ? undefined : parseDuration(text);
 }
 
+// RFC 3339 as Anthropic writes its resets (`2026-02-25T20:02:37Z`); Date.parse alone accepts far more.
+const RFC_3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
+
+/** The time from `nowMs` until an RFC 3339 instant, 0 for one already past. */
+function untilInstant(headers: HeadersLike, name: string, nowMs: number): number | undefined {
+  const text = headerValue(headers, name)?.trim();
+  if (text === undefined || !RFC_3339.test(text)) return undefined;
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
+}
+
 /**
- * Reads `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` into a `RateLimitSnapshot`.
+ * Reads a provider's rate-limit headers into a `RateLimitSnapshot`: OpenAI's (and compatible servers')
+ * `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`, whose resets are durations (`6m0s`), and
+ * Anthropic's `anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{limit,remaining,reset}`,
+ * whose resets are RFC 3339 instants, turned into the time from `nowMs`.
  *
  * Missing or malformed headers leave their field out, so the result can be fed to
  * `budget.observe` whatever the provider sends.
  *
+ * @param nowMs - The current time, for Anthropic's reset instants. @defaultValue asyncScheduler.now()
+ *
  * @example
- * const snapshot = parseRateLimitHeaders(response.headers);
+ * const snapshot = parseRateLimitHeaders(response.headers, scheduler.now());
  * budget.observe(snapshot);
  */
-export function parseRateLimitHeaders(headers: HeadersLike): RateLimitSnapshot {
+export function parseRateLimitHeaders(
+  headers: HeadersLike,
+  nowMs: number = asyncScheduler.now(),
+): RateLimitSnapshot {
+  const anthropic = (family: string, field: 'limit' | 'remaining'): number | undefined =>
+    count(headers, `anthropic-ratelimit-${family}-${field}`);
+  const anthropicReset = (family: string): number | undefined =>
+    untilInstant(headers, `anthropic-ratelimit-${family}-reset`, nowMs);
   const fields: [keyof RateLimitSnapshot, number | undefined][] = [
-    ['limitTokens', count(headers, 'x-ratelimit-limit-tokens')],
-    ['limitRequests', count(headers, 'x-ratelimit-limit-requests')],
-    ['remainingTokens', count(headers, 'x-ratelimit-remaining-tokens')],
-    ['remainingRequests', count(headers, 'x-ratelimit-remaining-requests')],
-    ['resetTokensMs', duration(headers, 'x-ratelimit-reset-tokens')],
-    ['resetRequestsMs', duration(headers, 'x-ratelimit-reset-requests')],
+    ['limitTokens', count(headers, 'x-ratelimit-limit-tokens') ?? anthropic('tokens', 'limit')],
+    ['limitRequests', count(headers, 'x-ratelimit-limit-requests') ?? anthropic('requests', 'limit')],
+    ['remainingTokens', count(headers, 'x-ratelimit-remaining-tokens') ?? anthropic('tokens', 'remaining')],
+    [
+      'remainingRequests',
+      count(headers, 'x-ratelimit-remaining-requests') ?? anthropic('requests', 'remaining'),
+    ],
+    ['resetTokensMs', duration(headers, 'x-ratelimit-reset-tokens') ?? anthropicReset('tokens')],
+    ['resetRequestsMs', duration(headers, 'x-ratelimit-reset-requests') ?? anthropicReset('requests')],
+    ['limitInputTokens', anthropic('input-tokens', 'limit')],
+    ['remainingInputTokens', anthropic('input-tokens', 'remaining')],
+    ['resetInputTokensMs', anthropicReset('input-tokens')],
+    ['limitOutputTokens', anthropic('output-tokens', 'limit')],
+    ['remainingOutputTokens', anthropic('output-tokens', 'remaining')],
+    ['resetOutputTokensMs', anthropicReset('output-tokens')],
   ];
   const snapshot: Partial<Record<keyof RateLimitSnapshot, number>> = {};
   for (const [key, value] of fields) if (value !== undefined) snapshot[key] = value;

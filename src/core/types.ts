@@ -105,8 +105,10 @@ export interface Usage {
 }
 
 /**
- * A provider's view of its rate limits, as `x-ratelimit-*` headers report it. A field whose header the
- * provider did not send is absent.
+ * A provider's view of its rate limits, as its `x-ratelimit-*` (OpenAI and compatible servers) or
+ * `anthropic-ratelimit-*` headers report it. The token fields are the limit on all tokens (Anthropic's
+ * `tokens` family: the most restrictive limit in effect); Anthropic also reports its input-token (ITPM) and
+ * output-token (OTPM) limits apart. A field whose header the provider did not send is absent.
  */
 export interface RateLimitSnapshot {
   readonly limitTokens?: number;
@@ -117,6 +119,16 @@ export interface RateLimitSnapshot {
   readonly resetTokensMs?: number;
   /** Time until the request limit is fully restored. */
   readonly resetRequestsMs?: number;
+  /** Input tokens per minute allowed (Anthropic's ITPM). */
+  readonly limitInputTokens?: number;
+  readonly remainingInputTokens?: number;
+  /** Time until the input-token limit is fully restored. */
+  readonly resetInputTokensMs?: number;
+  /** Output tokens per minute allowed (Anthropic's OTPM). */
+  readonly limitOutputTokens?: number;
+  readonly remainingOutputTokens?: number;
+  /** Time until the output-token limit is fully restored. */
+  readonly resetOutputTokensMs?: number;
 }
 
 /** Why a model stopped: OpenAI's finish reasons in kebab-case, `'other'` for any other a provider sends. */

@@ -5,14 +5,23 @@
 export const DEFAULT_BUDGET_PREFIX = 'rxagent:budget:';
 
 /**
- * The keys of one budget, in the order its scripts take them (`KEYS[1..6]`): state hash, open runs hash,
- * audit stream, and the sliding logs of tokens, requests and cost. The budget key is a hash tag (`{key}`), so
+ * The keys of one budget, in the order its scripts take them (`KEYS[1..7]`): state hash, open runs hash,
+ * audit stream, the sliding logs of tokens, requests and cost, and the hash of what each reservation holds in
+ * those logs. The budget key is a hash tag (`{key}`), so
  * one budget's keys share a cluster slot.
  */
 export function budgetKeys(
   prefix: string,
   key: string,
-): readonly [state: string, open: string, audit: string, tokens: string, requests: string, cost: string] {
+): readonly [
+  state: string,
+  open: string,
+  audit: string,
+  tokens: string,
+  requests: string,
+  cost: string,
+  held: string,
+] {
   const base = `${prefix}{${key}}`;
   return [
     `${base}:state`,
@@ -21,6 +30,7 @@ export function budgetKeys(
     `${base}:log:tokens`,
     `${base}:log:requests`,
     `${base}:log:cost`,
+    `${base}:held`,
   ];
 }
 

@@ -10,6 +10,7 @@ import {
   ignoreElements,
   map,
   of,
+  share,
   switchMap,
   take,
   tap,
@@ -150,8 +151,11 @@ export function redisStore(config: RedisStoreConfig): RedisStore {
   const onError = (): void => undefined;
   client.on('ready', onReady);
   if (owned) client.on('error', onError);
+  // Calls made before the first connection share one listener: a burst of them would pass the emitter's limit.
+  const firstReady$ = fromEvent(client, 'ready').pipe(take(1), share());
 
-  let epoch = '';
+  // Each key's state hash has its own epoch (when it was created), so each key is checked against its own.
+  const epochs = new Map<string, string>();
   let downSince: number | undefined;
   let lastSpent = 0;
   let replays: Replay[] = [];
@@ -160,6 +164,16 @@ export function redisStore(config: RedisStoreConfig): RedisStore {
   const seeded = new Set<string>();
   const owed = new Map<string, { spec: BudgetSpec; amounts: Record<LimitName, number> }>();
   let fallbackRuns = 0;
+  // A budget's seven key names, made once: every call names them.
+  const keyNames = new Map<string, ReturnType<typeof budgetKeys>>();
+  const keysOf = (key: string): ReturnType<typeof budgetKeys> => {
+    let names = keyNames.get(key);
+    if (names === undefined) {
+      names = budgetKeys(prefix, key);
+      keyNames.set(key, names);
+    }
+    return names;
+  };
   // Budgets number their reservations per process; this keeps the ids of many processes apart in Redis.
   const instance = randomUUID();
 
@@ -192,19 +206,27 @@ export function redisStore(config: RedisStoreConfig): RedisStore {
           ? of(null)
           : everReady
             ? throwError(() => new Error(`Redis connection is ${client.status}`))
-            : fromEvent(client, 'ready').pipe(take(1));
+            : firstReady$;
       const downFor = downSince === undefined ? 0 : Math.max(0, now - downSince);
-      const keys = budgetKeys(prefix, key);
+      const keys = keysOf(key);
       return ready$.pipe(
         switchMap(() =>
-          from(runScript(client, script, keys, [spec, epoch, String(downFor), ...rest, auditFlag])),
+          from(
+            runScript(client, script, keys, [
+              spec,
+              epochs.get(key) ?? '',
+              String(downFor),
+              ...rest,
+              auditFlag,
+            ]),
+          ),
         ),
         timeout({ first: ATTEMPT_MS, scheduler }),
       );
     }).pipe(
       map((reply) => reply as Reply),
       tap((reply) => {
-        epoch = reply[0] ?? epoch;
+        if (reply[0] !== undefined) epochs.set(key, reply[0]);
         if (downSince !== undefined) recovered(now, key, spec);
       }),
       catchError((error: unknown) => {
@@ -251,12 +273,12 @@ export function redisStore(config: RedisStoreConfig): RedisStore {
 
   function adjustInRedis({ key, spec, id, delta, now, final }: AdjustCall): Observable<void> {
     const args = [`${instance}/${id}`, amountsArg(spec, delta), String(delta.cost ?? 0), final ? '1' : '0'];
-    return call(ADJUST, key, [specArg(spec), ...args], now).pipe(
+    return call(ADJUST, key, [specArgs(spec).limits, ...args], now).pipe(
       map(() => undefined),
       catchError((error: unknown) =>
         whenDown(
           error,
-          (at) => call(ADJUST, key, [specArg(spec), ...args], at),
+          (at) => call(ADJUST, key, [specArgs(spec).limits, ...args], at),
           () => of(undefined),
         ),
       ),
@@ -289,12 +311,13 @@ export function redisStore(config: RedisStoreConfig): RedisStore {
 
   return {
     client,
-    auditKey: (key) => budgetKeys(prefix, key)[2],
+    auditKey: (key) => keysOf(key)[2],
     acquire(params) {
       const { key, spec, id, amounts, now } = params;
+      const { limits, maxTotalCost } = specArgs(spec);
       const args = [
-        specArg(spec),
-        spec.maxTotalCost === undefined ? '' : String(spec.maxTotalCost),
+        limits,
+        maxTotalCost,
         `${instance}/${id}`,
         amountsArg(spec, amounts),
         String(amounts.cost ?? 0),
@@ -331,7 +354,8 @@ export function redisStore(config: RedisStoreConfig): RedisStore {
     coolDown(params) {
       const { key, spec, limit, until, now } = params;
       local?.coolDown({ ...params, spec: scaledSpec(spec) }).subscribe();
-      const replay: Replay = (at) => call(COOL_DOWN, key, [specArg(spec), limit, String(until - at)], at);
+      const replay: Replay = (at) =>
+        call(COOL_DOWN, key, [specArgs(spec).limits, limit, String(until - at)], at);
       return replay(now).pipe(
         map(() => undefined),
         catchError((error: unknown) => whenDown(error, replay, () => of(undefined))),
@@ -341,7 +365,7 @@ export function redisStore(config: RedisStoreConfig): RedisStore {
       const { key, spec, limit, report, now } = params;
       local?.resync({ ...params, spec: scaledSpec(spec) }).subscribe();
       const args = [
-        specArg(spec),
+        specArgs(spec).limits,
         limit,
         String(report.remaining),
         String(report.providerLimit),
@@ -355,7 +379,7 @@ export function redisStore(config: RedisStoreConfig): RedisStore {
     },
     view(params): Observable<StoreView> {
       const { key, spec, now } = params;
-      return call(VIEW, key, [specArg(spec)], now).pipe(
+      return call(VIEW, key, [specArgs(spec).limits], now).pipe(
         map((reply): StoreView => {
           const available: Partial<Record<LimitName, number>> = {};
           spec.limits.forEach((limit, i) => {
@@ -387,10 +411,21 @@ export function redisStore(config: RedisStoreConfig): RedisStore {
   };
 }
 
-function specArg(spec: BudgetSpec): string {
-  return spec.limits
-    .map((l) => `${l.name},${l.limit},${l.windowMs},${l.capacity},${l.ratePerMs},${l.sliding ? 1 : 0}`)
-    .join(';');
+/** A budget's spec as its scripts read it, made once per spec: every call of a budget sends the same one. */
+const specTexts = new WeakMap<BudgetSpec, { readonly limits: string; readonly maxTotalCost: string }>();
+
+function specArgs(spec: BudgetSpec): { readonly limits: string; readonly maxTotalCost: string } {
+  let texts = specTexts.get(spec);
+  if (texts === undefined) {
+    texts = {
+      limits: spec.limits
+        .map((l) => `${l.name},${l.limit},${l.windowMs},${l.capacity},${l.ratePerMs},${l.sliding ? 1 : 0}`)
+        .join(';'),
+      maxTotalCost: spec.maxTotalCost === undefined ? '' : String(spec.maxTotalCost),
+    };
+    specTexts.set(spec, texts);
+  }
+  return texts;
 }
 
 function amountsArg(spec: BudgetSpec, amounts: Amounts): string {

@@ -42,17 +42,24 @@ export async function runScript(
  * as `%.17g` strings: Lua numbers are doubles, but Redis turns a returned number into an integer and
  * `tostring` keeps only 14 digits.
  *
- * KEYS: 1 state hash, 2 open runs hash, 3 audit stream, 4..6 sliding logs of tokens, requests, cost.
- * The state hash holds `epoch` (server time when it was created), `spent`, and per limit `<name>:level`,
- * `<name>:at` (updatedAt), `<name>:cd` (cooldownUntil, absent for none) and `<name>:used` (sum of its log).
- * A log is a list of `at|amount|id` entries, oldest first.
+ * KEYS: 1 state hash, 2 open runs hash, 3 audit stream, 4..6 sliding logs of tokens, requests, cost,
+ * 7 reservations hash. The state hash holds `epoch` (server time when it was created), `spent`, and per limit
+ * `<name>:level`, `<name>:at` (updatedAt), `<name>:cd` (cooldownUntil, absent for none) and `<name>:used`
+ * (what its log holds). A log is a list of `at|amount|id` entries, oldest first, each with the amount it was
+ * logged with. The reservations hash has a field `<name>:<id>` per reservation with entries in that log:
+ * `count|total|refunded`, how many entries, the amounts they were logged with, and how much of that has been
+ * refunded since. Refunds come out of a reservation's oldest entries first (as `token-bucket.ts` changes them
+ * in place), so an entry's amount now is what it was logged with less what of `refunded` its older entries
+ * have not absorbed. That keeps every call O(1) amortised in the length of the log: a refund changes one
+ * field instead of finding the entries, expiry pops from the head only what has expired, and a wait reads
+ * from the head only as far as it must.
  *
  * Every script takes the spec first (`name,limit,windowMs,capacity,ratePerMs,sliding;...`), then the
  * epoch the caller last saw and how long it has seen Redis down, so that state lost by a restart is
  * recreated paused until every grant made before the loss has left its window.
  */
 const PRELUDE = `
-local S, OPEN, AUDIT = KEYS[1], KEYS[2], KEYS[3]
+local S, OPEN, AUDIT, HELD = KEYS[1], KEYS[2], KEYS[3], KEYS[7]
 local LOGS = { tokens = KEYS[4], requests = KEYS[5], cost = KEYS[6] }
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + tonumber(clock[2]) / 1000
@@ -74,6 +81,34 @@ end
 local function parseEntry(e)
   local at, amount, id = string.match(e, '^([^|]*)|([^|]*)|(.*)$')
   return tonumber(at), tonumber(amount), id
+end
+
+local function getHeld(name, id)
+  local v = redis.call('HGET', HELD, name .. ':' .. id)
+  if not v then return nil end
+  local count, total, refunded = string.match(v, '^([^|]*)|([^|]*)|(.*)$')
+  return { count = tonumber(count), total = tonumber(total), refunded = tonumber(refunded) }
+end
+
+local function putHeld(name, id, held)
+  local field = name .. ':' .. id
+  if held.count <= 0 then
+    redis.call('HDEL', HELD, field)
+  else
+    redis.call('HSET', HELD, field, held.count .. '|' .. num(held.total) .. '|' .. num(held.refunded))
+  end
+end
+
+-- What an entry leaving the head of the log still held: its logged amount less the refunds that reached it.
+-- An entry without a reservation field (a resync's) was never refunded.
+local function leave(name, amount, id)
+  if id == '' then return amount end
+  local held = getHeld(name, id)
+  if not held then return amount end
+  local back = math.min(held.refunded, amount)
+  held.count, held.total, held.refunded = held.count - 1, held.total - amount, held.refunded - back
+  putHeld(name, id, held)
+  return amount - back
 end
 
 local function ensureEpoch(limits, expected, downFor)
@@ -111,10 +146,10 @@ local function load(spec)
     while true do
       local head = redis.call('LINDEX', key, 0)
       if not head then break end
-      local at, amount = parseEntry(head)
+      local at, amount, id = parseEntry(head)
       if at + spec.windowMs > now then break end
       redis.call('LPOP', key)
-      st.used = st.used - amount
+      st.used = st.used - leave(n, amount, id)
     end
     -- Float sums drift; an empty log is exactly zero.
     if redis.call('LLEN', key) == 0 or st.used < 0 then st.used = 0 end
@@ -128,6 +163,24 @@ local function save(spec, st)
   if st.cd > -INF then redis.call('HSET', S, n .. ':cd', num(st.cd)) end
 end
 
+-- Calls visit(entry) on the entries of a log from its head (or, with fromTail, its tail) on, until it
+-- answers true: reads a few entries first and twice as many each time more are needed, so a walk that stops
+-- early reads little of a long log.
+local function walk(key, fromTail, visit)
+  local seen, size = 0, 16
+  while true do
+    local chunk
+    if fromTail then chunk = redis.call('LRANGE', key, -(seen + size), -(seen + 1))
+    else chunk = redis.call('LRANGE', key, seen, seen + size - 1) end
+    local count = #chunk
+    for i = 1, count do
+      if visit(chunk[fromTail and count + 1 - i or i]) then return end
+    end
+    if count < size then return end
+    seen, size = seen + size, size * 2
+  end
+end
+
 local function waitFor(spec, st, amount)
   if amount > spec.limit then return INF end
   -- A run that asks nothing of this limit is not held back by it, not even by its cooldown.
@@ -138,16 +191,26 @@ local function waitFor(spec, st, amount)
     if spec.rate > 0 then bucketWait = (needed - st.level) / spec.rate else bucketWait = INF end
   end
   local logWait = 0
-  if spec.sliding then
-    local excess = st.used + amount - spec.limit
-    if excess > 0 then
-      for _, e in ipairs(redis.call('LRANGE', LOGS[spec.name], 0, -1)) do
-        if excess <= 0 then break end
-        local at, am = parseEntry(e)
-        excess = excess - am
-        logWait = at + spec.windowMs - now
+  local excess = spec.sliding and st.used + amount - spec.limit or 0
+  if excess > 0 then
+    -- Only as many of the oldest entries as must slide out are read, each at its amount now: the refunds of
+    -- its reservation that older entries of the same reservation have not absorbed come off it.
+    local refunded = {}
+    walk(LOGS[spec.name], false, function(e)
+      local at, am, id = parseEntry(e)
+      if id ~= '' then
+        if refunded[id] == nil then
+          local held = getHeld(spec.name, id)
+          refunded[id] = held and held.refunded or 0
+        end
+        local back = math.min(refunded[id], am)
+        refunded[id] = refunded[id] - back
+        am = am - back
       end
-    end
+      excess = excess - am
+      logWait = at + spec.windowMs - now
+      return excess <= 0
+    end)
   end
   -- Whole milliseconds, as token-bucket.ts: a fractional wait could round to no progress at all.
   return math.ceil(math.max(bucketWait, logWait, st.cd - now, 0))
@@ -157,6 +220,9 @@ local function logAppend(spec, st, amount, id)
   if spec.sliding and amount > 0 then
     redis.call('RPUSH', LOGS[spec.name], num(now) .. '|' .. num(amount) .. '|' .. id)
     st.used = st.used + amount
+    local held = getHeld(spec.name, id) or { count = 0, total = 0, refunded = 0 }
+    held.count, held.total = held.count + 1, held.total + amount
+    putHeld(spec.name, id, held)
   end
 end
 
@@ -168,18 +234,38 @@ local function adjustState(spec, st, id, delta)
     logAppend(spec, st, delta, id)
     return
   end
-  local refund = -delta
-  local key = LOGS[spec.name]
-  for i, e in ipairs(redis.call('LRANGE', key, 0, -1)) do
-    if refund <= 0 then break end
-    local at, am, eid = parseEntry(e)
-    if eid == id and am > 0 then
-      local back = math.min(refund, am)
-      refund = refund - back
-      st.used = st.used - back
-      redis.call('LSET', key, i - 1, num(at) .. '|' .. num(am - back) .. '|' .. eid)
-    end
+  -- A refund takes back at most what the reservation's entries in the window still hold.
+  local held = getHeld(spec.name, id)
+  if not held then return end
+  local back = math.min(-delta, held.total - held.refunded)
+  if back <= 0 then return end
+  held.refunded = held.refunded + back
+  st.used = st.used - back
+  putHeld(spec.name, id, held)
+end
+
+-- Puts a resync's entry after every entry not later than it, keeping the log in time order. Only the entries
+-- between its place and the end of the log nearer in time are moved (popped, then pushed back behind it):
+-- a provider's report usually places it near one end, at once or a short reset before the window's start.
+local function insertByTime(key, at, entry)
+  local first, last = redis.call('LINDEX', key, 0), redis.call('LINDEX', key, -1)
+  if not last or parseEntry(last) <= at then
+    redis.call('RPUSH', key, entry)
+    return
   end
+  local fromTail = at - parseEntry(first) >= parseEntry(last) - at
+  local moved = 0
+  walk(key, fromTail, function(e)
+    local later = parseEntry(e) > at
+    if later == fromTail then moved = moved + 1 end
+    return later ~= fromTail
+  end)
+  local pop, push = 'LPOP', 'LPUSH'
+  if fromTail then pop, push = 'RPOP', 'RPUSH' end
+  local popped = {}
+  if moved > 0 then popped = redis.call(pop, key, moved) end
+  redis.call(push, key, entry)
+  for i = moved, 1, -1 do redis.call(push, key, popped[i]) end
 end
 
 local function available(spec, st)
@@ -288,12 +374,7 @@ for _, spec in ipairs(limits) do
     local unknown = providerLimit - remaining - st.used
     if spec.sliding and unknown > 0 then
       local at = math.min(now, now + math.max(0, resetMs) - spec.windowMs)
-      local entry = num(at) .. '|' .. num(unknown) .. '|'
-      local key, pivot = LOGS[spec.name], nil
-      for _, e in ipairs(redis.call('LRANGE', key, 0, -1)) do
-        if parseEntry(e) > at then pivot = e break end
-      end
-      if pivot then redis.call('LINSERT', key, 'BEFORE', pivot, entry) else redis.call('RPUSH', key, entry) end
+      insertByTime(LOGS[spec.name], at, num(at) .. '|' .. num(unknown) .. '|')
       st.used = st.used + unknown
     end
     save(spec, st)

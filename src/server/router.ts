@@ -22,35 +22,40 @@ export class EventRouter {
 
   /** Routes an event of a gateway task, or with `task` undefined one published from elsewhere. */
   route(event: TaskEvent<unknown>, task: GatewayTask | undefined): void {
-    const frame = eventToFrame(event) as TaskFrame | undefined;
-    if (frame === undefined) return;
     const owner: Owner = task?.tenant.identity;
     const id = task?.id ?? event.taskId;
-    const own = task === undefined ? frame : relabel(frame, id, undefined);
-    // Each view of the frame is encoded once, however many sockets it goes to.
-    let ownText: string | undefined;
-    let foreign: TaskFrame | undefined;
-    let foreignText: string | undefined;
-    const sendTo = (client: Pick<GatewayClient, 'send'>, mine: boolean): void => {
-      if (mine) client.send(own, (ownText ??= JSON.stringify(own)));
-      else {
-        foreign ??= relabel(frame, id, owner);
-        client.send(foreign, (foreignText ??= JSON.stringify(foreign)));
-      }
-    };
     const submitter = task?.submitter;
-    if (submitter !== undefined) sendTo(submitter, true);
-    this.watches.forEachWatcher(owner, id, (client) => {
-      if (client !== submitter) sendTo(client, owner === undefined || client.identity === owner);
-    });
+    const watched = this.watches.isWatched(owner, id);
+    if (submitter !== undefined || watched) {
+      // Made under the id the owner's clients know the task by, so that a lone submitter's is not copied.
+      const own = eventToFrame(event, id) as TaskFrame | undefined;
+      if (own !== undefined) {
+        const ownText = JSON.stringify(own);
+        submitter?.send(own, ownText);
+        if (watched) this.#toWatchers(owner, id, own, ownText, submitter);
+      }
+    }
     if (event.type === 'settled') this.watches.taskEnded(owner, id);
   }
-}
 
-/** A task's frame as a client sees it: under the id it gave, naming the owner when it is not the client's. */
-function relabel(frame: TaskFrame, taskId: string, owner: string | undefined): TaskFrame {
-  const withOwner = owner === undefined ? {} : { owner };
-  if (frame.type === 'settled')
-    return { ...frame, taskId, ...withOwner, result: { ...frame.result, taskId } };
-  return { ...frame, taskId, ...withOwner };
+  /** Sends a frame to a task's watchers besides its submitter; the view naming the owner is encoded once. */
+  #toWatchers(
+    owner: Owner,
+    id: string,
+    own: TaskFrame,
+    ownText: string,
+    submitter: GatewayTask['submitter'] | undefined,
+  ): void {
+    let foreign: TaskFrame | undefined;
+    let foreignText: string | undefined;
+    this.watches.forEachWatcher(owner, id, (client) => {
+      if (client === submitter) return;
+      if (owner === undefined || client.identity === owner) {
+        client.send(own, ownText);
+        return;
+      }
+      foreign ??= { ...own, owner };
+      client.send(foreign, (foreignText ??= JSON.stringify(foreign)));
+    });
+  }
 }

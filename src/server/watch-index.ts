@@ -103,12 +103,18 @@ export class WatchIndex<C extends Watcher> {
     this.#watches.delete(client);
   }
 
+  /**
+   * Whether any client may watch this task: most events have no watcher but their submitter, and nothing need
+   * be made for watchers then.
+   */
+  isWatched(owner: Owner, id: string): boolean {
+    return this.#everything.size > 0 || this.#byOwner.has(owner) || this.#byTask.get(owner)?.has(id) === true;
+  }
+
   /** Calls `visit` once for every client watching this task. */
   forEachWatcher(owner: Owner, id: string, visit: (client: C) => void): void {
     const byTask = this.#byTask.get(owner)?.get(id);
     const byOwner = this.#byOwner.get(owner);
-    // Most events have no watcher but their submitter: nothing is allocated for them.
-    if (byTask === undefined && byOwner === undefined && this.#everything.size === 0) return;
     const seen = new Set<C>();
     const once = (client: C): void => {
       if (seen.has(client)) return;

@@ -21,7 +21,7 @@ export interface ToWebSocketOptions {
   readonly highWaterMark?: number;
   /** Buffered plus held bytes above which a socket is closed with 1008. @defaultValue 16777216 */
   readonly hardLimit?: number;
-  /** Clock of the drain polls. @defaultValue asyncScheduler */
+  /** Clock of the one-second deadline for a slow socket closed with 1008. @defaultValue asyncScheduler */
   readonly scheduler?: SchedulerLike;
 }
 

@@ -1,17 +1,16 @@
 import { once } from 'node:events';
-import type { SchedulerLike, Subscription } from 'rxjs';
+import type { SchedulerLike } from 'rxjs';
 import type { WebSocket } from 'ws';
 import { Deque } from '../core/deque.js';
 import type { ServerFrame } from './protocol.js';
 
-/** How often a socket over its high-water mark is checked for room, in milliseconds. */
-const DRAIN_POLL_MS = 5;
 /** How long a closing socket may take to say goodbye before it is cut off. */
 const TERMINATE_AFTER_MS = 1_000;
 
 export interface ClientConnectionOptions {
   readonly highWaterMark: number;
   readonly hardLimit: number;
+  /** Clock of the deadline for a closing socket's goodbye. */
   readonly scheduler: SchedulerLike;
   /** Called once when the socket is being closed for being too slow (past `hardLimit`, or by `closeSlow`). */
   readonly onOverflow?: () => void;
@@ -36,8 +35,9 @@ const METRICS_BYTES = 256;
  * One client socket as the gateway and `toWebSocket` see it: a send path that keeps memory bounded
  * when the client reads slowly. Below `highWaterMark` buffered bytes, frames go straight out. Above it,
  * frames wait in order in an outbox where the deltas of one task merge into one frame (text is batched,
- * never dropped) and only the newest metrics frame is kept; the outbox drains as the socket does. Past
- * `hardLimit` (socket buffer plus outbox), the socket is closed with 1008.
+ * never dropped) and only the newest metrics frame is kept; the outbox drains as the socket does, as soon as
+ * the socket has written what it buffered, with no timer. Past `hardLimit` (socket buffer plus outbox), the
+ * socket is closed with 1008.
  */
 export class ClientConnection {
   readonly socket: WebSocket;
@@ -47,7 +47,8 @@ export class ClientConnection {
   readonly #openDeltas = new Map<string, Extract<Held, { kind: 'delta' }>>();
   #heldMetrics: Extract<Held, { kind: 'metrics' }> | undefined;
   #heldBytes = 0;
-  #drain: Subscription | undefined;
+  /** An unsolicited pong is queued behind the socket's buffered bytes; its write callback flushes the outbox. */
+  #awaitingDrain = false;
   #overflowed = false;
 
   constructor(socket: WebSocket, options: ClientConnectionOptions) {
@@ -83,14 +84,12 @@ export class ClientConnection {
       );
       return;
     }
-    this.#scheduleDrain();
+    this.#awaitDrain();
     this.#options.onHold?.();
   }
 
-  /** Stops the drain timer and lets go of held frames; called when the socket has closed. */
+  /** Lets go of held frames; called when the socket has closed. */
   dispose(): void {
-    this.#drain?.unsubscribe();
-    this.#drain = undefined;
     this.#outbox.clear();
     this.#openDeltas.clear();
     this.#heldMetrics = undefined;
@@ -130,13 +129,22 @@ export class ClientConnection {
     this.#heldBytes += Buffer.byteLength(text);
   }
 
-  #scheduleDrain(): void {
-    if (this.#drain !== undefined) return;
-    this.#drain = this.#options.scheduler.schedule(() => {
-      this.#drain = undefined;
-      this.#flush();
-    }, DRAIN_POLL_MS);
+  /**
+   * `ws` has no 'drain' event, but a frame's write callback runs once it, and so everything queued before it,
+   * has been written. An unsolicited pong (RFC 6455 §5.5.3: no answer is expected) is the smallest frame to
+   * wait on: one per time the outbox fills, where a callback on every frame sent would cost every socket,
+   * slow or not (about 0.2 µs a frame), and a timer polling the buffer would refill it up to a tick late.
+   */
+  #awaitDrain(): void {
+    if (this.#awaitingDrain) return;
+    this.#awaitingDrain = true;
+    this.socket.pong(undefined, undefined, this.#drained);
   }
+
+  readonly #drained = (): void => {
+    this.#awaitingDrain = false;
+    this.#flush();
+  };
 
   #flush(): void {
     if (this.socket.readyState !== this.socket.OPEN) return;
@@ -158,7 +166,7 @@ export class ClientConnection {
       }
       this.socket.send(text);
     }
-    if (this.#outbox.size > 0) this.#scheduleDrain();
+    if (this.#outbox.size > 0) this.#awaitDrain();
   }
 
   /**

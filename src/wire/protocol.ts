@@ -282,16 +282,17 @@ export function errorFrame(error: RxAgentError, taskId?: string): ErrorFrame {
 }
 
 /**
- * A `Settled` result as plain JSON, its error flattened with `toJSON()`.
+ * A `Settled` result as plain JSON, its error flattened with `toJSON()`, under `taskId` (the result's own by
+ * default).
  *
  * @example
  * socket.send(JSON.stringify({ type: 'settled', taskId: r.taskId, result: settledToJson(r) }));
  */
-export function settledToJson(result: Settled<unknown>): SettledJson {
+export function settledToJson(result: Settled<unknown>, taskId = result.taskId): SettledJson {
   if (result.status === 'fulfilled') {
     return {
       status: 'fulfilled',
-      taskId: result.taskId,
+      taskId,
       value: result.value,
       usage: result.usage,
       attempts: result.attempts,
@@ -300,7 +301,7 @@ export function settledToJson(result: Settled<unknown>): SettledJson {
   }
   return {
     status: 'rejected',
-    taskId: result.taskId,
+    taskId,
     error: result.error.toJSON(),
     ...(result.usage === undefined ? {} : { usage: result.usage }),
     attempts: result.attempts,
@@ -309,24 +310,25 @@ export function settledToJson(result: Settled<unknown>): SettledJson {
 }
 
 /**
- * The frame that carries a task event to clients; `retry` events stay on the server (`undefined`).
+ * The frame that carries a task event to clients, under `taskId` (the event's own by default: a gateway names
+ * a task by the id its client gave); `retry` events stay on the server (`undefined`).
  *
  * @example
  * const frame = eventToFrame(event);
  * if (frame !== undefined) socket.send(JSON.stringify(frame));
  */
-export function eventToFrame(event: TaskEvent<unknown>): ServerFrame | undefined {
+export function eventToFrame(event: TaskEvent<unknown>, taskId = event.taskId): ServerFrame | undefined {
   switch (event.type) {
     case 'started':
-      return { type: 'started', taskId: event.taskId, waitMs: event.waitMs };
+      return { type: 'started', taskId, waitMs: event.waitMs };
     case 'delta':
-      return { type: 'delta', taskId: event.taskId, seq: event.seq, text: event.text };
+      return { type: 'delta', taskId, seq: event.seq, text: event.text };
     case 'tool':
-      return { type: 'tool', taskId: event.taskId, calls: [...event.calls] };
+      return { type: 'tool', taskId, calls: [...event.calls] };
     case 'route':
-      return { type: 'route', taskId: event.taskId, deployment: event.deployment, attempt: event.attempt };
+      return { type: 'route', taskId, deployment: event.deployment, attempt: event.attempt };
     case 'settled':
-      return { type: 'settled', taskId: event.taskId, result: settledToJson(event.result) };
+      return { type: 'settled', taskId, result: settledToJson(event.result, taskId) };
     case 'retry':
       return undefined;
   }

@@ -92,6 +92,21 @@ describe('createBudget', () => {
     expect(states).toEqual([500, 200]);
   });
 
+  it('re-synchronises from anthropic-ratelimit headers, reading their reset instants on its own clock', () => {
+    testScheduler.run(({ expectObservable }) => {
+      const budget = createBudget({ requestsPerMinute: 50, burst: 60, scheduler: testScheduler });
+      // Another process spent the minute's requests; the provider frees them at 12 s on this clock.
+      budget.observe({
+        'anthropic-ratelimit-requests-limit': '50',
+        'anthropic-ratelimit-requests-remaining': '0',
+        'anthropic-ratelimit-requests-reset': '1970-01-01T00:00:12Z',
+      });
+      expectObservable(budget.reserve({ tokens: 1 }), '^').toBe('12s (r|)', {
+        r: expect.anything() as unknown,
+      });
+    });
+  });
+
   it('errors a waiting run with BudgetExhaustedError when its store fails, keeping the cause', () => {
     const failure = new Error('connection refused');
     const store = { ...memoryStore(), acquire: () => throwError(() => failure) };

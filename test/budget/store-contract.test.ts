@@ -58,6 +58,17 @@ const scenarios: readonly Scenario[] = [
     ],
   },
   {
+    name: 'refunds to the window no more than the reservation holds in it',
+    spec: tokens(1_000),
+    steps: [
+      { acquire: { tokens: 300 }, id: 'a', expect: 'granted' },
+      { acquire: { tokens: 700 }, id: 'b', expect: 'granted' },
+      // The bucket gets 500 back; the window only the 300 that `a` holds, so `b`'s 700 still count.
+      { adjust: { tokens: -500 }, id: 'a', final: true },
+      { view: { tokens: 300 } },
+    ],
+  },
+  {
     name: 'holds every grant back while a cooldown lasts',
     spec: tokens(1_000),
     steps: [{ coolDownMs: 5_000 }, { acquire: { tokens: 1 }, id: 'a', expect: { waitAbout: 5_000 } }],

@@ -6,7 +6,9 @@ import { createWriteStream } from 'node:fs';
 import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
 import { countById, readResults, runCli, startCli, tempDir, writePrompts } from './spawn-cli.js';
+import { startReplayServer } from '../support/replay-server.js';
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
 beforeEach(async () => {
@@ -35,7 +37,7 @@ describe('rxagent run', () => {
         '10',
       ]);
       expect(stderr.split('\n')[0]).toBe(
-        'rxagent: using simulated model (set OPENAI_API_KEY or OPENAI_BASE_URL to use a real provider)',
+        'rxagent: using simulated model (set OPENAI_API_KEY, OPENAI_BASE_URL or ANTHROPIC_API_KEY to use a real provider)',
       );
       expect(code).toBe(0);
       const results = await readResults(dir.path('results.jsonl'));
@@ -338,8 +340,38 @@ describe('usage mistakes', () => {
       ]);
       expect(code).toBe(2);
       expect(stderr).toBe(
-        'rxagent: --model gpt-4o needs OPENAI_API_KEY or --base-url; without them only "simulated" runs\n',
+        'rxagent: --model gpt-4o needs OPENAI_API_KEY, ANTHROPIC_API_KEY or --base-url; without them only "simulated" runs\n',
       );
+    },
+    SLOW,
+  );
+});
+
+describe('providers', () => {
+  it(
+    '--model anthropic:NAME runs on Anthropic, says so, and prices the run from the catalog',
+    async () => {
+      const replay = await startReplayServer();
+      try {
+        // A recorded Anthropic Messages stream (test/models/anthropic/fixtures/SOURCES.md: text.sse).
+        const body = await readFile(join(import.meta.dirname, '../models/anthropic/fixtures/text.sse'));
+        replay.queue({ body }, { body });
+        const ids = await writePrompts(dir.path('p.jsonl'), 2);
+        const { code, stdout, stderr } = await runCli(
+          ['run', dir.path('p.jsonl'), '-o', dir.path('o.jsonl'), '--model', 'anthropic:claude-haiku-4-5'],
+          { ANTHROPIC_API_KEY: 'sk-ant-test', ANTHROPIC_BASE_URL: replay.origin },
+        );
+        expect(stderr).toContain(`rxagent: using anthropic claude-haiku-4-5 at ${replay.origin}`);
+        expect(code).toBe(0);
+        expect(countById(await readResults(dir.path('o.jsonl')))).toEqual(new Map(ids.map((id) => [id, 1])));
+        expect(replay.requests.map((r) => (r.body as { model?: string }).model)).toEqual([
+          'claude-haiku-4-5',
+          'claude-haiku-4-5',
+        ]);
+        expect(stdout).toMatch(/cost \$0\.\d{4}/);
+      } finally {
+        await replay.close();
+      }
     },
     SLOW,
   );

@@ -9,7 +9,14 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** The environment of a user with no provider configured, so the CLI picks the simulated model. */
 function offlineEnv(): NodeJS.ProcessEnv {
-  const { OPENAI_API_KEY: _key, OPENAI_BASE_URL: _url, RXAGENT_MODEL: _model, ...env } = process.env;
+  const {
+    OPENAI_API_KEY: _key,
+    OPENAI_BASE_URL: _url,
+    ANTHROPIC_API_KEY: _anthropicKey,
+    ANTHROPIC_BASE_URL: _anthropicUrl,
+    RXAGENT_MODEL: _model,
+    ...env
+  } = process.env;
   return env;
 }
 
@@ -24,11 +31,14 @@ export interface Cli {
   waitFor(stream: 'stdout' | 'stderr', text: string | RegExp): Promise<void>;
 }
 
-/** Starts `src/cli/main.ts` with tsx from the repository root, as `npm start` and users do. */
-export function startCli(args: readonly string[]): Cli {
+/**
+ * Starts `src/cli/main.ts` with tsx from the repository root, as `npm start` and users do, with no provider
+ * configured unless `env` configures one.
+ */
+export function startCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Cli {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
     cwd: ROOT,
-    env: offlineEnv(),
+    env: { ...offlineEnv(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const waiters = new Set<() => void>();
@@ -72,8 +82,9 @@ export function startCli(args: readonly string[]): Cli {
 /** Runs `rxagent` to its end. */
 export async function runCli(
   args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const cli = startCli(args);
+  const cli = startCli(args, env);
   const code = await cli.exit;
   return { code, stdout: cli.stdout, stderr: cli.stderr };
 }

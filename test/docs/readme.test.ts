@@ -29,6 +29,8 @@ describe('README', () => {
           paths: {
             rxagent: ['../../src/index.ts'],
             'rxagent/openai': ['../../src/models/openai/index.ts'],
+            'rxagent/anthropic': ['../../src/models/anthropic/index.ts'],
+            'rxagent/ai-sdk': ['../../src/models/ai-sdk/index.ts'],
             'rxagent/server': ['../../src/server/index.ts'],
             'rxagent/redis': ['../../src/redis/index.ts'],
             'rxagent/testing': ['../../src/testing/index.ts'],

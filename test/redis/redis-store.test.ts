@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import { filter, firstValueFrom, from, lastValueFrom, of, startWith, Subject, tap } from 'rxjs';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { createBudget } from '../../src/budget/create-budget.js';
+import { DEFAULT_BUDGET_PREFIX, budgetKeys } from '../../src/redis/keys.js';
 import { redisStore, type RedisStore } from '../../src/redis/redis-store.js';
 import type { BudgetSpec } from '../../src/budget/store.js';
 import { limitSpec } from '../../src/budget/token-bucket.js';
@@ -37,6 +38,28 @@ const noticedDown = (store: RedisStore): Promise<void> =>
     if (store.client.status !== 'ready') resolve();
     else store.client.once('close', resolve);
   });
+
+/** The Redis server's time in ms, the clock the scripts read. */
+const serverNow = async (): Promise<number> => {
+  const [seconds, micros] = await admin.time();
+  return Number(seconds) * 1_000 + Number(micros) / 1_000;
+};
+
+/**
+ * Moves entry `index` of budget `k`'s tokens log to `ageMs` before now. Redis's clock (`TIME`) cannot be moved
+ * and a test must not wait out a minute's window, so this rewrites the `at` of a stored `at|amount|id` entry:
+ * the one detail of the store's layout these tests rely on.
+ */
+const backdate = async (k: string, index: number, ageMs: number): Promise<void> => {
+  const log = budgetKeys(DEFAULT_BUDGET_PREFIX, k)[3];
+  const entry = (await admin.lindex(log, index)) ?? '';
+  const at = (await serverNow()) - ageMs;
+  await admin.lset(log, index, `${at}${entry.slice(entry.indexOf('|'))}`);
+};
+
+/** The times of budget `k`'s tokens log entries, as stored (oldest first). */
+const logTimes = async (k: string): Promise<number[]> =>
+  (await admin.lrange(budgetKeys(DEFAULT_BUDGET_PREFIX, k)[3], 0, -1)).map((e) => Number(e.split('|')[0]));
 
 describeRedis('redisStore', () => {
   beforeAll(async () => {
@@ -111,6 +134,29 @@ describeRedis('redisStore', () => {
     expect(view.available.tokens).toBeLessThan(1e-6);
   });
 
+  it('keeps the budgets of one store apart: a key it has not used yet is not taken for a lost one', async () => {
+    const store = open();
+    const first = key();
+    const second = key();
+    for (const k of [first, second, first, second]) {
+      expect(
+        await firstValueFrom(store.acquire({ key: k, spec, id: `r-${k}`, amounts: { tokens: 1 }, now: 0 })),
+      ).toEqual({ granted: true });
+    }
+  });
+
+  it('lets calls made before the first connection wait on one listener, not one each', async () => {
+    const store = open();
+    expect(store.client.status).not.toBe('ready');
+    const k = key();
+    const calls = Array.from({ length: 50 }, (_, i) =>
+      firstValueFrom(store.acquire({ key: k, spec, id: `r${i}`, amounts: { tokens: 1 }, now: 0 })),
+    );
+    // The store's own 'ready' handler, and the one the 50 waiting calls share.
+    expect(store.client.listenerCount('ready')).toBe(2);
+    expect((await Promise.all(calls)).every((r) => r.granted)).toBe(true);
+  });
+
   it('refunds and charges reservations, counting money until they are final', async () => {
     const store = open();
     const k = key();
@@ -144,6 +190,68 @@ describeRedis('redisStore', () => {
       granted: false,
       never: 'max-total-cost',
     });
+  });
+
+  it("waits for what refunds left in a reservation's entries, and an entry leaves the window with just that", async () => {
+    const store = open();
+    const k = key();
+    const acquire = (id: string, tokens: number) =>
+      firstValueFrom(store.acquire({ key: k, spec, id, amounts: { tokens }, now: 0 }));
+    await acquire('a', 600);
+    await lastValueFrom(
+      store.adjust({ key: k, spec, id: 'a', delta: { tokens: -400 }, now: 0, final: true }),
+    );
+    await acquire('b', 300);
+    await acquire('c', 500);
+    // a (holding 200 of its 600) slides out in 20 s, b (300) in 30 s; the full window must free 300.
+    await backdate(k, 0, 40_000);
+    await backdate(k, 1, 30_000);
+    const whileHeld = await acquire('d', 300);
+    expect('waitMs' in whileHeld && whileHeld.waitMs).toBeGreaterThan(29_000);
+    expect('waitMs' in whileHeld && whileHeld.waitMs).toBeLessThanOrEqual(30_000);
+    // With a gone, 800 remain, so 300 more must still wait for b; the bucket alone would take 18 s.
+    await backdate(k, 0, WINDOW + 1_000);
+    const afterA = await acquire('d', 300);
+    expect('waitMs' in afterA && afterA.waitMs).toBeGreaterThan(29_000);
+    expect('waitMs' in afterA && afterA.waitMs).toBeLessThanOrEqual(30_000);
+    // Once every entry has left, nothing of the reservations stays behind.
+    await backdate(k, 0, WINDOW + 1_000);
+    await backdate(k, 1, WINDOW + 1_000);
+    await firstValueFrom(store.view({ key: k, spec, now: 0 }));
+    expect(await admin.llen(budgetKeys(DEFAULT_BUDGET_PREFIX, k)[3])).toBe(0);
+    expect(await admin.hlen(budgetKeys(DEFAULT_BUDGET_PREFIX, k)[6])).toBe(0);
+  });
+
+  it("puts a resync's entry into the log in time order, whichever end it is nearer", async () => {
+    const store = open();
+    const k = key();
+    for (let i = 0; i < 50; i++) {
+      await firstValueFrom(store.acquire({ key: k, spec, id: `r${i}`, amounts: { tokens: 10 }, now: 0 }));
+    }
+    // One entry a second from 55 s ago to 6 s ago.
+    for (let i = 0; i < 50; i++) await backdate(k, i, 55_000 - i * 1_000);
+    const resync = (remaining: number, resetMs: number) =>
+      lastValueFrom(
+        store.resync({
+          key: k,
+          spec,
+          limit: 'tokens',
+          report: { remaining, providerLimit: 1_000, resetMs },
+          now: 0,
+        }),
+      );
+    // 100 unknown tokens that reset in 30 s, placed 30 s ago: 24 entries from the tail are moved.
+    await resync(400, 30_000);
+    // 100 more that reset in 20 s, placed 40 s ago: 16 entries from the head are moved.
+    await resync(300, 20_000);
+    const times = await logTimes(k);
+    expect(times).toHaveLength(52);
+    expect(times).toEqual([...times].sort((x, y) => x - y));
+    const now = await serverNow();
+    const unknown = (await admin.lrange(budgetKeys(DEFAULT_BUDGET_PREFIX, k)[3], 0, -1)).flatMap((e, i) =>
+      e.endsWith('|') ? [Math.round((now - (times[i] ?? 0)) / 1_000)] : [],
+    );
+    expect(unknown).toEqual([40, 30]);
   });
 
   it('cools down and resyncs every process sharing the key', async () => {

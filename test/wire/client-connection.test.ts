@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { asyncScheduler } from 'rxjs';
+import { VirtualTimeScheduler, asyncScheduler } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { ClientConnection } from '../../src/wire/client-connection.js';
@@ -19,7 +19,7 @@ afterEach(() => {
 });
 
 /** A real socket pair on loopback: the server side wrapped in a ClientConnection, the client paused. */
-async function pair(options: Omit<ClientConnectionOptions, 'scheduler'>) {
+async function pair(options: Omit<ClientConnectionOptions, 'scheduler'> & Partial<ClientConnectionOptions>) {
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false });
   servers.push(wss);
   await once(wss, 'listening');
@@ -32,7 +32,7 @@ async function pair(options: Omit<ClientConnectionOptions, 'scheduler'>) {
   client.on('message', (data) => frames.push(ServerFrameSchema.parse(JSON.parse(frameText(data)))));
   const raw = (client as unknown as { _socket: { pause(): void; resume(): void } })._socket;
   raw.pause();
-  const connection = new ClientConnection(serverSocket, { ...options, scheduler: asyncScheduler });
+  const connection = new ClientConnection(serverSocket, { scheduler: asyncScheduler, ...options });
   return {
     client,
     serverSocket,
@@ -85,6 +85,32 @@ describe('ClientConnection', () => {
       expect(mine.at(-1)?.type).toBe('settled');
     }
     expect(frames.filter((f) => f.type === 'delta').length).toBeLessThan(count / 2);
+    expect(connection.heldBytes).toBe(0);
+  });
+
+  it('sends what it held as soon as the socket has written its buffer, with no timer', async () => {
+    // A clock that never moves: only the socket's own progress can release the held frames.
+    const { connection, frames, resume, client } = await pair({
+      highWaterMark: 16 * 1024,
+      hardLimit: 64 * 1024 * 1024,
+      scheduler: new VirtualTimeScheduler(),
+    });
+    let sent = '';
+    // More than loopback's kernel buffers take while the client does not read.
+    for (let i = 0; i < 60_000; i++) {
+      sent += chunk(i);
+      connection.send({ type: 'delta', taskId: 't', seq: i, text: chunk(i) });
+    }
+    connection.send({ type: 'settled', taskId: 't', result: settled('t') });
+    expect(connection.heldBytes).toBeGreaterThan(0);
+    resume();
+    await new Promise<void>((resolve) => {
+      client.on('message', () => {
+        if (frames.some((f) => f.type === 'settled')) resolve();
+      });
+    });
+    const text = frames.flatMap((f) => (f.type === 'delta' ? [f.text] : [])).join('');
+    expect(text).toBe(sent);
     expect(connection.heldBytes).toBe(0);
   });
 

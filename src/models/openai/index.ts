@@ -1,4 +1,10 @@
 export { openaiModel } from './openai.js';
 export type { OpenAIModelConfig } from './openai.js';
-export { DEFAULT_OPENAI_MODEL, defaultAgent } from './default-agent.js';
-export type { DefaultAgent, DefaultAgentOptions, OpenAIChoice, SimulatedChoice } from './default-agent.js';
+export { DEFAULT_ANTHROPIC_MODEL, DEFAULT_OPENAI_MODEL, defaultAgent } from './default-agent.js';
+export type {
+  AnthropicChoice,
+  DefaultAgent,
+  DefaultAgentOptions,
+  OpenAIChoice,
+  SimulatedChoice,
+} from './default-agent.js';

@@ -1,9 +1,6 @@
 import { APIConnectionError, APIConnectionTimeoutError, APIError } from 'openai';
-import { parseDuration } from '../../core/rate-limit-headers.js';
 import { ProviderError, RateLimitError, RefusalError, RxAgentError } from '../../core/errors/index.js';
-
-/** Used when a 429 names no delay anywhere: neither in its headers nor in its message. */
-export const DEFAULT_RETRY_AFTER_MS = 1_000;
+import { retryAfterMsFrom, type HeaderSource } from '../retry-after.js';
 
 /** What a run had seen when it failed, so the error can say what was received. */
 export interface StreamProgress {
@@ -11,11 +8,6 @@ export interface StreamProgress {
   readonly chunks: number;
   /** Text streamed before the failure. */
   readonly partialText: string;
-}
-
-/** A header reader that accepts `fetch` Headers or nothing. */
-interface HeaderSource {
-  get(name: string): string | null;
 }
 
 /**
@@ -212,44 +204,6 @@ function limitKind(body: ErrorBody, headers: HeaderSource | undefined): 'tokens'
   const namesRequests = REQUESTS_PHRASE.test(body.message);
   if (namesTokens !== namesRequests) return namesRequests ? 'requests' : 'tokens';
   return 'tokens';
-}
-
-/**
- * The delay a 429 asks for, in milliseconds and without any cap: `retry-after-ms`, then `retry-after` (seconds
- * or an HTTP date), then the `x-ratelimit-reset-*` of the limit that was hit, then the message (OpenAI's
- * "try again in 1.2s", Azure's "Please retry after 7 seconds"), then {@link DEFAULT_RETRY_AFTER_MS}.
- */
-export function retryAfterMsFrom(
-  headers: HeaderSource | undefined,
-  limit: 'tokens' | 'requests',
-  message: string,
-  nowMs: number,
-): number {
-  const ms = nonNegative(Number.parseFloat(headers?.get('retry-after-ms') ?? ''));
-  if (ms !== undefined) return ms;
-  const after = headers?.get('retry-after')?.trim();
-  if (after !== undefined && after !== '') {
-    const seconds = nonNegative(Number(after));
-    if (seconds !== undefined) return seconds * 1_000;
-    const date = Date.parse(after);
-    if (!Number.isNaN(date)) return Math.max(0, date - nowMs);
-  }
-  const reset = headers?.get(`x-ratelimit-reset-${limit}`);
-  const resetMs = reset == null ? undefined : parseDuration(reset);
-  if (resetMs !== undefined) return resetMs;
-  return delayInMessage(message) ?? DEFAULT_RETRY_AFTER_MS;
-}
-
-function delayInMessage(message: string): number | undefined {
-  // Azure: "Please retry after 7 seconds." / "Try again in 2 seconds."; OpenAI: "Please try again in 1.2s."
-  const seconds = /\b(?:retry after|try again in) (\d+(?:\.\d+)?) seconds?\b/i.exec(message)?.[1];
-  if (seconds !== undefined) return Number(seconds) * 1_000;
-  const duration = /\btry again in (\S+?)\.?(?:\s|$)/i.exec(message)?.[1];
-  return duration === undefined ? undefined : parseDuration(duration);
-}
-
-function nonNegative(value: number): number | undefined {
-  return Number.isFinite(value) && value >= 0 ? value : undefined;
 }
 
 function received(progress: StreamProgress): string {

@@ -1,14 +1,10 @@
 import fc from 'fast-check';
+import { DEFAULT_RETRY_AFTER_MS, retryAfterMsFrom } from '../../../src/models/retry-after.js';
 import { APIConnectionError, APIConnectionTimeoutError, APIError } from 'openai';
 import { describe, expect, it } from 'vitest';
 import { ProviderError, RateLimitError, TimeoutError } from '../../../src/core/errors/index.js';
 import { defaultRetryable } from '../../../src/operators/retry-backoff.js';
-import {
-  DEFAULT_RETRY_AFTER_MS,
-  incompleteStreamError,
-  retryAfterMsFrom,
-  toProviderError,
-} from '../../../src/models/openai/openai-errors.js';
+import { incompleteStreamError, toProviderError } from '../../../src/models/openai/openai-errors.js';
 
 const NOTHING = { chunks: 0, partialText: '' };
 const NOW = Date.UTC(2025, 0, 1, 12, 0, 0);

@@ -1,18 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import OpenAI from 'openai';
-import {
-  Observable,
-  Subscription,
-  asyncScheduler,
-  filter,
-  from,
-  lastValueFrom,
-  map,
-  toArray,
-  type SchedulerAction,
-  type SchedulerLike,
-} from 'rxjs';
+import { Observable, filter, from, lastValueFrom, map, toArray } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   CancelledError,
@@ -31,6 +20,7 @@ import { runAgents } from '../../../src/operators/run-agents.js';
 import { retryBackoff } from '../../../src/operators/retry-backoff.js';
 import { throttleBudget } from '../../../src/operators/throttle-budget.js';
 import { timeoutWith } from '../../../src/operators/timeout-with.js';
+import { fastTime } from '../../support/fast-time.js';
 import {
   startOpenAIServer,
   type OpenAIServer,
@@ -541,34 +531,6 @@ describe('openaiModel configuration', () => {
     expect(events.at(-1)).toMatchObject({ type: 'done', text: 'Echo: hi' });
   });
 });
-
-/**
- * Real time sped up `factor` times, so a provider's minute passes in a fraction of a second. The server's
- * clock and the budget's scheduler share it, so every figure in the headers means the same on both sides.
- */
-function fastTime(factor: number): { now: () => number; scheduler: SchedulerLike } {
-  const now = (): number => performance.now() * factor;
-  const scheduler: SchedulerLike = {
-    now,
-    schedule<T>(work: (this: SchedulerAction<T>, state?: T) => void, delay = 0, state?: T): Subscription {
-      const all = new Subscription();
-      const plan = (current: T | undefined, after: number): Subscription => {
-        const action = new Subscription() as SchedulerAction<T>;
-        action.schedule = (next?: T, nextDelay = 0) => plan(next, nextDelay);
-        const timer = asyncScheduler.schedule(() => {
-          all.remove(action);
-          work.call(action, current);
-        }, after / factor);
-        action.add(timer);
-        all.add(action);
-        return action;
-      };
-      plan(state, delay);
-      return all;
-    },
-  };
-  return { now, scheduler };
-}
 
 const words = (text: string): number => text.split(/\s+/).filter((w) => w !== '').length;
 

@@ -1,0 +1,207 @@
+import { APIConnectionError, APIConnectionTimeoutError, APIError } from '@anthropic-ai/sdk';
+import { ProviderError, RateLimitError, RefusalError, RxAgentError } from '../../core/errors/index.js';
+import { retryAfterMsFrom } from '../retry-after.js';
+
+/** What a run had seen when it failed, so the error can say what was received. */
+export interface StreamProgress {
+  /** Stream events received before the failure. */
+  readonly chunks: number;
+  /** Text streamed before the failure. */
+  readonly partialText: string;
+}
+
+/**
+ * 429 codes (`error.details.error_code`) that waiting a minute does not cure: the tier's monthly spend cap
+ * and the contract's. Anthropic sends no `retry-after` with them and keeps refusing until access resumes.
+ */
+const SPEND_LIMIT_CODES: readonly string[] = ['enforced_spend_limit_reached', 'contract_spend_limit_reached'];
+
+/** Error types that say the request itself is wrong, should one arrive in a stream's `event: error`. */
+const REQUEST_ERROR_TYPES: readonly string[] = [
+  'invalid_request_error',
+  'authentication_error',
+  'billing_error',
+  'permission_error',
+  'not_found_error',
+];
+
+/**
+ * Turns what `@anthropic-ai/sdk` threw into rxagent's error types: a 429 into `RateLimitError` (or a final
+ * `ProviderError` for a spend cap, or when the API says `x-should-retry: false`), 408/409/5xx, 529
+ * `overloaded_error` and connection failures into retryable `ProviderError`s, other statuses into final ones
+ * carrying the provider's message, and failures while streaming (an `event: error`, a cut connection) into
+ * retryable `ProviderError`s keeping the partial text.
+ *
+ * @param nowMs - The current time, to turn an HTTP-date `retry-after` or an RFC 3339 reset into a delay.
+ *
+ * @example
+ * catch (error) { subscriber.error(toProviderError(error, { chunks, partialText }, scheduler.now())); }
+ */
+export function toProviderError(error: unknown, progress: StreamProgress, nowMs: number): RxAgentError {
+  if (error instanceof RxAgentError) return error as RxAgentError;
+  const partial = progress.chunks > 0 ? { partialText: progress.partialText } : {};
+  if (error instanceof APIConnectionTimeoutError) {
+    return new ProviderError({
+      type: 'timeout',
+      ...partial,
+      message: `Provider request timed out: ${error.message}`,
+      cause: error,
+    });
+  }
+  if (error instanceof APIConnectionError) {
+    return new ProviderError({
+      type: 'connection',
+      ...partial,
+      message: `Could not reach the provider: ${connectionMessage(error)}`,
+      cause: error,
+    });
+  }
+  if (error instanceof APIError) return fromAPIError(error as APIError, progress, nowMs);
+  if (error instanceof SyntaxError) {
+    return new ProviderError({
+      type: 'malformed_chunk',
+      chunks: progress.chunks,
+      partialText: progress.partialText,
+      message: `Provider sent a malformed stream event after ${received(progress)}: ${error.message}`,
+      cause: error,
+    });
+  }
+  // A connection cut mid-stream reaches the stream's reader as undici's bare `TypeError: terminated`.
+  const message = error instanceof Error ? connectionMessage(error) : String(error);
+  return new ProviderError({
+    type: 'stream_interrupted',
+    chunks: progress.chunks,
+    partialText: progress.partialText,
+    message: `Provider stream broke after ${received(progress)}: ${message}`,
+    cause: error,
+  });
+}
+
+/** The error for a stream that ended, without a network error, before `message_stop`. */
+export function incompleteStreamError(progress: StreamProgress): ProviderError {
+  return new ProviderError({
+    type: 'incomplete_stream',
+    chunks: progress.chunks,
+    partialText: progress.partialText,
+    message: `Provider stream ended without a stop_reason after ${received(progress)}`,
+  });
+}
+
+/** What a run saw of a refused answer: Anthropic's `stop_details` and the model that answered. */
+export interface Refusal {
+  readonly model: string;
+  /** `stop_details.explanation`; `''` when the API gave none. */
+  readonly explanation: string;
+  /** `stop_details.category` (`'cyber'`, `'reasoning_extraction'`, …), when the API named one. */
+  readonly category?: string;
+}
+
+/** The error for an answer that ended with `stop_reason: "refusal"`. */
+export function refusalError(taskId: string, refused: Refusal, progress: StreamProgress): RefusalError {
+  const partial = progress.partialText === '' ? {} : { partialText: progress.partialText };
+  const category = refused.category === undefined ? '' : ` (${refused.category})`;
+  const why = refused.explanation === '' ? '' : `: ${refused.explanation}`;
+  return new RefusalError({
+    reason: 'refusal',
+    refusal: refused.explanation,
+    model: refused.model,
+    ...partial,
+    message: `Model ${refused.model} refused task "${taskId}"${category}${why}`,
+  });
+}
+
+function fromAPIError(error: APIError, progress: StreamProgress, nowMs: number): RxAgentError {
+  const { status, headers } = error;
+  const message = error.apiMessage ?? stripStatus(error);
+  const type = error.type ?? undefined;
+  const code = error.errorCode ?? undefined;
+  // The `request-id` header, else the body's `request_id` (a proxy may drop headers, not bodies).
+  const bodyId = (error.error as { request_id?: unknown } | undefined)?.request_id;
+  const requestId = error.requestID ?? (typeof bodyId === 'string' ? bodyId : undefined);
+  const base = {
+    ...(status === undefined ? {} : { status }),
+    ...(type === undefined ? {} : { type }),
+    ...(code === undefined ? {} : { code }),
+    ...(requestId === undefined ? {} : { requestId }),
+    ...(progress.chunks > 0 ? { partialText: progress.partialText } : {}),
+  };
+  if (status === undefined) {
+    // An `event: error` inside a 200 stream (`overloaded_error`, `api_error`): the request was accepted,
+    // so trying again may work, unless the error says the request itself is wrong.
+    return new ProviderError({
+      ...base,
+      chunks: progress.chunks,
+      partialText: progress.partialText,
+      message: `Provider reported an error mid-stream after ${received(progress)}: ${message}`,
+      retryable: type === undefined || !REQUEST_ERROR_TYPES.includes(type),
+      cause: error,
+    });
+  }
+  if (status === 429) {
+    const spendCap = code !== undefined && SPEND_LIMIT_CODES.includes(code);
+    if (spendCap || headers?.get('x-should-retry') === 'false') {
+      return new ProviderError({
+        ...base,
+        message: `Provider refused the request until its limit resets (429${code === undefined ? '' : ` ${code}`}): ${message}`,
+        retryable: false,
+        cause: error,
+      });
+    }
+    const limit = limitKind(headers, message);
+    return new RateLimitError({
+      limit,
+      retryAfterMs: retryAfterMsFrom(headers, limit, '', nowMs),
+      status,
+      message: `Provider rate limit (429): ${message}`,
+      cause: error,
+    });
+  }
+  return new ProviderError({
+    ...base,
+    message: `Provider answered ${status}: ${message}`,
+    ...providerSays(headers),
+    cause: error,
+  });
+}
+
+/** Whether the API said to retry (`x-should-retry`, which the SDK obeys too); else the status decides. */
+function providerSays(headers: Headers | undefined): { retryable?: boolean } {
+  const should = headers?.get('x-should-retry');
+  if (should === 'true') return { retryable: true };
+  if (should === 'false') return { retryable: false };
+  return {};
+}
+
+function stripStatus(error: APIError): string {
+  return error.status === undefined ? error.message : error.message.replace(/^\d{3} /, '');
+}
+
+/** Anthropic's 429 messages name the limit: "… of 50 requests per minute", "… 40,000 input tokens per minute". */
+const REQUESTS_PHRASE = /\brequests per (?:minute|min|day)\b/i;
+const TOKENS_PHRASE = /\btokens per (?:minute|min|day)\b/i;
+
+/**
+ * Which limit a 429 hit: the `anthropic-ratelimit-*-remaining` header that reads 0 (any of the three token
+ * families counts as tokens), then the phrase in the message, else tokens.
+ */
+function limitKind(headers: Headers | undefined, message: string): 'tokens' | 'requests' {
+  const out = (family: string): boolean => headers?.get(`anthropic-ratelimit-${family}-remaining`) === '0';
+  const tokensOut = out('tokens') || out('input-tokens') || out('output-tokens');
+  const requestsOut = out('requests');
+  if (tokensOut !== requestsOut) return tokensOut ? 'tokens' : 'requests';
+  const namesRequests = REQUESTS_PHRASE.test(message);
+  const namesTokens = TOKENS_PHRASE.test(message);
+  if (namesTokens !== namesRequests) return namesRequests ? 'requests' : 'tokens';
+  return 'tokens';
+}
+
+function received(progress: StreamProgress): string {
+  return `${progress.chunks} event${progress.chunks === 1 ? '' : 's'} (${progress.partialText.length} characters of text)`;
+}
+
+function connectionMessage(error: Error): string {
+  // undici hides the useful part ("other side closed", ECONNRESET) in the cause.
+  const cause = error.cause instanceof Error ? error.cause : undefined;
+  const deeper = cause?.cause instanceof Error ? cause.cause : undefined;
+  return [error.message, cause?.message, deeper?.message].filter((m) => m !== undefined).join(': ');
+}
