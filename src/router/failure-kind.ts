@@ -14,8 +14,9 @@ import {
  * - `rate-limit`: a 429; the deployment cools for the `retryAfterMs` it asked and the failure counts.
  * - `transient`: a retryable failure (5xx, connection, cut stream, store unavailable); it counts, and the
  *   task's next attempt goes elsewhere.
- * - `disabled`: the deployment cannot serve anyone (401/403, `insufficient_quota`, its budget's total cost
- *   spent); it is out until reconfigured, and the task moves at once.
+ * - `disabled`: the deployment cannot serve anyone (401/403, `insufficient_quota`, a spend cap or another
+ *   429 the provider says not to retry, its budget's total cost spent); it is out until reconfigured, and
+ *   the task moves at once.
  * - `unsuitable`: the deployment cannot serve this task (a request larger than its limit, parameters its
  *   model does not take); the task moves at once.
  * - `context-window` / `content-policy`: the task goes to that kind's fallback deployments.
@@ -58,7 +59,9 @@ function providerKind(error: ProviderError): FailureKind {
   const { status, type, code } = error.info;
   const named = (list: readonly string[]): boolean =>
     (type !== undefined && list.includes(type)) || (code !== undefined && list.includes(code));
-  if (status === 401 || status === 403 || named(['insufficient_quota'])) return 'disabled';
+  // A 429 the provider says not to retry is a spend cap or a quota: waiting a minute does not cure it.
+  if (status === 401 || status === 403 || named(['insufficient_quota', 'billing_error'])) return 'disabled';
+  if (status === 429 && !error.retryable && !named(['request_too_large'])) return 'disabled';
   if (named(['request_too_large'])) return 'unsuitable';
   const badRequest = status === 400 || status === 413 || status === 422;
   if (named(CONTEXT_CODES) || (badRequest && CONTEXT_PHRASE.test(error.message))) return 'context-window';

@@ -36,8 +36,8 @@ export interface Router extends Agent {
  *   or for a 429's `retryAfterMs` when longer; any 429 cools it at least for its `retryAfterMs`, and pauses
  *   its budget only. A 429 comes out of the router with the `retryAfterMs` of the router as a whole: 0
  *   while another deployment can serve.
- * - A deployment that cannot serve anyone (401, 403, `insufficient_quota`, its budget's `maxTotalCost`
- *   spent) is out of service until `reconfigure`, said once through `warn`; one that cannot serve this task
+ * - A deployment that cannot serve anyone (401, 403, `insufficient_quota`, a 429 the provider says not to
+ *   retry, its budget's `maxTotalCost` spent) is out of service until `reconfigure`, said once through `warn`; one that cannot serve this task
  *   (a request larger than its limit, parameters its model does not take) is skipped for it; a prompt too
  *   long for the context window or refused for its content goes to `fallbacks.contextWindow` /
  *   `fallbacks.contentPolicy`, in their order. These move the task within the same `run`, with a `retry`
