@@ -7,3 +7,4 @@ export * from './sources/index.js';
 export * from './sinks/index.js';
 export { ErrorJsonSchema, SettledJsonSchema, settledToJson } from './wire/protocol.js';
 export type { ErrorJson, SettledJson } from './wire/protocol.js';
+export * from './router/index.js';

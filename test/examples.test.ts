@@ -42,6 +42,13 @@ describe('examples', () => {
     expect(Number(match![1])).toBeLessThan(Number(match![2]));
   }, 40_000);
 
+  it('router spreads the prompts over three servers, the fallback taking those both primaries fail: no 429', async () => {
+    const out = await example('router', 60_000);
+    expect(out.trim().split('\n').at(-1)).toMatch(
+      /^500 prompts: 500 fulfilled; answered by east \d+, west \d+, backup 50; 0 answered 429\.$/,
+    );
+  }, 90_000);
+
   it('throttled-batch stays under the provider limit: no 429', async () => {
     const out = await example('throttled-batch', 60_000);
     expect(out.trim().split('\n').at(-1)).toMatch(/^200 prompts in [\d.]+ s, 0 answered 429\.$/);

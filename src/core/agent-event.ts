@@ -1,6 +1,6 @@
 import type { AgentEvent, Task } from './types.js';
 
-const AGENT_EVENT_TYPES = new Set(['delta', 'tool-calls', 'usage', 'rate-limits', 'retry', 'done']);
+const AGENT_EVENT_TYPES = new Set(['delta', 'tool-calls', 'usage', 'rate-limits', 'retry', 'route', 'done']);
 
 /**
  * Tells an `AgentEvent` from any other value a worker may emit, by its `type`.

@@ -137,7 +137,8 @@ export type FinishReason = 'stop' | 'length' | 'tool-calls' | 'content-filter' |
 /**
  * What a model emits during one run: text `delta`s as they stream, the `tool-calls` it asks for, `usage` and
  * `rate-limits` reports, a `retry` notice from `retryBackoff` (`attempt` is the attempt about to start, from
- * 2), and a final `done` with the whole text.
+ * 2), a `route` notice from `router` (the deployment an attempt runs on), and a final `done` with the whole
+ * text.
  */
 export type AgentEvent =
   | { readonly type: 'delta'; readonly text: string }
@@ -150,6 +151,7 @@ export type AgentEvent =
       readonly delayMs: number;
       readonly error: RxAgentError;
     }
+  | { readonly type: 'route'; readonly deployment: string; readonly attempt: number }
   | { readonly type: 'done'; readonly text: string; readonly finishReason: FinishReason };
 
 /** What a run may use: the abort signal fires when the run is unsubscribed. */
@@ -205,7 +207,10 @@ export type Settled<V = string> =
       readonly meta?: unknown;
     };
 
-/** What flows out of a pool: every task yields `started` (unless rejected before running), any deltas and tool events, and exactly one `settled`. */
+/**
+ * What flows out of a pool: every task yields `started` (unless rejected before running), any deltas and tool
+ * events, `retry` and `route` notices, and exactly one `settled`.
+ */
 export type TaskEvent<V = string> =
   | { readonly type: 'started'; readonly taskId: string; readonly waitMs: number }
   | { readonly type: 'delta'; readonly taskId: string; readonly seq: number; readonly text: string }
@@ -217,4 +222,5 @@ export type TaskEvent<V = string> =
       readonly delayMs: number;
       readonly error: RxAgentError;
     }
+  | { readonly type: 'route'; readonly taskId: string; readonly deployment: string; readonly attempt: number }
   | { readonly type: 'settled'; readonly taskId: string; readonly result: Settled<V> };

@@ -69,7 +69,8 @@ export function throttleBudget<T>(
           reservation = granted;
           run = source.subscribe({
             next: (value) => {
-              seen = true;
+              // A router's `route` notice comes before its request is sent: the provider has seen nothing yet.
+              if (!isAgentEvent(value) || value.type !== 'route') seen = true;
               if (isAgentEvent(value)) {
                 if (value.type === 'usage') reservation?.charge(value.usage);
                 else if (value.type === 'rate-limits') budget.observe(value.limits);

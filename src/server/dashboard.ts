@@ -8,9 +8,9 @@ export interface DashboardPage {
 
 /**
  * The dashboard page the gateway serves at `/`: type prompts (one per line) or a topic to fan out, watch each
- * task's text grow in its own pane with status and timing, cancel tasks, and follow the pool's queue depth,
- * in-flight count, tokens per minute and budget. One self-contained HTML document, no framework; it talks to
- * the gateway over the same protocol as any client.
+ * task's text grow in its own pane with status, timing and the deployment a `router` sent it to, cancel
+ * tasks, and follow the pool's queue depth, in-flight count, tokens per minute and budget. One
+ * self-contained HTML document, no framework; it talks to the gateway over the same protocol as any client.
  *
  * @example
  * response.end(dashboardHtml('/ws'));
@@ -76,6 +76,7 @@ const STYLE = `  body { font: 14px/1.4 system-ui, sans-serif; margin: 0; backgro
   .status { font-size: 12px; padding: 0 .4em; border-radius: 3px; background: #e3e7ee; }
   .status.running { background: #fff3c4; } .status.fulfilled { background: #c8f2d2; } .status.rejected { background: #ffd6d6; }
   .timing, .error { font-size: 12px; color: #5a6270; } .error { color: #b00020; }
+  .route { font-size: 12px; color: #3d4a66; } .route:empty { display: none; }
 `;
 
 const BODY = `
@@ -146,16 +147,17 @@ const SCRIPT = `(() => {
     el.dataset.taskId = taskId;
     const head = document.createElement('div'); head.className = 'head';
     const title = document.createElement('span'); title.className = 'prompt'; title.textContent = prompt || taskId; title.title = prompt || taskId;
+    const route = document.createElement('span'); route.className = 'route';
     const status = document.createElement('span'); status.className = 'status'; status.textContent = 'queued';
     const cancel = document.createElement('button'); cancel.className = 'cancel'; cancel.textContent = 'Cancel';
     cancel.onclick = () => send({ type: 'cancel', taskId });
-    head.append(title, status, cancel);
+    head.append(title, route, status, cancel);
     const timing = document.createElement('div'); timing.className = 'timing';
     const text = document.createElement('pre'); text.className = 'text';
     const error = document.createElement('div'); error.className = 'error';
     el.append(head, timing, text, error);
     $('panes').prepend(el);
-    p = { el, status, timing, text, error, cancel, submittedAt: performance.now(), startedAt: 0, chars: 0 };
+    p = { el, route, status, timing, text, error, cancel, submittedAt: performance.now(), startedAt: 0, chars: 0 };
     panes.set(taskId, p);
     return p;
   }
@@ -170,6 +172,8 @@ const SCRIPT = `(() => {
       case 'delta': { const p = pane(frame.taskId); p.text.append(frame.text); p.chars += frame.text.length;
         p.text.scrollTop = p.text.scrollHeight;
         if (p.startedAt) p.timing.textContent = p.chars + ' chars in ' + Math.round(performance.now() - p.startedAt) + ' ms'; break; }
+      case 'route': { const p = pane(frame.taskId);
+        p.route.textContent = '→ ' + frame.deployment + (frame.attempt > 1 ? ' (attempt ' + frame.attempt + ')' : ''); break; }
       case 'tool': { const p = pane(frame.taskId); p.text.append('\\n[tools: ' + frame.calls.map((c) => c.name).join(', ') + ']\\n'); break; }
       case 'settled': {
         const p = pane(frame.taskId); const r = frame.result;

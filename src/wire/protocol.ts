@@ -174,6 +174,14 @@ export const ServerFrameSchema = z.discriminatedUnion('type', [
     owner: FrameOwnerSchema,
     calls: z.array(ToolCallSchema),
   }),
+  /** A `router` sent the task's attempt `attempt` (from 1) to deployment `deployment`. */
+  z.strictObject({
+    type: z.literal('route'),
+    taskId: z.string(),
+    owner: FrameOwnerSchema,
+    deployment: z.string(),
+    attempt: z.number().int().positive(),
+  }),
   z.strictObject({
     type: z.literal('settled'),
     taskId: z.string(),
@@ -325,6 +333,8 @@ export function eventToFrame(event: TaskEvent<unknown>, taskId = event.taskId): 
       return { type: 'delta', taskId, seq: event.seq, text: event.text };
     case 'tool':
       return { type: 'tool', taskId, calls: [...event.calls] };
+    case 'route':
+      return { type: 'route', taskId, deployment: event.deployment, attempt: event.attempt };
     case 'settled':
       return { type: 'settled', taskId, result: settledToJson(event.result, taskId) };
     case 'retry':

@@ -49,6 +49,7 @@ describe('public core types', () => {
           readonly delayMs: number;
           readonly error: RxAgentError;
         }
+      | { readonly type: 'route'; readonly deployment: string; readonly attempt: number }
       | { readonly type: 'done'; readonly text: string; readonly finishReason: FinishReason }
     >();
     expectTypeOf<FinishReason>().toEqualTypeOf<
@@ -75,6 +76,12 @@ describe('public core types', () => {
           readonly attempt: number;
           readonly delayMs: number;
           readonly error: RxAgentError;
+        }
+      | {
+          readonly type: 'route';
+          readonly taskId: string;
+          readonly deployment: string;
+          readonly attempt: number;
         }
       | { readonly type: 'settled'; readonly taskId: string; readonly result: Settled }
     >();

@@ -26,6 +26,8 @@ function show(event: TaskEvent): string {
       return `tool ${event.calls.map((c) => c.id).join(',')}`;
     case 'retry':
       return 'retry';
+    case 'route':
+      return `route ${event.deployment}`;
     case 'settled':
       return `settled ${event.result.status}`;
   }

@@ -27,6 +27,8 @@ function view(event: TaskEvent<unknown>): string {
       return `${event.taskId}!tool`;
     case 'retry':
       return `${event.taskId}!retry${event.attempt}`;
+    case 'route':
+      return `${event.taskId}!route${event.attempt}:${event.deployment}`;
     case 'settled':
       return event.result.status === 'fulfilled'
         ? `${event.taskId}=${String(event.result.value)}@${event.result.durationMs}`
@@ -251,6 +253,21 @@ describe('pool', () => {
     expect(byId.get('line-3')).toMatchObject({ status: 'rejected', meta: { row: 3 } });
     expect(byId.get('full')).toMatchObject({ error: { code: 'E_QUEUE_FULL' }, meta: { row: 4 } });
     expect(byId.get('plain')).not.toHaveProperty('meta');
+  });
+
+  it("passes a router's `route` notices on as task events; they are not output", () => {
+    createTestScheduler().run(({ hot, cold, expectObservable }) => {
+      const events: Record<string, AgentEvent> = {
+        r: { type: 'route', deployment: 'east', attempt: 1 },
+        f: { type: 'done', text: 'ok', finishReason: 'stop' },
+      };
+      const source = hot('-a|', tasks('a'));
+      const result = source.pipe(
+        pool(() => cold('-r(f|)', events)),
+        map(view),
+      );
+      expectObservable(result).toBe('-sR(S|)', { s: 'a>0', R: 'a!route1:east', S: 'a=ok@2' });
+    });
   });
 
   it('says in a TimeoutError where the pool stood', () => {

@@ -4,7 +4,8 @@ import { createBudget } from '../../src/budget/create-budget.js';
 import { estimateTokens } from '../../src/budget/estimate.js';
 import { memoryStore } from '../../src/budget/memory-store.js';
 import type { BudgetStore } from '../../src/budget/store.js';
-import type { Settled, Task, TaskEvent } from '../../src/core/types.js';
+import { ProviderError } from '../../src/core/errors/index.js';
+import type { AgentEvent, Settled, Task, TaskEvent } from '../../src/core/types.js';
 import { simulatedModel } from '../../src/models/simulated.js';
 import type { SimulatedAgent } from '../../src/models/simulated.js';
 import { countTokens } from '../../src/models/simulated-text.js';
@@ -27,6 +28,8 @@ function view(event: TaskEvent): string {
       return `${event.taskId}!retry${event.attempt}:${event.delayMs}`;
     case 'tool':
       return `${event.taskId}!tool`;
+    case 'route':
+      return `${event.taskId}!route${event.attempt}:${event.deployment}`;
     case 'settled':
       return event.result.status === 'fulfilled'
         ? `${event.taskId}=${event.result.value}#${event.result.attempts}@${event.result.durationMs}`
@@ -89,6 +92,31 @@ describe('runAgents', () => {
         map(view),
       );
       expectObservable(result).toBe('-sr-(x|)', { s: 'a>', r: 'a!retry2:1', x: 'a!E_PROVIDER#2' });
+    });
+  });
+
+  it('numbers its own retries after those the agent made on its own, as a router moving a task does', () => {
+    createTestScheduler().run((helpers) => {
+      const { hot, expectObservable } = helpers;
+      const moved: AgentEvent = {
+        type: 'retry',
+        attempt: 2,
+        delayMs: 0,
+        error: new ProviderError({ status: 401, message: 'bad key' }),
+      };
+      const agent = marbleAgent(helpers, { a: [{ marble: '-m-#', values: { m: moved } }, '-x|'] });
+      const source = hot('-a|', tasks('a'));
+      const result = source.pipe(
+        runAgents(agent, { retry: { maxRetries: 1, baseDelayMs: 1, jitter: 0 } }),
+        map(view),
+      );
+      expectObservable(result).toBe('-sm-r-d(S|)', {
+        s: 'a>',
+        m: 'a!retry2:0',
+        r: 'a!retry3:1',
+        d: 'a~x',
+        S: 'a=x#3@6',
+      });
     });
   });
 

@@ -197,6 +197,18 @@ describe('throttleBudget', () => {
     });
   });
 
+  it("refunds a run that failed after only a router's `route` notice: nothing was sent yet", () => {
+    testScheduler.run(({ cold, expectSubscriptions }) => {
+      const budget = budgetOf({ tokensPerMinute: 60_000 });
+      const route: AgentEvent = { type: 'route', deployment: 'east', attempt: 1 };
+      const a = cold('r#', { r: route });
+      const b = cold('(b|)');
+      a.pipe(throttleBudget(budget, { cost: 1000 })).subscribe({ error: () => undefined });
+      b.pipe(throttleBudget(budget, { cost: 1000 })).subscribe();
+      expectSubscriptions(b.subscriptions).toBe('-(^!)');
+    });
+  });
+
   it('errors queued and later runs with BudgetExhaustedError past maxTotalCost', () => {
     testScheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
       const budget = budgetOf({ maxTotalCost: 1000, model: 'm', prices: { m: { input: 1e6, output: 1e6 } } });

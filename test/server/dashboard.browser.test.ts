@@ -2,6 +2,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { chromium } from 'playwright-core';
 import type { Browser } from 'playwright-core';
 import { simulatedModel } from '../../src/models/simulated.js';
+import { router } from '../../src/router/index.js';
 import { serve } from '../../src/server/serve.js';
 import type { Gateway } from '../../src/server/serve.js';
 import { CHROMIUM_ARGS, describeWithChromium } from '../support/chromium.js';
@@ -56,6 +57,29 @@ describeWithChromium('dashboard in headless Chromium', (executablePath) => {
     expect(await page.textContent('#m-inflight')).toBe('0');
     expect(problems).toEqual([]);
     await page.close();
+  }, 30_000);
+
+  it('shows on each pane the deployment a router sent the task to', async () => {
+    const deployment = (id: string, seed: number) => ({
+      id,
+      agent: simulatedModel({ seed, latency: 10, tokensPerSecond: 200, outputTokens: 5 }),
+    });
+    const routed = await serve({
+      agent: router({ deployments: [deployment('east', 1), deployment('west', 2)], strategy: 'least-busy' }),
+      pool: { concurrency: 4 },
+    });
+    const page = await browser.newPage();
+    try {
+      await page.goto(`${routed.url}/`);
+      await page.waitForSelector('#connection:text("connected")');
+      await page.fill('#prompts', 'First\nSecond');
+      await page.click('#submit');
+      await page.locator('.pane[data-status="fulfilled"]').nth(1).waitFor({ timeout: 15_000 });
+      expect((await page.locator('.pane .route').allTextContents()).sort()).toEqual(['→ east', '→ west']);
+    } finally {
+      await page.close();
+      await routed.close();
+    }
   }, 30_000);
 
   it('fans a topic out into several panes', async () => {

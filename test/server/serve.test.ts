@@ -1,11 +1,13 @@
 import { createServer } from 'node:http';
-import { Subject, VirtualTimeScheduler, firstValueFrom } from 'rxjs';
+import { Subject, VirtualTimeScheduler, firstValueFrom, throwError } from 'rxjs';
 import type { BudgetState } from '../../src/budget/create-budget.js';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { dashboardHtml } from '../../src/server/dashboard.js';
 import { serve } from '../../src/server/serve.js';
-import type { TaskEvent } from '../../src/core/types.js';
+import type { Agent, TaskEvent } from '../../src/core/types.js';
+import { ProviderError } from '../../src/core/errors/index.js';
+import { router } from '../../src/router/index.js';
 import { textOf } from '../../src/core/agent-event.js';
 import { createBudget } from '../../src/budget/create-budget.js';
 import { ManualAgent, echoAgent, gatewayHarness, upgradeStatus } from './fixtures.js';
@@ -48,6 +50,27 @@ describe('serve: protocol', () => {
     c.send({ type: 'submit', task: 'solo' });
     const solo = await c.next('accepted', (f) => f.taskIds.length === 1);
     expect((await c.settled(solo.taskIds[0]!)).result).toMatchObject({ value: 'solo' });
+  });
+
+  it("sends a router's route events as route frames, before the deployment's deltas", async () => {
+    const denied: Agent = {
+      run: () => throwError(() => new ProviderError({ status: 401, message: 'Incorrect API key' })),
+    };
+    const agent = router({
+      deployments: [
+        { id: 'east', agent: denied },
+        { id: 'west', agent: words },
+      ],
+      strategy: 'ordered',
+      warn: () => undefined,
+    });
+    const gateway = await start({ agent });
+    const c = await client(gateway);
+    c.send({ type: 'submit', task: { id: 'r', input: 'one two' } });
+    expect((await c.settled('r')).result).toMatchObject({ status: 'fulfilled', attempts: 2 });
+    expect(
+      c.framesOf('r').map((f) => (f.type === 'route' ? `${f.deployment}#${f.attempt}` : f.type)),
+    ).toEqual(['started', 'east#1', 'west#2', 'delta', 'delta', 'settled']);
   });
 
   it('answers ping with pong carrying the id', async () => {

@@ -621,6 +621,9 @@ class Run<R> implements WorkerContext {
       case 'retry':
         this.#retried(value.attempt, value.delayMs, value.error);
         return;
+      case 'route':
+        this.#engine.emit({ type: 'route', taskId, deployment: value.deployment, attempt: value.attempt });
+        return;
       case 'usage':
         this.#addUsage(value.usage);
         return;
@@ -695,7 +698,9 @@ class Run<R> implements WorkerContext {
     this.#attempt++;
     this.#controller = undefined;
     this.#subscription = undefined;
-    this.#retried(this.#attempt, delayMs, error);
+    // Numbered among all the attempts so far, those the worker made on its own (a router moving a task to
+    // another deployment) included, so the number matches its `route` events and the settled `attempts`.
+    this.#retried(this.#retries + 2, delayMs, error);
     // The consumer may have unsubscribed on seeing the retry event; then no timer may be left behind.
     if (!this.#isRunning()) return;
     this.#timer = policy.scheduler.schedule(() => {
