@@ -86,19 +86,29 @@ function throwing(error: Error): MockLanguageModelV3 {
 }
 
 /** A stream that never ends, and records being cancelled. */
-function hanging(): { model: MockLanguageModelV3; cancelled: () => boolean } {
+function hanging(): { model: MockLanguageModelV3; cancelled: () => boolean; read: Promise<void> } {
   let cancelled = false;
+  let drained!: () => void;
+  // Resolves once the adapter has read both parts and has passed the delta on.
+  const read = new Promise<void>((resolve) => {
+    drained = resolve;
+  }).then(() => new Promise<void>((resolve) => setImmediate(resolve)));
   const stream = new ReadableStream<LanguageModelV3StreamPart>({
     start(controller) {
       controller.enqueue({ type: 'stream-start', warnings: [] });
       controller.enqueue({ type: 'text-delta', id: '0', delta: 'Hel' });
+    },
+    // Asked for more once the queue is empty; never answering keeps the stream hanging.
+    pull() {
+      drained();
+      return new Promise<void>(() => undefined);
     },
     cancel() {
       cancelled = true;
     },
   });
   const model = new MockLanguageModelV3({ provider: 'mock', modelId: 'mock-model', doStream: { stream } });
-  return { model, cancelled: () => cancelled };
+  return { model, cancelled: () => cancelled, read };
 }
 
 function run(
@@ -143,8 +153,6 @@ function apiCallError(
     ...(responseBody === undefined ? {} : { responseBody: JSON.stringify(responseBody) }),
   });
 }
-
-const ticks = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('aiSdkModel over MockLanguageModelV3: the stream', () => {
   it('reports response headers as rate limits first, then deltas, usage and done', async () => {
@@ -599,10 +607,10 @@ describe('aiSdkModel over MockLanguageModelV3: the call', () => {
   );
 
   it('an abort through the signal ends a hanging run in CancelledError, aborting the call', async () => {
-    const { model, cancelled } = hanging();
+    const { model, cancelled, read } = hanging();
     const controller = new AbortController();
     const result = failure(run(model, { id: 'job' }, {}, controller.signal));
-    await ticks(10);
+    await read;
     controller.abort();
     const { events, error } = await result;
     expect(events).toEqual([{ type: 'delta', text: 'Hel' }]);
@@ -613,9 +621,9 @@ describe('aiSdkModel over MockLanguageModelV3: the call', () => {
   });
 
   it('unsubscribing aborts the call and cancels its stream', async () => {
-    const { model, cancelled } = hanging();
+    const { model, cancelled, read } = hanging();
     const subscription = run(model).subscribe();
-    await ticks(10);
+    await read;
     subscription.unsubscribe();
     expect(model.doStreamCalls[0]?.abortSignal?.aborted).toBe(true);
     expect(cancelled()).toBe(true);
@@ -803,7 +811,7 @@ describe('runAgents over aiSdkModel', () => {
   });
 
   it('cancels in-flight calls when the run is unsubscribed', async () => {
-    const { model } = hanging();
+    const { model, read } = hanging();
     const subscription = from([{ id: 'a', input: 'x' }])
       .pipe(
         runAgents(aiSdkModel(model)),
@@ -811,7 +819,7 @@ describe('runAgents over aiSdkModel', () => {
         map((e) => e.result),
       )
       .subscribe();
-    await ticks(10);
+    await read;
     subscription.unsubscribe();
     expect(model.doStreamCalls[0]?.abortSignal?.aborted).toBe(true);
   });
