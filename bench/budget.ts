@@ -174,6 +174,64 @@ function maxWindow(admitted: readonly AdmittedRequest[]): number {
   return max;
 }
 
+/** Anthropic-style limits: a strict window of input tokens (ITPM) and one of output tokens (OTPM). */
+const ITPM = 100_000;
+const OTPM = 40_000;
+
+/**
+ * A provider enforcing ITPM and OTPM apart, as Anthropic documents them: the output cap (`max_tokens`) is
+ * charged to OTPM at admission and adjusted to the real output at the end. The budget declares the same two
+ * limits; `burst` is the smoothing bucket's size in seconds.
+ */
+function anthropicStyle(tasks: readonly Task[], burst: number) {
+  const scheduler = new VirtualTimeScheduler(undefined, Number.POSITIVE_INFINITY);
+  const model = simulatedModel({
+    seed: 1,
+    scheduler,
+    rateLimit: { inputTokensPerMinute: ITPM, outputTokensPerMinute: OTPM },
+    outputTokens: 300,
+    tokensPerSecond: 200,
+  });
+  const budget = createBudget({ inputTokensPerMinute: ITPM, outputTokensPerMinute: OTPM, burst, scheduler });
+  let end = 0;
+  from(tasks)
+    .pipe(
+      runAgents(model, { concurrency: CONCURRENCY, budget, estimate, retry: { maxRetries: 5 }, scheduler }),
+    )
+    .subscribe({ complete: () => (end = scheduler.now()) });
+  scheduler.flush();
+  const { admitted, rateLimited } = model.stats;
+  const input = admitted.reduce((s, e) => s + (e.inputTokens ?? 0), 0);
+  const output = admitted.reduce((s, e) => s + (e.outputTokens ?? 0), 0);
+  const last = admitted.at(-1)?.at ?? end;
+  const minutes = Math.max(last, 1) / MINUTE;
+  const bound = Math.max(input / ITPM, output / OTPM) * MINUTE;
+  return {
+    rateLimited,
+    input: input / minutes / ITPM,
+    output: output / minutes / OTPM,
+    busiestInput: maxWindow(admitted.map((e) => ({ ...e, tokens: e.inputTokens ?? 0 }))) / ITPM,
+    busiestOutput: maxWindow(admitted.map((e) => ({ ...e, tokens: e.outputTokens ?? 0 }))) / OTPM,
+    makespan: end / bound,
+  };
+}
+
+function anthropicRows(tasks: readonly Task[]): void {
+  console.log(
+    `\nAnthropic-style provider: strict 60 s windows of ITPM = ${ITPM} input and OTPM = ${OTPM} output tokens (cap charged at admission, adjusted to the real output at the end), createBudget({ inputTokensPerMinute, outputTokensPerMinute, burst }) + runAgents, c = ${CONCURRENCY}, virtual time\n`,
+  );
+  console.log(
+    '| burst | input/min ÷ ITPM | output/min ÷ OTPM | busiest 60 s input ÷ ITPM | busiest 60 s output ÷ OTPM | 429s | makespan ÷ lower bound |',
+  );
+  console.log('|---|---|---|---|---|---|---|');
+  for (const burst of [60, 1]) {
+    const r = anthropicStyle(tasks, burst);
+    console.log(
+      `| ${burst} s | ${r.input.toFixed(3)} | ${r.output.toFixed(3)} | ${r.busiestInput.toFixed(3)} | ${r.busiestOutput.toFixed(3)} | ${r.rateLimited} | ${r.makespan.toFixed(3)} |`,
+    );
+  }
+}
+
 /**
  * `runAgents` with its budget over a grid: estimators off from the provider's count by −10 % to +10 %, and
  * concurrencies, output reserves and bursts, each a whole batch in virtual time against the strict window.
@@ -228,4 +286,5 @@ export default async function budgetBench(args: string[]): Promise<void> {
     );
   }
   grid(tasks);
+  anthropicRows(tasks);
 }

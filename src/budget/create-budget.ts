@@ -20,8 +20,27 @@ import { limitSpec, type LimitName, type LimitSpec } from './token-bucket.js';
  * Configuration of {@link createBudget}. Declare at least one limit; every declared limit must grant a run.
  */
 export interface BudgetConfig {
-  /** Tokens per minute the provider allows. @defaultValue no limit */
+  /** Tokens per minute the provider allows, input and output together (OpenAI's TPM). @defaultValue no limit */
   readonly tokensPerMinute?: number;
+  /**
+   * Input tokens per minute the provider allows (Anthropic's ITPM). Charged each run's input estimate at the
+   * grant, reconciled to the input the provider counts (see `cachedInputCounts`). @defaultValue no limit
+   */
+  readonly inputTokensPerMinute?: number;
+  /**
+   * Output tokens per minute the provider allows (Anthropic's OTPM). Charged each run's output reserve
+   * (`outputTokens` of the request, its `max_tokens`) at the grant, reconciled as `tokenAccounting` says.
+   * A request that does not split its tokens is charged all of them here. @defaultValue no limit
+   */
+  readonly outputTokensPerMinute?: number;
+  /**
+   * Whether input read from the provider's prompt cache (`usage.cachedInputTokens`) counts against
+   * `inputTokensPerMinute`. Anthropic counts `input_tokens` and cache writes against ITPM but not cache
+   * reads (for most current models; set `true` for those whose docs mark cache reads as counted). Only the
+   * input limit follows this: `tokensPerMinute` always counts every input token, as OpenAI does.
+   * @defaultValue false
+   */
+  readonly cachedInputCounts?: boolean;
   /** Requests per minute the provider allows. @defaultValue no limit */
   readonly requestsPerMinute?: number;
   /** Dollars per minute to spend at most; needs a priced `model`. @defaultValue no limit */
@@ -47,11 +66,12 @@ export interface BudgetConfig {
    */
   readonly window?: 'sliding' | 'bucket';
   /**
-   * What the provider's token limit counts: `'admission'`, the estimate charged when a request is
-   * admitted (OpenAI: input tokens + `max_tokens`), so unused output is never refunded and only an
-   * overshoot is charged; `'usage'`, the tokens really used, so `usage` refunds or charges the difference.
-   * Money is always reconciled with usage.
-   * @defaultValue 'admission'
+   * What the provider's token limits count of the output: `'admission'`, the reserve charged when a request
+   * is admitted (OpenAI: input tokens + `max_tokens`), so unused output is never refunded and only an
+   * overshoot is charged; `'usage'`, the tokens really used, so `usage` refunds or charges the difference
+   * (Anthropic's OTPM: charged `max_tokens` at the start, adjusted to the real output at the end). Input is
+   * always reconciled to what the provider counted, and money to usage.
+   * @defaultValue 'admission' for `tokensPerMinute`, 'usage' for `outputTokensPerMinute`; a value given applies to both
    */
   readonly tokenAccounting?: 'admission' | 'usage';
   /** Where the buckets live; share a store and `key` to share limits. @defaultValue `memoryStore()` */
@@ -66,6 +86,10 @@ export interface BudgetConfig {
 export interface BudgetState {
   /** Tokens that could be granted now; `Infinity` without a token limit. */
   readonly tokensAvailable: number;
+  /** Input tokens that could be granted now, when `inputTokensPerMinute` is set. */
+  readonly inputTokensAvailable?: number;
+  /** Output tokens that could be granted now, when `outputTokensPerMinute` is set. */
+  readonly outputTokensAvailable?: number;
   /** Requests that could be granted now; `Infinity` without a request limit. */
   readonly requestsAvailable: number;
   /** Dollars per minute that could be granted now, when `costPerMinute` is set. */
@@ -119,6 +143,9 @@ export interface Budget {
 
 const CONFIG_KEYS = [
   'tokensPerMinute',
+  'inputTokensPerMinute',
+  'outputTokensPerMinute',
+  'cachedInputCounts',
   'requestsPerMinute',
   'costPerMinute',
   'maxTotalCost',
@@ -176,6 +203,8 @@ function resolveSpec(config: BudgetConfig): BudgetSpec {
   }
   const perMinute: [LimitName, number | undefined][] = [
     ['tokens', positive('tokensPerMinute', config.tokensPerMinute)],
+    ['inputTokens', positive('inputTokensPerMinute', config.inputTokensPerMinute)],
+    ['outputTokens', positive('outputTokensPerMinute', config.outputTokensPerMinute)],
     ['requests', positive('requestsPerMinute', config.requestsPerMinute)],
     ['cost', positive('costPerMinute', config.costPerMinute)],
   ];
@@ -187,15 +216,15 @@ function resolveSpec(config: BudgetConfig): BudgetSpec {
   }
   if (limits.length === 0 && maxTotalCost === undefined) {
     throw new TypeError(
-      'Expected at least one of `tokensPerMinute`, `requestsPerMinute`, `costPerMinute` or `maxTotalCost`, got none',
+      'Expected at least one of `tokensPerMinute`, `inputTokensPerMinute`, `outputTokensPerMinute`, `requestsPerMinute`, `costPerMinute` or `maxTotalCost`, got none',
     );
   }
   return maxTotalCost === undefined ? { limits } : { limits, maxTotalCost };
 }
 
 /**
- * Creates a budget: limits on tokens, requests and dollars per minute and on total dollars, shared by
- * every run that goes through `throttleBudget(budget, ...)`.
+ * Creates a budget: limits on tokens (all together, or input and output apart), requests and dollars per
+ * minute and on total dollars, shared by every run that goes through `throttleBudget(budget, ...)`.
  *
  * Each per-minute limit is scaled by `headroom` and enforced by a small smoothing bucket (`burst`
  * seconds' worth, debt-based so no request up to the limit is impossible) plus, by default, an exact
@@ -207,16 +236,23 @@ function resolveSpec(config: BudgetConfig): BudgetSpec {
  * @example
  * const budget = createBudget({ tokensPerMinute: 90_000, requestsPerMinute: 500, maxTotalCost: 25, model: 'gpt-4o-mini' });
  * budget.state$.subscribe((s) => console.log(s.tokensAvailable, s.waiting, s.spent));
+ *
+ * // Anthropic's separate input and output limits (ITPM / OTPM); cache reads do not count against ITPM.
+ * const claude = createBudget({ inputTokensPerMinute: 400_000, outputTokensPerMinute: 80_000, requestsPerMinute: 4_000 });
  */
 export function createBudget(config: BudgetConfig): Budget {
   expectConfig('config', config);
   expectKnownKeys('createBudget', config, CONFIG_KEYS);
   const price = resolvePrice(config);
   const spec = resolveSpec(config);
-  const accounting = expectOneOf('tokenAccounting', config.tokenAccounting ?? 'admission', [
-    'admission',
-    'usage',
-  ]);
+  const accounting =
+    config.tokenAccounting === undefined
+      ? undefined
+      : expectOneOf('tokenAccounting', config.tokenAccounting, ['admission', 'usage']);
+  const cachedInputCounts = config.cachedInputCounts ?? false;
+  if (typeof cachedInputCounts !== 'boolean') {
+    throw new TypeError(`Expected \`cachedInputCounts\` to be a boolean, got ${describe(cachedInputCounts)}`);
+  }
   const scheduler =
     config.scheduler === undefined ? asyncScheduler : expectScheduler('scheduler', config.scheduler);
   const store = config.store ?? memoryStore();
@@ -229,7 +265,8 @@ export function createBudget(config: BudgetConfig): Budget {
   const shared = new SharedBudget({
     spec,
     price,
-    accounting,
+    accounting: { tokens: accounting ?? 'admission', outputTokens: accounting ?? 'usage' },
+    cachedInputCounts,
     headroom: config.headroom ?? 1,
     store,
     key: config.key ?? `budget-${serial}`,

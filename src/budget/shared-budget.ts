@@ -13,14 +13,20 @@ import { InputCalibration } from './calibration.js';
 import { costOf, type Price } from './prices.js';
 import { isRateLimitHeaders, parseRateLimitHeaders, type HeadersLike } from '../core/rate-limit-headers.js';
 import type { AcquireResult, Amounts, BudgetSpec, BudgetStore } from './store.js';
-import type { LimitName } from './token-bucket.js';
+import { LIMIT_NAMES, type LimitName } from './token-bucket.js';
 import type { Budget, BudgetRequest, BudgetState, Reservation } from './create-budget.js';
 
 /** A budget's configuration once `createBudget` has checked it and merged the defaults. */
 export interface ResolvedBudget {
   readonly spec: BudgetSpec;
   readonly price: Price | undefined;
-  readonly accounting: 'admission' | 'usage';
+  /** How the `tokens` and `outputTokens` limits are reconciled with usage (see `BudgetConfig.tokenAccounting`). */
+  readonly accounting: {
+    readonly tokens: 'admission' | 'usage';
+    readonly outputTokens: 'admission' | 'usage';
+  };
+  /** Whether cache reads count against the `inputTokens` limit. */
+  readonly cachedInputCounts: boolean;
   readonly headroom: number;
   readonly store: BudgetStore;
   readonly key: string;
@@ -32,12 +38,27 @@ export interface ResolvedBudget {
 interface Waiter {
   readonly id: string;
   readonly amounts: Amounts;
-  /** The input estimate and output reserve within `amounts.tokens`, when the request split them. */
+  /** The input estimate and output reserve of the request (before calibration), when it split them. */
   readonly split: { readonly input: number; readonly output: number } | undefined;
   readonly subscriber: Subscriber<Reservation>;
 }
 
-type Delta = { tokens: number; requests: number; cost: number };
+type Delta = Record<LimitName, number>;
+
+/** The limits a 429 on tokens may have come from. */
+const TOKEN_LIMITS: readonly LimitName[] = ['tokens', 'inputTokens', 'outputTokens'];
+
+const NO_CHANGE: Delta = { tokens: 0, inputTokens: 0, outputTokens: 0, requests: 0, cost: 0 };
+
+function negated(amounts: Amounts): Delta {
+  return {
+    tokens: -(amounts.tokens ?? 0),
+    inputTokens: -(amounts.inputTokens ?? 0),
+    outputTokens: -(amounts.outputTokens ?? 0),
+    requests: -(amounts.requests ?? 0),
+    cost: -(amounts.cost ?? 0),
+  };
+}
 
 /**
  * The budget `createBudget` returns. Runs wait in one line and are granted strictly in arrival order by
@@ -51,7 +72,6 @@ export class SharedBudget implements Budget {
   readonly #state$: BehaviorSubject<BudgetState>;
   readonly #calibration = new InputCalibration();
   readonly #costPerToken: number;
-  readonly #tokenLimit: number;
   /** Reservations made, for their ids. */
   #reservations = 0;
   /** The store is answering about the head of the line; nothing else is asked meanwhile. */
@@ -66,11 +86,12 @@ export class SharedBudget implements Budget {
 
   constructor(config: ResolvedBudget) {
     this.#config = config;
-    const { price, spec } = config;
+    const { price } = config;
     this.#costPerToken = price === undefined ? 0 : Math.max(price.input, price.output) / 1_000_000;
-    this.#tokenLimit = spec.limits.find((l) => l.name === 'tokens')?.limit ?? Number.POSITIVE_INFINITY;
     this.#state$ = new BehaviorSubject<BudgetState>({
       tokensAvailable: this.#has('tokens') ? Number.NaN : Number.POSITIVE_INFINITY,
+      ...(this.#has('inputTokens') ? { inputTokensAvailable: Number.NaN } : {}),
+      ...(this.#has('outputTokens') ? { outputTokensAvailable: Number.NaN } : {}),
       requestsAvailable: this.#has('requests') ? Number.NaN : Number.POSITIVE_INFINITY,
       spent: 0,
       waiting: 0,
@@ -87,13 +108,25 @@ export class SharedBudget implements Budget {
     const output = request.outputTokens;
     const split = output === undefined ? undefined : { input: Math.max(0, request.tokens - output), output };
     // Input reserved with the margin learned from past runs; the margin alone never makes a request larger
-    // than the limit (one already larger is refused as before).
-    const limit = this.#tokenLimit;
+    // than a limit (one already larger is refused as before).
+    const tokenLimit = this.#limitOf('tokens');
     const tokens =
-      split === undefined || request.tokens > limit
+      split === undefined || request.tokens > tokenLimit
         ? request.tokens
-        : Math.min(this.#calibration.reserve(split.input) + split.output, limit);
-    const amounts: Amounts = { tokens, requests: request.requests ?? 1, cost: tokens * this.#costPerToken };
+        : Math.min(this.#calibration.reserve(split.input) + split.output, tokenLimit);
+    const inputLimit = this.#limitOf('inputTokens');
+    // Unsplit, the input and output limits each take the whole estimate: either part may be all of it.
+    const inputTokens =
+      split === undefined || split.input > inputLimit
+        ? (split?.input ?? request.tokens)
+        : Math.min(this.#calibration.reserve(split.input), inputLimit);
+    const amounts: Amounts = {
+      tokens,
+      inputTokens,
+      outputTokens: split?.output ?? request.tokens,
+      requests: request.requests ?? 1,
+      cost: tokens * this.#costPerToken,
+    };
     return new Observable<Reservation>((subscriber) => {
       const { key, serial } = this.#config;
       const waiter: Waiter = { id: `${key}:${serial}.${++this.#reservations}`, amounts, split, subscriber };
@@ -125,6 +158,18 @@ export class SharedBudget implements Budget {
     };
     sync('tokens', snapshot.remainingTokens, snapshot.limitTokens, snapshot.resetTokensMs);
     sync('requests', snapshot.remainingRequests, snapshot.limitRequests, snapshot.resetRequestsMs);
+    sync(
+      'inputTokens',
+      snapshot.remainingInputTokens,
+      snapshot.limitInputTokens,
+      snapshot.resetInputTokensMs,
+    );
+    sync(
+      'outputTokens',
+      snapshot.remainingOutputTokens,
+      snapshot.limitOutputTokens,
+      snapshot.resetOutputTokensMs,
+    );
     this.#pump();
   }
 
@@ -132,8 +177,11 @@ export class SharedBudget implements Budget {
     const { store, key, spec, scheduler } = this.#config;
     const now = scheduler.now();
     const until = now + Math.max(0, error.retryAfterMs);
-    // A 429 on a limit this budget does not declare still means the provider wants a pause.
-    const targets = this.#has(error.limit) ? [error.limit] : spec.limits.map((l) => l.name);
+    // A 429 on tokens names no family (Anthropic's may be ITPM or OTPM), so it pauses every token limit; one
+    // on a limit this budget does not declare still means the provider wants a pause.
+    const named: LimitName[] =
+      error.limit === 'tokens' ? TOKEN_LIMITS.filter((name) => this.#has(name)) : [error.limit];
+    const targets = named.some((name) => this.#has(name)) ? named : spec.limits.map((l) => l.name);
     for (const name of targets) {
       store.coolDown({ key, spec, limit: name, until, now }).pipe(takeOne(1)).subscribe();
     }
@@ -142,6 +190,11 @@ export class SharedBudget implements Budget {
 
   #has(name: LimitName): boolean {
     return this.#config.spec.limits.some((l) => l.name === name);
+  }
+
+  /** The size of limit `name`, `Infinity` when the budget does not declare it. */
+  #limitOf(name: LimitName): number {
+    return this.#config.spec.limits.find((l) => l.name === name)?.limit ?? Number.POSITIVE_INFINITY;
   }
 
   /** Works through the line; the state is published once the loop is done. */
@@ -198,13 +251,15 @@ export class SharedBudget implements Budget {
     if (result.granted) {
       if (index === -1) {
         // Left the line while an asynchronous store was answering: give it all back.
-        const back = {
-          tokens: -(waiter.amounts.tokens ?? 0),
-          requests: -(waiter.amounts.requests ?? 0),
-          cost: -(waiter.amounts.cost ?? 0),
-        };
         store
-          .adjust({ key, spec, id: waiter.id, delta: back, now: scheduler.now(), final: true })
+          .adjust({
+            key,
+            spec,
+            id: waiter.id,
+            delta: negated(waiter.amounts),
+            now: scheduler.now(),
+            final: true,
+          })
           .pipe(takeOne(1))
           .subscribe();
         return true;
@@ -248,21 +303,15 @@ export class SharedBudget implements Budget {
 
   /** A granted request: reconciled with usage, ended once. */
   #reservationFor(waiter: Waiter): Reservation {
-    const { store, key, spec, scheduler, price, accounting } = this.#config;
-    const held = {
-      tokens: waiter.amounts.tokens ?? 0,
-      requests: waiter.amounts.requests ?? 0,
-      cost: waiter.amounts.cost ?? 0,
-    };
-    const reserved = held.tokens;
+    const { store, key, spec, scheduler, price, accounting, cachedInputCounts } = this.#config;
+    const held: Delta = { ...NO_CHANGE, ...waiter.amounts };
+    const reserved: Readonly<Delta> = { ...held };
     const { split } = waiter;
-    const used = { tokens: 0, input: 0, cost: 0 };
+    const used = { tokens: 0, input: 0, countedInput: 0, output: 0, cost: 0 };
     let charged = false;
     let ended = false;
     const change = (delta: Delta, final: boolean): void => {
-      held.tokens += delta.tokens;
-      held.requests += delta.requests;
-      held.cost += delta.cost;
+      for (const name of LIMIT_NAMES) held[name] += delta[name];
       store
         .adjust({ key, spec, id: waiter.id, delta, now: scheduler.now(), final })
         .pipe(takeOne(1))
@@ -277,27 +326,37 @@ export class SharedBudget implements Budget {
         charged = true;
         used.tokens += usage.inputTokens + usage.outputTokens;
         used.input += usage.inputTokens;
+        const cacheReads = cachedInputCounts ? 0 : Math.min(usage.inputTokens, usage.cachedInputTokens ?? 0);
+        used.countedInput += usage.inputTokens - cacheReads;
+        used.output += usage.outputTokens;
         used.cost += usage.cost ?? (price === undefined ? 0 : costOf(price, usage));
         // At admission the provider charged the input it counts plus the whole output reserve: with the
         // split known, that is the charge exactly (a refund when the reservation was larger); without it,
         // only usage above the reservation is known to have been charged.
         const admitted =
           split === undefined
-            ? Math.max(reserved, used.tokens)
+            ? Math.max(reserved.tokens, used.tokens)
             : Math.max(used.input + split.output, used.tokens);
-        const tokens = accounting === 'usage' ? used.tokens : admitted;
-        change({ tokens: tokens - held.tokens, requests: 0, cost: used.cost - held.cost }, false);
+        const tokens = accounting.tokens === 'usage' ? used.tokens : admitted;
+        // The output limit was charged the reserve; Anthropic adjusts it to the real output at the end.
+        const output =
+          accounting.outputTokens === 'usage' ? used.output : Math.max(reserved.outputTokens, used.output);
+        change(
+          {
+            tokens: tokens - held.tokens,
+            inputTokens: used.countedInput - held.inputTokens,
+            outputTokens: output - held.outputTokens,
+            requests: 0,
+            cost: used.cost - held.cost,
+          },
+          false,
+        );
       },
       end: (outcome) => {
         if (ended) return;
         ended = true;
         const refund = outcome === 'unused' && !charged;
-        change(
-          refund
-            ? { tokens: -held.tokens, requests: -held.requests, cost: -held.cost }
-            : { tokens: 0, requests: 0, cost: 0 },
-          true,
-        );
+        change(refund ? negated(held) : NO_CHANGE, true);
       },
     };
   }
@@ -310,6 +369,12 @@ export class SharedBudget implements Budget {
       .subscribe((view) => {
         const next: BudgetState = {
           tokensAvailable: view.available.tokens ?? Number.POSITIVE_INFINITY,
+          ...(view.available.inputTokens === undefined
+            ? {}
+            : { inputTokensAvailable: view.available.inputTokens }),
+          ...(view.available.outputTokens === undefined
+            ? {}
+            : { outputTokensAvailable: view.available.outputTokens }),
           requestsAvailable: view.available.requests ?? Number.POSITIVE_INFINITY,
           ...(view.available.cost === undefined ? {} : { costAvailable: view.available.cost }),
           spent: view.spent,

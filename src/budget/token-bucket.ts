@@ -1,5 +1,5 @@
 /**
- * The arithmetic of one limit (tokens, requests or dollars per minute): functions of a state and the time
+ * The arithmetic of one limit (tokens, input tokens, output tokens, requests or dollars per minute): functions of a state and the time
  * `now`, with no clock and no I/O, so a store can run them anywhere (memory, or a Redis script on the
  * server's clock) and tests can check them directly. Each returns the next state; the log inside is an
  * array the next state takes over (appended to, its head moved on), so that a grant costs O(1) amortised
@@ -25,8 +25,20 @@
  * emptied bucket never refills, which is why `createBudget` refuses a 60 s burst in this mode.
  */
 
-/** Which limit a spec describes. */
-export type LimitName = 'tokens' | 'requests' | 'cost';
+/**
+ * Which limit a spec describes: all tokens (OpenAI's TPM), input tokens and output tokens apart (Anthropic's
+ * ITPM and OTPM), requests, or dollars.
+ */
+export type LimitName = 'tokens' | 'inputTokens' | 'outputTokens' | 'requests' | 'cost';
+
+/** Every limit name, in the order stores list them. */
+export const LIMIT_NAMES: readonly LimitName[] = [
+  'tokens',
+  'inputTokens',
+  'outputTokens',
+  'requests',
+  'cost',
+];
 
 /** How one limit is enforced. Built by `createBudget`; stores receive it with every call. */
 export interface LimitSpec {

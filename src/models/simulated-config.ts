@@ -49,6 +49,13 @@ export interface SimulatedRateLimit {
   readonly tokensPerMinute?: number;
   /** Requests admitted per 60 s. @defaultValue unlimited */
   readonly requestsPerMinute?: number;
+  /** Input tokens admitted per 60 s, apart from output (Anthropic's ITPM). @defaultValue unlimited */
+  readonly inputTokensPerMinute?: number;
+  /**
+   * Output tokens admitted per 60 s (Anthropic's OTPM): a request is charged its output cap at admission,
+   * adjusted to the output it really produced when it reports usage. @defaultValue unlimited
+   */
+  readonly outputTokensPerMinute?: number;
 }
 
 /**
@@ -113,7 +120,12 @@ const CONFIG_KEYS = [
   'tools',
 ] as const;
 const FAILURE_KEYS = ['errorRate', 'hangRate', 'cutRate', 'on', 'cutAfter', 'status'] as const;
-const RATE_LIMIT_KEYS = ['tokensPerMinute', 'requestsPerMinute'] as const;
+const RATE_LIMIT_KEYS = [
+  'tokensPerMinute',
+  'requestsPerMinute',
+  'inputTokensPerMinute',
+  'outputTokensPerMinute',
+] as const;
 
 function expectRate(name: string, value: unknown): number {
   if (typeof value !== 'number' || !(value >= 0 && value <= 1)) {
@@ -171,18 +183,18 @@ function resolveRateLimit(value: unknown): SimulatedRateLimit | undefined {
   if (value === undefined) return undefined;
   expectConfig('rateLimit', value);
   expectKnownKeys('simulatedModel `rateLimit`', value as object, RATE_LIMIT_KEYS);
-  const { tokensPerMinute, requestsPerMinute } = value as SimulatedRateLimit;
-  if (tokensPerMinute === undefined && requestsPerMinute === undefined) {
-    throw new TypeError('Expected `rateLimit` to set `tokensPerMinute` or `requestsPerMinute`, got neither');
+  const limits = value as SimulatedRateLimit;
+  if (RATE_LIMIT_KEYS.every((key) => limits[key] === undefined)) {
+    throw new TypeError(
+      'Expected `rateLimit` to set `tokensPerMinute`, `requestsPerMinute`, `inputTokensPerMinute` or `outputTokensPerMinute`, got none',
+    );
   }
-  return {
-    ...(tokensPerMinute === undefined
-      ? {}
-      : { tokensPerMinute: expectInteger('rateLimit.tokensPerMinute', tokensPerMinute, 1) }),
-    ...(requestsPerMinute === undefined
-      ? {}
-      : { requestsPerMinute: expectInteger('rateLimit.requestsPerMinute', requestsPerMinute, 1) }),
-  };
+  const resolved: { -readonly [K in keyof SimulatedRateLimit]: number } = {};
+  for (const key of RATE_LIMIT_KEYS) {
+    const limit = limits[key];
+    if (limit !== undefined) resolved[key] = expectInteger(`rateLimit.${key}`, limit, 1);
+  }
+  return resolved;
 }
 
 /** Checks a `simulatedModel` config and merges the defaults, in one place. */

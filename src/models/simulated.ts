@@ -140,13 +140,17 @@ function play(
   steps: readonly Step[],
   scheduler: SchedulerLike,
   subscriber: Subscriber<AgentEvent>,
+  onUsage?: (outputTokens: number) => void,
 ): Subscription | undefined {
   const first = steps[0];
   if (first === undefined) return undefined;
   return scheduler.schedule(
     function (this: SchedulerAction<number>, index: number) {
       const step = steps[index] as Step;
-      for (const event of step.events) subscriber.next(event);
+      for (const event of step.events) {
+        if (event.type === 'usage') onUsage?.(event.usage.outputTokens);
+        subscriber.next(event);
+      }
       if (step.end === 'complete') subscriber.complete();
       else if (step.end !== undefined) subscriber.error(step.end.error);
       const next = steps[index + 1];
@@ -200,7 +204,7 @@ export function simulatedModel(config?: SimulatedModelConfig): SimulatedAgent {
     const steps = planRun(c, task, attempt, inputTokens, cap);
     requests++;
     const now = c.scheduler.now();
-    const charge = { taskId: task.id, tokens: inputTokens + cap };
+    const charge = { taskId: task.id, tokens: inputTokens + cap, inputTokens, outputTokens: cap };
     const admission = window?.admit(now, charge);
     if (admission !== undefined && !admission.admitted) {
       rateLimited++;
@@ -220,10 +224,18 @@ export function simulatedModel(config?: SimulatedModelConfig): SimulatedAgent {
       );
       return undefined;
     }
-    admitted.push({ at: now, ...charge });
+    const entry = admission?.entry ?? { at: now, ...charge };
+    admitted.push(entry);
     if (admission !== undefined) subscriber.next({ type: 'rate-limits', limits: admission.limits });
     if (subscriber.closed) return undefined;
-    return play(steps, c.scheduler, subscriber);
+    // The provider learns the real output with the usage report, and adjusts the output charge to it.
+    const onUsage =
+      window === undefined
+        ? undefined
+        : (outputTokens: number): void => {
+            window.settle(c.scheduler.now(), entry, outputTokens);
+          };
+    return play(steps, c.scheduler, subscriber, onUsage);
   };
 
   return {

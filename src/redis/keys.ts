@@ -5,9 +5,9 @@
 export const DEFAULT_BUDGET_PREFIX = 'rxagent:budget:';
 
 /**
- * The keys of one budget, in the order its scripts take them (`KEYS[1..7]`): state hash, open runs hash,
- * audit stream, the sliding logs of tokens, requests and cost, and the hash of what each reservation holds in
- * those logs. The budget key is a hash tag (`{key}`), so
+ * The keys of one budget, in the order its scripts take them (`KEYS[1..9]`): state hash, open runs hash,
+ * audit stream, the sliding logs of tokens, requests and cost, the hash of what each reservation holds in
+ * those logs, and the sliding logs of input and output tokens. The budget key is a hash tag (`{key}`), so
  * one budget's keys share a cluster slot.
  */
 export function budgetKeys(
@@ -21,6 +21,8 @@ export function budgetKeys(
   requests: string,
   cost: string,
   held: string,
+  inputTokens: string,
+  outputTokens: string,
 ] {
   const base = `${prefix}{${key}}`;
   return [
@@ -31,6 +33,8 @@ export function budgetKeys(
     `${base}:log:requests`,
     `${base}:log:cost`,
     `${base}:held`,
+    `${base}:log:inputTokens`,
+    `${base}:log:outputTokens`,
   ];
 }
 

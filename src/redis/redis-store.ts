@@ -41,7 +41,7 @@ import type {
   BudgetStore,
   StoreView,
 } from '../budget/store.js';
-import type { LimitName } from '../budget/token-bucket.js';
+import { LIMIT_NAMES, type LimitName } from '../budget/token-bucket.js';
 
 /** What a `redisStore` does while Redis cannot be reached. */
 export interface RedisStoreUnavailableConfig {
@@ -164,7 +164,7 @@ export function redisStore(config: RedisStoreConfig): RedisStore {
   const seeded = new Set<string>();
   const owed = new Map<string, { spec: BudgetSpec; amounts: Record<LimitName, number> }>();
   let fallbackRuns = 0;
-  // A budget's seven key names, made once: every call names them.
+  // A budget's nine key names, made once: every call names them.
   const keyNames = new Map<string, ReturnType<typeof budgetKeys>>();
   const keysOf = (key: string): ReturnType<typeof budgetKeys> => {
     let names = keyNames.get(key);
@@ -248,9 +248,11 @@ export function redisStore(config: RedisStoreConfig): RedisStore {
   };
 
   const owe = (key: string, spec: BudgetSpec, amounts: Amounts): void => {
-    const entry = owed.get(key) ?? { spec, amounts: { tokens: 0, requests: 0, cost: 0 } };
-    for (const name of ['tokens', 'requests', 'cost'] as const)
-      entry.amounts[name] += Math.max(0, amounts[name] ?? 0);
+    const entry = owed.get(key) ?? {
+      spec,
+      amounts: { tokens: 0, inputTokens: 0, outputTokens: 0, requests: 0, cost: 0 },
+    };
+    for (const name of LIMIT_NAMES) entry.amounts[name] += Math.max(0, amounts[name] ?? 0);
     owed.set(key, entry);
   };
 

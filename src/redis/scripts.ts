@@ -43,7 +43,8 @@ export async function runScript(
  * `tostring` keeps only 14 digits.
  *
  * KEYS: 1 state hash, 2 open runs hash, 3 audit stream, 4..6 sliding logs of tokens, requests, cost,
- * 7 reservations hash. The state hash holds `epoch` (server time when it was created), `spent`, and per limit
+ * 7 reservations hash, 8..9 sliding logs of input tokens and output tokens (after the rest, so keys of
+ * budgets written before these limits existed keep their places). The state hash holds `epoch` (server time when it was created), `spent`, and per limit
  * `<name>:level`, `<name>:at` (updatedAt), `<name>:cd` (cooldownUntil, absent for none) and `<name>:used`
  * (what its log holds). A log is a list of `at|amount|id` entries, oldest first, each with the amount it was
  * logged with. The reservations hash has a field `<name>:<id>` per reservation with entries in that log:
@@ -60,7 +61,8 @@ export async function runScript(
  */
 const PRELUDE = `
 local S, OPEN, AUDIT, HELD = KEYS[1], KEYS[2], KEYS[3], KEYS[7]
-local LOGS = { tokens = KEYS[4], requests = KEYS[5], cost = KEYS[6] }
+local LOGS = { tokens = KEYS[4], requests = KEYS[5], cost = KEYS[6], inputTokens = KEYS[8],
+  outputTokens = KEYS[9] }
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + tonumber(clock[2]) / 1000
 local INF = math.huge

@@ -6,7 +6,7 @@ import { memoryStore } from '../../src/budget/memory-store.js';
 import { redisStore } from '../../src/redis/redis-store.js';
 import type { RedisStore } from '../../src/redis/redis-store.js';
 import type { AcquireResult, Amounts, BudgetSpec, BudgetStore, StoreView } from '../../src/budget/store.js';
-import { limitSpec } from '../../src/budget/token-bucket.js';
+import { limitSpec, type LimitName } from '../../src/budget/token-bucket.js';
 import { describeRedis, useRedis } from '../support/redis-server.js';
 
 const MINUTE = 60_000;
@@ -15,12 +15,23 @@ const tokens = (limit: number): BudgetSpec => ({
   limits: [limitSpec('tokens', limit, { burstMs: MINUTE, sliding: true })],
 });
 
+const inputOutput = (input: number, output: number): BudgetSpec => ({
+  limits: [
+    limitSpec('inputTokens', input, { burstMs: MINUTE, sliding: true }),
+    limitSpec('outputTokens', output, { burstMs: MINUTE, sliding: true }),
+  ],
+});
+
 type Step =
   | { readonly acquire: Amounts; readonly id: string; readonly expect: Expected }
   | { readonly adjust: Amounts; readonly id: string; readonly final: boolean }
   | { readonly coolDownMs: number }
-  | { readonly resync: { remaining: number; providerLimit: number; resetMs: number } }
-  | { readonly view: Partial<Record<'tokens' | 'requests', number>>; readonly spent?: number };
+  | {
+      readonly resync: { remaining: number; providerLimit: number; resetMs: number };
+      /** @defaultValue 'tokens' */
+      readonly limit?: LimitName;
+    }
+  | { readonly view: Partial<Record<LimitName, number>>; readonly spent?: number };
 
 type Expected = 'granted' | 'blocked' | { readonly waitAbout: number } | { readonly never: string };
 
@@ -95,6 +106,43 @@ const scenarios: readonly Scenario[] = [
     ],
   },
   {
+    name: 'keeps input and output tokens apart: each limit holds back only what it is short of',
+    spec: inputOutput(1_000, 500),
+    steps: [
+      { acquire: { inputTokens: 800, outputTokens: 100 }, id: 'a', expect: 'granted' },
+      { view: { inputTokens: 200, outputTokens: 400 } },
+      // Output binds while input has room, then input binds while output has room.
+      { acquire: { inputTokens: 100, outputTokens: 450 }, id: 'b', expect: { waitAbout: MINUTE } },
+      { acquire: { inputTokens: 300, outputTokens: 0 }, id: 'c', expect: { waitAbout: MINUTE } },
+      { acquire: { inputTokens: 200, outputTokens: 400 }, id: 'd', expect: 'granted' },
+      { view: { inputTokens: 0, outputTokens: 0 } },
+    ],
+  },
+  {
+    name: 'reconciles input and output apart: unused output reserve and cache reads come back',
+    spec: inputOutput(1_000, 500),
+    steps: [
+      { acquire: { inputTokens: 600, outputTokens: 400 }, id: 'a', expect: 'granted' },
+      { adjust: { inputTokens: -500, outputTokens: -300 }, id: 'a', final: true },
+      { view: { inputTokens: 900, outputTokens: 400 } },
+      { acquire: { inputTokens: 900, outputTokens: 400 }, id: 'b', expect: 'granted' },
+      // An overshoot of the output reserve is charged now.
+      { adjust: { outputTokens: 50 }, id: 'b', final: true },
+      { view: { inputTokens: 0, outputTokens: -50 } },
+    ],
+  },
+  {
+    name: 're-synchronises the input and output limits from their own reports',
+    spec: inputOutput(1_000, 500),
+    steps: [
+      { resync: { remaining: 700, providerLimit: 1_000, resetMs: MINUTE }, limit: 'inputTokens' },
+      { view: { inputTokens: 700, outputTokens: 500 } },
+      { resync: { remaining: 100, providerLimit: 500, resetMs: MINUTE }, limit: 'outputTokens' },
+      { view: { inputTokens: 700, outputTokens: 100 } },
+      { acquire: { inputTokens: 10, outputTokens: 200 }, id: 'a', expect: { waitAbout: MINUTE } },
+    ],
+  },
+  {
     name: 'stops at the total cost once nothing open can refund',
     spec: { limits: [], maxTotalCost: 1 },
     steps: [
@@ -129,11 +177,12 @@ async function play(store: BudgetStore, key: string, scenario: Scenario): Promis
         );
       }
     } else if ('resync' in step) {
-      await firstValueFrom(store.resync({ key, spec, limit: 'tokens', report: step.resync, now }));
+      const limit = step.limit ?? 'tokens';
+      await firstValueFrom(store.resync({ key, spec, limit, report: step.resync, now }));
     } else {
       const view: StoreView = await firstValueFrom(store.view({ key, spec, now }));
       for (const [limit, expected] of Object.entries(step.view)) {
-        expect(view.available[limit as 'tokens'], `${scenario.name}: ${limit} available`).toBeCloseTo(
+        expect(view.available[limit as LimitName], `${scenario.name}: ${limit} available`).toBeCloseTo(
           expected,
           0,
         );

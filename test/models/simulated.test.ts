@@ -160,7 +160,9 @@ describe('simulatedModel rate limit', () => {
     expect(model.stats).toEqual({
       requests: 6,
       rateLimited: 2,
-      admitted: [0, 10_000, 20_000, 60_000].map((at, i) => ({ at, taskId: 'ABCD'[i], tokens: 300 })),
+      admitted: [0, 10_000, 20_000, 60_000].map(
+        (at, i): unknown => expect.objectContaining({ at, taskId: 'ABCD'[i], tokens: 300 }) as unknown,
+      ),
     });
   });
 
@@ -466,7 +468,10 @@ describe('simulatedModel config', () => {
       { failures: { status: 200 } },
       'Expected `failures.status` to be an integer from 400 and up, got 200 (number)',
     ],
-    [{ rateLimit: {} }, 'Expected `rateLimit` to set `tokensPerMinute` or `requestsPerMinute`, got neither'],
+    [
+      { rateLimit: {} },
+      'Expected `rateLimit` to set `tokensPerMinute`, `requestsPerMinute`, `inputTokensPerMinute` or `outputTokensPerMinute`, got none',
+    ],
     [
       { rateLimit: { tokensPerMinute: 0 } },
       'Expected `rateLimit.tokensPerMinute` to be an integer from 1 and up, got 0 (number)',

@@ -15,7 +15,7 @@ export type BudgetExhaustedInfo =
       /** The estimate is larger than a whole limit, so it can never be granted. */
       readonly reason: 'exceeds-capacity';
       /** The limit it exceeds. */
-      readonly limit: 'tokens' | 'requests' | 'cost';
+      readonly limit: 'tokens' | 'inputTokens' | 'outputTokens' | 'requests' | 'cost';
       /** What the run asked of that limit. */
       readonly requested: number;
       /** The limit's size per minute. */
@@ -31,7 +31,7 @@ export const BudgetExhaustedInfoSchema: z.ZodType<BudgetExhaustedInfo> = z.discr
   z.object({ reason: z.literal('max-total-cost'), maxTotalCost: z.number(), spent: z.number() }),
   z.object({
     reason: z.literal('exceeds-capacity'),
-    limit: z.enum(['tokens', 'requests', 'cost']),
+    limit: z.enum(['tokens', 'inputTokens', 'outputTokens', 'requests', 'cost']),
     requested: z.number(),
     capacity: z.number(),
   }),
