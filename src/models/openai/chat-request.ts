@@ -1,5 +1,7 @@
 import type { ResponseFormat, Task, TaskParams, ToolSpec } from '../../core/types.js';
-import { toOpenAIMessages } from './openai.js';
+import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import { ValidationError } from '../../core/errors/index.js';
+import type { ChatMessage } from '../../core/types.js';
 
 /** What a request body falls back on for what a task does not say. */
 export interface ChatRequestDefaults {
@@ -55,4 +57,43 @@ function tool(spec: ToolSpec): Record<string, unknown> {
 
 function toolChoice(choice: NonNullable<TaskParams['toolChoice']>): unknown {
   return typeof choice === 'string' ? choice : { type: 'function', function: { name: choice.name } };
+}
+
+/** Maps rxagent's messages to OpenAI's; a bare prompt becomes one user message. */
+export function toOpenAIMessages(input: Task['input']): ChatCompletionMessageParam[] {
+  if (typeof input === 'string') return [{ role: 'user', content: input }];
+  return input.map((message, index) => toOpenAIMessage(message, index));
+}
+
+function toOpenAIMessage(message: ChatMessage, index: number): ChatCompletionMessageParam {
+  switch (message.role) {
+    case 'system':
+      return { role: 'system', content: message.content };
+    case 'user':
+      return { role: 'user', content: message.content };
+    case 'tool':
+      if (message.toolCallId === undefined || message.toolCallId === '') {
+        const text = `A tool message needs \`toolCallId\`, the id of the call it answers (input[${index}])`;
+        throw new ValidationError({
+          issues: [{ code: 'custom', path: ['input', index, 'toolCallId'], message: text }],
+          source: 'openaiModel',
+          message: text,
+        });
+      }
+      return { role: 'tool', content: message.content, tool_call_id: message.toolCallId };
+    case 'assistant': {
+      const calls = message.toolCalls ?? [];
+      if (calls.length === 0) return { role: 'assistant', content: message.content };
+      return {
+        role: 'assistant',
+        // OpenAI wants null, not '', beside tool calls.
+        content: message.content === '' ? null : message.content,
+        tool_calls: calls.map((call) => ({
+          id: call.id,
+          type: 'function',
+          function: { name: call.name, arguments: call.arguments },
+        })),
+      };
+    }
+  }
 }

@@ -3,22 +3,13 @@ import type { APIError, ClientOptions } from 'openai';
 import type {
   ChatCompletionChunk,
   ChatCompletionCreateParamsStreaming,
-  ChatCompletionMessageParam,
 } from 'openai/resources/chat/completions';
 import { Observable, asyncScheduler, type SchedulerLike, type Subscriber } from 'rxjs';
 import { parseRateLimitHeaders, type HeadersLike } from '../../core/rate-limit-headers.js';
-import { CancelledError, ValidationError } from '../../core/errors/index.js';
+import { CancelledError } from '../../core/errors/index.js';
 import { expectPeer } from '../../core/peer.js';
 import { withSignal } from '../../core/with-signal.js';
-import type {
-  Agent,
-  AgentEvent,
-  ChatMessage,
-  FinishReason,
-  Task,
-  ToolCall,
-  Usage,
-} from '../../core/types.js';
+import type { Agent, AgentEvent, FinishReason, Task, ToolCall, Usage } from '../../core/types.js';
 import {
   describe,
   expectConfig,
@@ -29,6 +20,7 @@ import {
 } from '../../core/validate.js';
 import type { Refusal } from './openai-errors.js';
 import { loadSdk, type Sdk } from './sdk.js';
+import { chatRequestBody } from './chat-request.js';
 
 /** Configuration of {@link openaiModel}. */
 export interface OpenAIModelConfig {
@@ -127,13 +119,12 @@ export function openaiModel(config: OpenAIModelConfig = {}): Agent {
       return withSignal(
         (requestSignal) =>
           new Observable<AgentEvent>((subscriber) => {
-            const maxTokens = task.maxOutputTokens ?? defaultMax;
             const body = {
               ...extraBody,
-              model,
+              ...chatRequestBody(task, { model, maxOutputTokens: defaultMax, maxTokensField: maxField }),
+              // rxagent reads a stream, with its usage, whatever a task's provider options say.
               stream: true,
               stream_options: { include_usage: true },
-              ...(maxTokens === undefined ? {} : { [maxField]: maxTokens }),
             };
             loadSdk().then(
               (sdk) => stream(sdk, clientOf(sdk), body, task, requestSignal, subscriber, scheduler),
@@ -201,7 +192,7 @@ async function stream(
   const progress = { chunks: 0, partialText: '' };
   const run = new ChunkAssembler(typeof body['model'] === 'string' ? body['model'] : '');
   try {
-    const params = { ...body, messages: toOpenAIMessages(task.input) } as ChatCompletionCreateParamsStreaming;
+    const params = body as unknown as ChatCompletionCreateParamsStreaming;
     const { data, response } = await client.chat.completions.create(params, { signal }).withResponse();
     emitLimits(response.headers, subscriber);
     for await (const chunk of data) {
@@ -272,9 +263,13 @@ class ChunkAssembler {
   add(chunk: ChatCompletionChunk): string {
     // Servers that report usage in every chunk send running totals, so the last one wins.
     if (chunk.usage != null) {
+      const cached = chunk.usage.prompt_tokens_details?.cached_tokens;
+      const reasoning = chunk.usage.completion_tokens_details?.reasoning_tokens;
       this.usage = {
         inputTokens: chunk.usage.prompt_tokens,
         outputTokens: chunk.usage.completion_tokens,
+        ...(cached == null ? {} : { cachedInputTokens: cached }),
+        ...(reasoning == null ? {} : { reasoningTokens: reasoning }),
       };
     }
     // Azure's content-filter annotations name no model ('').
@@ -332,45 +327,6 @@ export function mapFinishReason(reason: string): FinishReason {
       return 'content-filter';
     default:
       return 'other';
-  }
-}
-
-/** Maps rxagent's messages to OpenAI's; a bare prompt becomes one user message. */
-export function toOpenAIMessages(input: Task['input']): ChatCompletionMessageParam[] {
-  if (typeof input === 'string') return [{ role: 'user', content: input }];
-  return input.map((message, index) => toOpenAIMessage(message, index));
-}
-
-function toOpenAIMessage(message: ChatMessage, index: number): ChatCompletionMessageParam {
-  switch (message.role) {
-    case 'system':
-      return { role: 'system', content: message.content };
-    case 'user':
-      return { role: 'user', content: message.content };
-    case 'tool':
-      if (message.toolCallId === undefined || message.toolCallId === '') {
-        const text = `A tool message needs \`toolCallId\`, the id of the call it answers (input[${index}])`;
-        throw new ValidationError({
-          issues: [{ code: 'custom', path: ['input', index, 'toolCallId'], message: text }],
-          source: 'openaiModel',
-          message: text,
-        });
-      }
-      return { role: 'tool', content: message.content, tool_call_id: message.toolCallId };
-    case 'assistant': {
-      const calls = message.toolCalls ?? [];
-      if (calls.length === 0) return { role: 'assistant', content: message.content };
-      return {
-        role: 'assistant',
-        // OpenAI wants null, not '', beside tool calls.
-        content: message.content === '' ? null : message.content,
-        tool_calls: calls.map((call) => ({
-          id: call.id,
-          type: 'function',
-          function: { name: call.name, arguments: call.arguments },
-        })),
-      };
-    }
   }
 }
 

@@ -223,6 +223,77 @@ describe('openaiModel streaming', () => {
   });
 });
 
+describe('openaiModel per-task params', () => {
+  it("sends every param in OpenAI's names, params.model for the request, providerOptions.openai as is", async () => {
+    const s = await start();
+    await all(
+      agentFor(s, { extraBody: { user: 'from-config', temperature: 1 } }).run(
+        {
+          id: 't1',
+          input: 'hello',
+          maxOutputTokens: 30,
+          params: {
+            model: 'gpt-4o-mini',
+            temperature: 0.2,
+            topP: 0.9,
+            stop: ['END'],
+            seed: 7,
+            responseFormat: { type: 'json_schema', name: 'answer', schema: { type: 'object' }, strict: true },
+            tools: [{ name: 'search', description: 'Web search', parameters: { type: 'object' } }],
+            toolChoice: { name: 'search' },
+            providerOptions: { openai: { logprobs: true, stream: false }, anthropic: { ignored: true } },
+          },
+        },
+        { signal: new AbortController().signal },
+      ),
+    );
+    expect(s.requests[0]?.body).toEqual({
+      user: 'from-config',
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: 'hello' }],
+      max_completion_tokens: 30,
+      temperature: 0.2,
+      top_p: 0.9,
+      stop: ['END'],
+      seed: 7,
+      response_format: {
+        type: 'json_schema',
+        json_schema: { name: 'answer', schema: { type: 'object' }, strict: true },
+      },
+      tools: [
+        {
+          type: 'function',
+          function: { name: 'search', description: 'Web search', parameters: { type: 'object' } },
+        },
+      ],
+      tool_choice: { type: 'function', function: { name: 'search' } },
+      logprobs: true,
+      // The run reads a stream whatever the provider options say.
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+  });
+
+  it('reports cached and reasoning tokens from a recorded stream', async () => {
+    // vercel/ai packages/deepseek/src/chat/__fixtures__/deepseek-tool-call.chunks.txt (see
+    // test/models/ai-sdk/fixtures/SOURCES.md), framed as the SSE lines it was sent as.
+    const chunks = readFileSync(
+      new URL('../ai-sdk/fixtures/deepseek-tool-call.chunks.txt', import.meta.url),
+      'utf8',
+    )
+      .split('\n')
+      .filter((line) => line.trim() !== '');
+    const body = chunks.map((line) => `data: ${line}\n\n`).join('') + 'data: [DONE]\n\n';
+    const s = await start({ behavior: { recorded: { body } } });
+    const events = await all(run(s, 'What is the weather?'));
+    expect(events.find((e) => e.type === 'usage')).toEqual({
+      type: 'usage',
+      usage: { inputTokens: 339, outputTokens: 83, cachedInputTokens: 320, reasoningTokens: 39 },
+    });
+    expect(events.at(-1)).toMatchObject({ type: 'done', finishReason: 'tool-calls' });
+  });
+});
+
 describe('openaiModel cancellation', () => {
   it('unsubscribing mid-stream closes the connection within 100 ms', async () => {
     const s = await start({ behavior: { pauseAfter: 2 } });
@@ -361,7 +432,7 @@ describe('openaiModel refusals, replaying recorded streams', () => {
   it('a streamed delta.refusal fails the run with RefusalError, after the usage it was billed', async () => {
     const s = await start({ behavior: { recorded: { body: REFUSAL_STREAM } } });
     const { events, error } = await failure(run(s, 'the prompt that was refused'));
-    expect(events).toEqual([{ type: 'usage', usage: { inputTokens: 79, outputTokens: 11 } }]);
+    expect(events).toEqual([{ type: 'usage', usage: { inputTokens: 79, outputTokens: 11, reasoningTokens: 0 } }]);
     expect(error).toBeInstanceOf(RefusalError);
     expect(error).toMatchObject({
       name: 'RefusalError',
