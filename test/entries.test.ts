@@ -48,6 +48,7 @@ const SURFACE: Readonly<
       'UsageSchema',
       'ValidationError',
       'WorkerError',
+      'addUsage',
       'agentLoop',
       'agentLoopWorker',
       'allSettled',

@@ -9,7 +9,14 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 
 /** The environment without a provider or a Redis of the developer's: examples then run offline on their own. */
 function offlineEnv(): NodeJS.ProcessEnv {
-  const { OPENAI_API_KEY: _key, OPENAI_BASE_URL: _url, REDIS_URL: _redis, ...env } = process.env;
+  const {
+    OPENAI_API_KEY: _key,
+    OPENAI_BASE_URL: _url,
+    ANTHROPIC_API_KEY: _anthropicKey,
+    ANTHROPIC_BASE_URL: _anthropicUrl,
+    REDIS_URL: _redis,
+    ...env
+  } = process.env;
   return env;
 }
 
@@ -48,6 +55,15 @@ describe('examples', () => {
       /^500 prompts: 500 fulfilled; answered by east \d+, west \d+, backup 50; 0 answered 429\.$/,
     );
   }, 90_000);
+
+  it('two-providers runs the same prompts on OpenAI and Anthropic wire formats, with cached tokens and cost', async () => {
+    const out = await example('two-providers');
+    expect(out).toMatch(/^openai gpt-4o-mini: 100\/100 completed; .* \$0\.\d{4}$/m);
+    // The recorded Anthropic answer read 6,289 of its 9,632 input tokens from the cache and wrote 3,337.
+    expect(out).toMatch(
+      /^anthropic claude-haiku-4-5: 100\/100 completed; 963200 input tokens \(628900 cached, 333700 written to cache\), .* \$0\.\d{4}$/m,
+    );
+  }, 40_000);
 
   it('throttled-batch stays under the provider limit: no 429', async () => {
     const out = await example('throttled-batch', 60_000);

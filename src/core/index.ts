@@ -34,3 +34,4 @@ export { filterPull, isPullable, pullSource } from './pull.js';
 export type { PullSource, Pullable } from './pull.js';
 export { parseDuration, parseRateLimitHeaders } from './rate-limit-headers.js';
 export type { HeadersLike } from './rate-limit-headers.js';
+export { addUsage } from './usage.js';
