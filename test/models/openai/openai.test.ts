@@ -432,7 +432,9 @@ describe('openaiModel refusals, replaying recorded streams', () => {
   it('a streamed delta.refusal fails the run with RefusalError, after the usage it was billed', async () => {
     const s = await start({ behavior: { recorded: { body: REFUSAL_STREAM } } });
     const { events, error } = await failure(run(s, 'the prompt that was refused'));
-    expect(events).toEqual([{ type: 'usage', usage: { inputTokens: 79, outputTokens: 11, reasoningTokens: 0 } }]);
+    expect(events).toEqual([
+      { type: 'usage', usage: { inputTokens: 79, outputTokens: 11, reasoningTokens: 0 } },
+    ]);
     expect(error).toBeInstanceOf(RefusalError);
     expect(error).toMatchObject({
       name: 'RefusalError',
