@@ -406,9 +406,15 @@ export function redisStore(config: RedisStoreConfig): RedisStore {
     async close() {
       client.off('ready', onReady);
       if (!owned) return;
-      client.off('error', onError);
-      if (client.status === 'ready') await client.quit();
-      else client.disconnect();
+      // The error listener stays: a command a budget sends after QUIT (a refund on the way) meets a closed
+      // socket, and that error must not be an unhandled 'error' event.
+      try {
+        if (client.status === 'ready') await client.quit();
+        else client.disconnect();
+      } catch {
+        // The connection went while QUIT was on its way: it is closed either way.
+        client.disconnect();
+      }
     },
   };
 }
