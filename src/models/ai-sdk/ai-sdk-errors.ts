@@ -7,6 +7,7 @@ import {
   ValidationError,
 } from '../../core/errors/index.js';
 import { retryAfterMsFrom, type HeaderSource } from '../retry-after.js';
+import { connectionMessage, received as describeReceived } from '../stream-errors.js';
 
 /** What a run had seen when it failed, so the error can say what was received. */
 export interface StreamProgress {
@@ -312,12 +313,5 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 function received(progress: StreamProgress): string {
-  return `${progress.parts} part${progress.parts === 1 ? '' : 's'} (${progress.partialText.length} characters of text)`;
-}
-
-function connectionMessage(error: Error): string {
-  // undici hides the useful part ("terminated", "other side closed", ECONNREFUSED) in the cause.
-  const cause = error.cause instanceof Error ? error.cause : undefined;
-  const deeper = cause?.cause instanceof Error ? cause.cause : undefined;
-  return [error.message, cause?.message, deeper?.message].filter((m) => m !== undefined).join(': ');
+  return describeReceived({ chunks: progress.parts, partialText: progress.partialText }, 'part');
 }

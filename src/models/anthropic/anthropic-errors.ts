@@ -1,14 +1,15 @@
 import { APIConnectionError, APIConnectionTimeoutError, APIError } from '@anthropic-ai/sdk';
 import { ProviderError, RateLimitError, RefusalError, RxAgentError } from '../../core/errors/index.js';
 import { retryAfterMsFrom } from '../retry-after.js';
+import {
+  incompleteStreamError as streamEndedEarly,
+  received,
+  streamError,
+  transportError,
+  type StreamProgress,
+} from '../stream-errors.js';
 
-/** What a run had seen when it failed, so the error can say what was received. */
-export interface StreamProgress {
-  /** Stream events received before the failure. */
-  readonly chunks: number;
-  /** Text streamed before the failure. */
-  readonly partialText: string;
-}
+export type { StreamProgress } from '../stream-errors.js';
 
 /**
  * 429 codes (`error.details.error_code`) that waiting a minute does not cure: the tier's monthly spend cap
@@ -39,52 +40,16 @@ const REQUEST_ERROR_TYPES: readonly string[] = [
  */
 export function toProviderError(error: unknown, progress: StreamProgress, nowMs: number): RxAgentError {
   if (error instanceof RxAgentError) return error as RxAgentError;
-  const partial = progress.chunks > 0 ? { partialText: progress.partialText } : {};
-  if (error instanceof APIConnectionTimeoutError) {
-    return new ProviderError({
-      type: 'timeout',
-      ...partial,
-      message: `Provider request timed out: ${error.message}`,
-      cause: error,
-    });
-  }
-  if (error instanceof APIConnectionError) {
-    return new ProviderError({
-      type: 'connection',
-      ...partial,
-      message: `Could not reach the provider: ${connectionMessage(error)}`,
-      cause: error,
-    });
-  }
+  if (error instanceof APIConnectionTimeoutError) return transportError('timeout', error, progress);
+  if (error instanceof APIConnectionError) return transportError('connection', error, progress);
   if (error instanceof APIError) return fromAPIError(error as APIError, progress, nowMs);
-  if (error instanceof SyntaxError) {
-    return new ProviderError({
-      type: 'malformed_chunk',
-      chunks: progress.chunks,
-      partialText: progress.partialText,
-      message: `Provider sent a malformed stream event after ${received(progress)}: ${error.message}`,
-      cause: error,
-    });
-  }
   // A connection cut mid-stream reaches the stream's reader as undici's bare `TypeError: terminated`.
-  const message = error instanceof Error ? connectionMessage(error) : String(error);
-  return new ProviderError({
-    type: 'stream_interrupted',
-    chunks: progress.chunks,
-    partialText: progress.partialText,
-    message: `Provider stream broke after ${received(progress)}: ${message}`,
-    cause: error,
-  });
+  return streamError(error, progress, 'event');
 }
 
 /** The error for a stream that ended, without a network error, before `message_stop`. */
 export function incompleteStreamError(progress: StreamProgress): ProviderError {
-  return new ProviderError({
-    type: 'incomplete_stream',
-    chunks: progress.chunks,
-    partialText: progress.partialText,
-    message: `Provider stream ended without a stop_reason after ${received(progress)}`,
-  });
+  return streamEndedEarly(progress, 'a stop_reason', 'event');
 }
 
 /** What a run saw of a refused answer: Anthropic's `stop_details` and the model that answered. */
@@ -132,7 +97,7 @@ function fromAPIError(error: APIError, progress: StreamProgress, nowMs: number):
       ...base,
       chunks: progress.chunks,
       partialText: progress.partialText,
-      message: `Provider reported an error mid-stream after ${received(progress)}: ${message}`,
+      message: `Provider reported an error mid-stream after ${received(progress, 'event')}: ${message}`,
       retryable: type === undefined || !REQUEST_ERROR_TYPES.includes(type),
       cause: error,
     });
@@ -193,15 +158,4 @@ function limitKind(headers: Headers | undefined, message: string): 'tokens' | 'r
   const namesTokens = TOKENS_PHRASE.test(message);
   if (namesTokens !== namesRequests) return namesRequests ? 'requests' : 'tokens';
   return 'tokens';
-}
-
-function received(progress: StreamProgress): string {
-  return `${progress.chunks} event${progress.chunks === 1 ? '' : 's'} (${progress.partialText.length} characters of text)`;
-}
-
-function connectionMessage(error: Error): string {
-  // undici hides the useful part ("other side closed", ECONNRESET) in the cause.
-  const cause = error.cause instanceof Error ? error.cause : undefined;
-  const deeper = cause?.cause instanceof Error ? cause.cause : undefined;
-  return [error.message, cause?.message, deeper?.message].filter((m) => m !== undefined).join(': ');
 }

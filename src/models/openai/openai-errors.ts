@@ -1,14 +1,15 @@
 import { APIConnectionError, APIConnectionTimeoutError, APIError } from 'openai';
 import { ProviderError, RateLimitError, RefusalError, RxAgentError } from '../../core/errors/index.js';
 import { retryAfterMsFrom, type HeaderSource } from '../retry-after.js';
+import {
+  incompleteStreamError as streamEndedEarly,
+  received,
+  streamError,
+  transportError,
+  type StreamProgress,
+} from '../stream-errors.js';
 
-/** What a run had seen when it failed, so the error can say what was received. */
-export interface StreamProgress {
-  /** Chunks parsed before the failure. */
-  readonly chunks: number;
-  /** Text streamed before the failure. */
-  readonly partialText: string;
-}
+export type { StreamProgress } from '../stream-errors.js';
 
 /**
  * Turns what the `openai` SDK threw into rxagent's error types: 429 into `RateLimitError` (or a final
@@ -24,52 +25,16 @@ export interface StreamProgress {
  */
 export function toProviderError(error: unknown, progress: StreamProgress, nowMs: number): RxAgentError {
   if (error instanceof RxAgentError) return error as RxAgentError;
-  const partial = progress.chunks > 0 ? { partialText: progress.partialText } : {};
-  if (error instanceof APIConnectionTimeoutError) {
-    return new ProviderError({
-      type: 'timeout',
-      ...partial,
-      message: `Provider request timed out: ${error.message}`,
-      cause: error,
-    });
-  }
-  if (error instanceof APIConnectionError) {
-    return new ProviderError({
-      type: 'connection',
-      ...partial,
-      message: `Could not reach the provider: ${connectionMessage(error)}`,
-      cause: error,
-    });
-  }
+  if (error instanceof APIConnectionTimeoutError) return transportError('timeout', error, progress);
+  if (error instanceof APIConnectionError) return transportError('connection', error, progress);
   // `instanceof` narrows to `APIError<any, any, any>`; the default type arguments are the true ones.
   if (error instanceof APIError) return fromAPIError(error as APIError, progress, nowMs);
-  if (error instanceof SyntaxError) {
-    return new ProviderError({
-      type: 'malformed_chunk',
-      chunks: progress.chunks,
-      partialText: progress.partialText,
-      message: `Provider sent a malformed stream chunk after ${received(progress)}: ${error.message}`,
-      cause: error,
-    });
-  }
-  const message = error instanceof Error ? connectionMessage(error) : String(error);
-  return new ProviderError({
-    type: 'stream_interrupted',
-    chunks: progress.chunks,
-    partialText: progress.partialText,
-    message: `Provider stream broke after ${received(progress)}: ${message}`,
-    cause: error,
-  });
+  return streamError(error, progress);
 }
 
 /** The error for a stream that ended, without a network error, before the model said it had finished. */
 export function incompleteStreamError(progress: StreamProgress): ProviderError {
-  return new ProviderError({
-    type: 'incomplete_stream',
-    chunks: progress.chunks,
-    partialText: progress.partialText,
-    message: `Provider stream ended without a finish_reason after ${received(progress)}`,
-  });
+  return streamEndedEarly(progress, 'a finish_reason');
 }
 
 /** What a run saw of a refused answer: the refusal text, or a content-filter stop, and the model's name. */
@@ -204,15 +169,4 @@ function limitKind(body: ErrorBody, headers: HeaderSource | undefined): 'tokens'
   const namesRequests = REQUESTS_PHRASE.test(body.message);
   if (namesTokens !== namesRequests) return namesRequests ? 'requests' : 'tokens';
   return 'tokens';
-}
-
-function received(progress: StreamProgress): string {
-  return `${progress.chunks} chunk${progress.chunks === 1 ? '' : 's'} (${progress.partialText.length} characters of text)`;
-}
-
-function connectionMessage(error: Error): string {
-  // undici hides the useful part ("other side closed", ECONNRESET) in the cause.
-  const cause = error.cause instanceof Error ? error.cause : undefined;
-  const deeper = cause?.cause instanceof Error ? cause.cause : undefined;
-  return [error.message, cause?.message, deeper?.message].filter((m) => m !== undefined).join(': ');
 }
