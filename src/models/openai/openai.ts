@@ -8,8 +8,7 @@ import { Observable, asyncScheduler, type SchedulerLike, type Subscriber } from 
 import { parseRateLimitHeaders, type HeadersLike } from '../../core/rate-limit-headers.js';
 import { CancelledError } from '../../core/errors/index.js';
 import { expectPeer } from '../../core/peer.js';
-import { withSignal } from '../../core/with-signal.js';
-import type { Agent, AgentEvent, FinishReason, Task, ToolCall, Usage } from '../../core/types.js';
+import type { Agent, AgentEvent, FinishReason, RunContext, Task, ToolCall, Usage } from '../../core/types.js';
 import {
   describe,
   expectConfig,
@@ -60,6 +59,9 @@ export interface OpenAIModelConfig {
   /** The clock used to turn an HTTP-date `retry-after` into a delay. @defaultValue asyncScheduler */
   readonly scheduler?: SchedulerLike;
 }
+
+/** Where a run's events go: the subscriber's methods, through which the run learns it has ended. */
+type EventSink = Pick<Subscriber<AgentEvent>, 'next' | 'error' | 'complete' | 'closed'>;
 
 /** Long enough never to fire: time limits belong to `timeoutWith`, which can tell first-token from idle time. */
 const SDK_TIMEOUT_MS = 2_147_483_647;
@@ -114,27 +116,54 @@ export function openaiModel(config: OpenAIModelConfig = {}): Agent {
 
   return {
     ...(defaultMax === undefined ? {} : { maxOutputTokens: defaultMax }),
-    run(task: Task, { signal }): Observable<AgentEvent> {
-      // The SDK request gets a signal of this subscription, aborted with the caller's or on unsubscribe.
-      return withSignal(
-        (requestSignal) =>
-          new Observable<AgentEvent>((subscriber) => {
-            const body = {
-              ...extraBody,
-              ...chatRequestBody(task, { model, maxOutputTokens: defaultMax, maxTokensField: maxField }),
-              // rxagent reads a stream, with its usage, whatever a task's provider options say.
-              stream: true,
-              stream_options: { include_usage: true },
-            };
-            loadSdk().then(
-              (sdk) => stream(sdk, clientOf(sdk), body, task, requestSignal, subscriber, scheduler),
-              (error: unknown) => {
-                subscriber.error(error);
-              },
-            );
-          }),
-        signal,
-      );
+    run(task: Task, context: RunContext): Observable<AgentEvent> {
+      return new Observable<AgentEvent>((subscriber) => {
+        const body = {
+          ...extraBody,
+          ...chatRequestBody(task, { model, maxOutputTokens: defaultMax, maxTokensField: maxField }),
+          // rxagent reads a stream, with its usage, whatever a task's provider options say.
+          stream: true,
+          stream_options: { include_usage: true },
+        };
+        // One controller per request, for the SDK's signal: unsubscribing must abort the request whether or
+        // not the caller's signal ever aborts, and the caller's aborting must abort it too.
+        const controller = new AbortController();
+        const { signal } = context;
+        const follow = (): void => {
+          controller.abort(signal.reason);
+        };
+        if (signal.aborted) follow();
+        else signal.addEventListener('abort', follow, { once: true });
+        let ended = false;
+        // Marks the run ended before the subscriber's teardown runs, which is on the same stack.
+        const sink: EventSink = {
+          next: (event) => {
+            subscriber.next(event);
+          },
+          error: (error: unknown) => {
+            ended = true;
+            subscriber.error(error);
+          },
+          complete: () => {
+            ended = true;
+            subscriber.complete();
+          },
+          get closed() {
+            return subscriber.closed;
+          },
+        };
+        loadSdk().then(
+          (sdk) => stream(sdk, clientOf(sdk), body, task, controller.signal, sink, scheduler),
+          (error: unknown) => {
+            sink.error(error);
+          },
+        );
+        return () => {
+          signal.removeEventListener('abort', follow);
+          // A request that ended has nothing left to abort, and `abort()` builds a DOMException even then.
+          if (!ended && !controller.signal.aborted) controller.abort();
+        };
+      });
     },
   };
 }
@@ -186,7 +215,7 @@ async function stream(
   body: Record<string, unknown>,
   task: Task,
   signal: AbortSignal,
-  subscriber: Subscriber<AgentEvent>,
+  subscriber: EventSink,
   scheduler: SchedulerLike,
 ): Promise<void> {
   const progress = { chunks: 0, partialText: '' };
@@ -236,7 +265,7 @@ async function stream(
   }
 }
 
-function emitLimits(headers: HeadersLike | undefined, subscriber: Subscriber<AgentEvent>): void {
+function emitLimits(headers: HeadersLike | undefined, subscriber: EventSink): void {
   if (headers === undefined) return;
   const limits = parseRateLimitHeaders(headers);
   if (Object.keys(limits).length > 0) subscriber.next({ type: 'rate-limits', limits });
