@@ -21,6 +21,7 @@ import {
 import { withSignal } from '../../core/with-signal.js';
 import type { Refusal } from './anthropic-errors.js';
 import { requestFor } from './anthropic-request.js';
+import { resolveEndpoint } from '../endpoint.js';
 import { loadSdk, type Sdk } from './sdk.js';
 
 /**
@@ -142,25 +143,14 @@ function clientOptions(
   config: AnthropicModelConfig,
   env: Readonly<Record<string, string | undefined>>,
 ): ClientOptions {
-  if (config.apiKey !== undefined && (typeof config.apiKey !== 'string' || config.apiKey === '')) {
-    throw new TypeError(`Expected \`apiKey\` to be a non-empty string, got ${describe(config.apiKey)}`);
-  }
-  const baseURL = config.baseURL ?? nonEmpty(env['ANTHROPIC_BASE_URL']);
-  if (baseURL !== undefined && !isUrl(baseURL)) {
-    const name = config.baseURL === undefined ? 'ANTHROPIC_BASE_URL' : '`baseURL`';
-    throw new TypeError(`Expected ${name} to be an http(s) URL, got ${describe(baseURL)}`);
-  }
-  const apiKey = config.apiKey ?? nonEmpty(env['ANTHROPIC_API_KEY']);
-  if (apiKey === undefined && baseURL === undefined) {
-    throw new TypeError(
-      'Expected an API key for api.anthropic.com, got none. Pass `apiKey`, set ANTHROPIC_API_KEY, or point `baseURL` (ANTHROPIC_BASE_URL) at a gateway that needs no key.',
-    );
-  }
   return {
-    // Given explicitly, so the SDK reads neither process.env nor credential files behind `env`'s back; a
-    // gateway that needs no key ignores the placeholder.
-    apiKey: apiKey ?? 'no-key',
-    baseURL: baseURL ?? 'https://api.anthropic.com',
+    ...resolveEndpoint(config, env, {
+      host: 'api.anthropic.com',
+      defaultURL: 'https://api.anthropic.com',
+      keyVariable: 'ANTHROPIC_API_KEY',
+      urlVariable: 'ANTHROPIC_BASE_URL',
+      keyless: 'a gateway',
+    }),
     maxRetries: 0,
     timeout: SDK_TIMEOUT_MS,
     ...(config.telemetry === true ? {} : { openTelemetry: false }),
@@ -381,19 +371,5 @@ function mapStopReason(reason: string): FinishReason | 'refusal' {
       return 'refusal';
     default:
       return 'other';
-  }
-}
-
-function nonEmpty(value: string | undefined): string | undefined {
-  return value === undefined || value.trim() === '' ? undefined : value.trim();
-}
-
-function isUrl(value: unknown): boolean {
-  if (typeof value !== 'string') return false;
-  try {
-    const url = new URL(value);
-    return url.protocol === 'http:' || url.protocol === 'https:';
-  } catch {
-    return false;
   }
 }

@@ -15,7 +15,8 @@ import {
   expectScheduler,
 } from '../../core/validate.js';
 import { BatchEngine } from './batch-engine.js';
-import { clientOptions, nonEmpty } from './openai.js';
+import { clientOptions } from './openai.js';
+import { nonEmpty } from '../endpoint.js';
 import { loadSdk, type Sdk } from './sdk.js';
 
 /** Configuration of {@link openaiBatch}. */

@@ -18,6 +18,7 @@ import {
   expectScheduler,
 } from '../../core/validate.js';
 import type { Refusal } from './openai-errors.js';
+import { nonEmpty, resolveEndpoint } from '../endpoint.js';
 import { loadSdk, type Sdk } from './sdk.js';
 import { chatRequestBody } from './chat-request.js';
 
@@ -172,24 +173,14 @@ export function clientOptions(
   config: OpenAIModelConfig,
   env: Readonly<Record<string, string | undefined>>,
 ): ClientOptions {
-  if (config.apiKey !== undefined && (typeof config.apiKey !== 'string' || config.apiKey === '')) {
-    throw new TypeError(`Expected \`apiKey\` to be a non-empty string, got ${describe(config.apiKey)}`);
-  }
-  const baseURL = config.baseURL ?? nonEmpty(env['OPENAI_BASE_URL']);
-  if (baseURL !== undefined && !isUrl(baseURL)) {
-    const name = config.baseURL === undefined ? 'OPENAI_BASE_URL' : '`baseURL`';
-    throw new TypeError(`Expected ${name} to be an http(s) URL, got ${describe(baseURL)}`);
-  }
-  const apiKey = config.apiKey ?? nonEmpty(env['OPENAI_API_KEY']);
-  if (apiKey === undefined && baseURL === undefined) {
-    throw new TypeError(
-      'Expected an API key for api.openai.com, got none. Pass `apiKey`, set OPENAI_API_KEY, or point `baseURL` (OPENAI_BASE_URL) at a server that needs no key.',
-    );
-  }
   return {
-    // Compatible servers that need no key still get a bearer header; they ignore it.
-    apiKey: apiKey ?? 'no-key',
-    baseURL: baseURL ?? 'https://api.openai.com/v1',
+    ...resolveEndpoint(config, env, {
+      host: 'api.openai.com',
+      defaultURL: 'https://api.openai.com/v1',
+      keyVariable: 'OPENAI_API_KEY',
+      urlVariable: 'OPENAI_BASE_URL',
+      keyless: 'a server',
+    }),
     maxRetries: 0,
     timeout: SDK_TIMEOUT_MS,
   };
@@ -356,19 +347,5 @@ export function mapFinishReason(reason: string): FinishReason {
       return 'content-filter';
     default:
       return 'other';
-  }
-}
-
-export function nonEmpty(value: string | undefined): string | undefined {
-  return value === undefined || value.trim() === '' ? undefined : value.trim();
-}
-
-function isUrl(value: unknown): boolean {
-  if (typeof value !== 'string') return false;
-  try {
-    const url = new URL(value);
-    return url.protocol === 'http:' || url.protocol === 'https:';
-  } catch {
-    return false;
   }
 }
