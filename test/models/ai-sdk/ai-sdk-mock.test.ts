@@ -28,6 +28,7 @@ import {
   type AiSdkModelConfig,
 } from '../../../src/models/ai-sdk/ai-sdk.js';
 import { runAgents } from '../../../src/operators/run-agents.js';
+import { all, failure } from '../../support/run-events.js';
 
 function usage(
   input: Partial<LanguageModelV3Usage['inputTokens']> = {},
@@ -118,25 +119,6 @@ function run(
   signal = new AbortController().signal,
 ): Observable<AgentEvent> {
   return aiSdkModel(model, config).run({ id: 't1', input: 'hi', ...task }, { signal });
-}
-
-function all(events$: Observable<AgentEvent>): Promise<AgentEvent[]> {
-  return lastValueFrom(events$.pipe(toArray()));
-}
-
-async function failure(events$: Observable<AgentEvent>): Promise<{ events: AgentEvent[]; error: unknown }> {
-  const events: AgentEvent[] = [];
-  return new Promise((resolve, reject) => {
-    events$.subscribe({
-      next: (event) => events.push(event),
-      error: (error: unknown) => {
-        resolve({ events, error });
-      },
-      complete: () => {
-        reject(new Error(`expected an error, got ${JSON.stringify(events)}`));
-      },
-    });
-  });
 }
 
 function apiCallError(

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { createAnthropic } from '@ai-sdk/anthropic';
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
-import { Observable, lastValueFrom, toArray } from 'rxjs';
+import { Observable } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   CancelledError,
@@ -21,6 +21,7 @@ import {
   type AiSdkModelConfig,
 } from '../../../src/models/ai-sdk/ai-sdk.js';
 import { startReplayServer, type ReplayServer } from '../../support/replay-server.js';
+import { all, failure } from '../../support/run-events.js';
 
 let server: ReplayServer | undefined;
 
@@ -89,25 +90,6 @@ function run(
   signal = new AbortController().signal,
 ): Observable<AgentEvent> {
   return aiSdkModel(model, config).run({ id: 't1', input: 'hi', ...task }, { signal });
-}
-
-function all(events$: Observable<AgentEvent>): Promise<AgentEvent[]> {
-  return lastValueFrom(events$.pipe(toArray()));
-}
-
-async function failure(events$: Observable<AgentEvent>): Promise<{ events: AgentEvent[]; error: unknown }> {
-  const events: AgentEvent[] = [];
-  return new Promise((resolve, reject) => {
-    events$.subscribe({
-      next: (event) => events.push(event),
-      error: (error: unknown) => {
-        resolve({ events, error });
-      },
-      complete: () => {
-        reject(new Error(`expected an error, got ${JSON.stringify(events)}`));
-      },
-    });
-  });
 }
 
 const deltas = (events: AgentEvent[]): string =>

@@ -41,6 +41,7 @@ import { timeoutWith } from '../../../src/operators/timeout-with.js';
 import { defineTool } from '../../../src/tools/define-tool.js';
 import { fastTime } from '../../support/fast-time.js';
 import { startReplayServer, type ReplayServer } from '../../support/replay-server.js';
+import { all, failure } from '../../support/run-events.js';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
 
@@ -110,25 +111,6 @@ function agentFor(s: ReplayServer, config: Partial<AnthropicModelConfig> = {}): 
 function run(agent: Agent, task: Task | string): Observable<AgentEvent> {
   const t = typeof task === 'string' ? { id: 't1', input: task } : task;
   return agent.run(t, { signal: new AbortController().signal });
-}
-
-function all(events$: Observable<AgentEvent>): Promise<AgentEvent[]> {
-  return lastValueFrom(events$.pipe(toArray()));
-}
-
-async function failure(events$: Observable<AgentEvent>): Promise<{ events: AgentEvent[]; error: unknown }> {
-  const events: AgentEvent[] = [];
-  return new Promise((resolve, reject) => {
-    events$.subscribe({
-      next: (event) => events.push(event),
-      error: (error: unknown) => {
-        resolve({ events, error });
-      },
-      complete: () => {
-        reject(new Error(`expected an error, got ${JSON.stringify(events)}`));
-      },
-    });
-  });
 }
 
 function settledOf(tasks: Task[], agent: Agent, config: Parameters<typeof runAgents>[1] = {}) {

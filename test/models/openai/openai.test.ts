@@ -26,6 +26,7 @@ import {
   type OpenAIServer,
   type OpenAIServerOptions,
 } from '../../support/openai-server.js';
+import { all, failure } from '../../support/run-events.js';
 
 let server: OpenAIServer | undefined;
 
@@ -50,25 +51,6 @@ function quietClient(s: OpenAIServer): OpenAI {
 
 function run(s: OpenAIServer, input: Task['input'], config: OpenAIModelConfig = {}): Observable<AgentEvent> {
   return agentFor(s, config).run({ id: 't1', input }, { signal: new AbortController().signal });
-}
-
-function all(events$: Observable<AgentEvent>): Promise<AgentEvent[]> {
-  return lastValueFrom(events$.pipe(toArray()));
-}
-
-async function failure(events$: Observable<AgentEvent>): Promise<{ events: AgentEvent[]; error: unknown }> {
-  const events: AgentEvent[] = [];
-  return new Promise((resolve, reject) => {
-    events$.subscribe({
-      next: (event) => events.push(event),
-      error: (error: unknown) => {
-        resolve({ events, error });
-      },
-      complete: () => {
-        reject(new Error(`expected an error, got ${JSON.stringify(events)}`));
-      },
-    });
-  });
 }
 
 describe('openaiModel streaming', () => {
