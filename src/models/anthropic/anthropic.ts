@@ -6,11 +6,11 @@ import type {
   RawMessageStreamEvent,
   Usage as AnthropicUsage,
 } from '@anthropic-ai/sdk/resources/messages';
-import { Observable, asyncScheduler, type SchedulerLike, type Subscriber } from 'rxjs';
+import { asyncScheduler, type Observable, type SchedulerLike } from 'rxjs';
 import { CancelledError, ValidationError } from '../../core/errors/index.js';
 import { expectPeer } from '../../core/peer.js';
 import { parseRateLimitHeaders } from '../../core/rate-limit-headers.js';
-import type { Agent, AgentEvent, FinishReason, Task, ToolCall, Usage } from '../../core/types.js';
+import type { Agent, AgentEvent, FinishReason, RunContext, Task, ToolCall, Usage } from '../../core/types.js';
 import {
   describe,
   expectConfig,
@@ -18,9 +18,9 @@ import {
   expectKnownKeys,
   expectScheduler,
 } from '../../core/validate.js';
-import { withSignal } from '../../core/with-signal.js';
 import type { Refusal } from './anthropic-errors.js';
 import { requestFor } from './anthropic-request.js';
+import { providerRequest, type EventSink } from '../provider-request.js';
 import { resolveEndpoint } from '../endpoint.js';
 import { loadSdk, type Sdk } from './sdk.js';
 
@@ -116,25 +116,20 @@ export function anthropicModel(config: AnthropicModelConfig): Agent {
 
   return {
     maxOutputTokens: maxTokens,
-    run(task: Task, { signal }): Observable<AgentEvent> {
-      // The SDK request gets a signal of this subscription, aborted with the caller's or on unsubscribe.
-      return withSignal(
-        (requestSignal) =>
-          new Observable<AgentEvent>((subscriber) => {
-            const request = requestFor(task, model, maxTokens);
-            if (request instanceof ValidationError) {
-              subscriber.error(request);
-              return;
-            }
-            loadSdk().then(
-              (sdk) => stream(sdk, clientOf(sdk), request, task, requestSignal, subscriber, scheduler),
-              (error: unknown) => {
-                subscriber.error(error);
-              },
-            );
-          }),
-        signal,
-      );
+    run(task: Task, context: RunContext): Observable<AgentEvent> {
+      return providerRequest(context, (signal, sink) => {
+        const request = requestFor(task, model, maxTokens);
+        if (request instanceof ValidationError) {
+          sink.error(request);
+          return;
+        }
+        loadSdk().then(
+          (sdk) => stream(sdk, clientOf(sdk), request, task, signal, sink, scheduler),
+          (error: unknown) => {
+            sink.error(error);
+          },
+        );
+      });
     },
   };
 }
@@ -177,7 +172,7 @@ async function stream(
   request: MessageCreateParamsStreaming,
   task: Task,
   signal: AbortSignal,
-  subscriber: Subscriber<AgentEvent>,
+  subscriber: EventSink,
   scheduler: SchedulerLike,
 ): Promise<void> {
   const progress = { chunks: 0, partialText: '' };
@@ -229,11 +224,7 @@ async function stream(
   }
 }
 
-function emitLimits(
-  headers: Headers | undefined,
-  subscriber: Subscriber<AgentEvent>,
-  scheduler: SchedulerLike,
-): void {
+function emitLimits(headers: Headers | undefined, subscriber: EventSink, scheduler: SchedulerLike): void {
   if (headers === undefined) return;
   const limits = parseRateLimitHeaders(headers, scheduler.now());
   if (Object.keys(limits).length > 0) subscriber.next({ type: 'rate-limits', limits });

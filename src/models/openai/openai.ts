@@ -4,7 +4,7 @@ import type {
   ChatCompletionChunk,
   ChatCompletionCreateParamsStreaming,
 } from 'openai/resources/chat/completions';
-import { Observable, asyncScheduler, type SchedulerLike, type Subscriber } from 'rxjs';
+import { asyncScheduler, type Observable, type SchedulerLike } from 'rxjs';
 import { parseRateLimitHeaders, type HeadersLike } from '../../core/rate-limit-headers.js';
 import { CancelledError } from '../../core/errors/index.js';
 import { expectPeer } from '../../core/peer.js';
@@ -21,6 +21,7 @@ import type { Refusal } from './openai-errors.js';
 import { nonEmpty, resolveEndpoint } from '../endpoint.js';
 import { loadSdk, type Sdk } from './sdk.js';
 import { chatRequestBody } from './chat-request.js';
+import { providerRequest, type EventSink } from '../provider-request.js';
 
 /** Configuration of {@link openaiModel}. */
 export interface OpenAIModelConfig {
@@ -60,9 +61,6 @@ export interface OpenAIModelConfig {
   /** The clock used to turn an HTTP-date `retry-after` into a delay. @defaultValue asyncScheduler */
   readonly scheduler?: SchedulerLike;
 }
-
-/** Where a run's events go: the subscriber's methods, through which the run learns it has ended. */
-type EventSink = Pick<Subscriber<AgentEvent>, 'next' | 'error' | 'complete' | 'closed'>;
 
 /** Long enough never to fire: time limits belong to `timeoutWith`, which can tell first-token from idle time. */
 const SDK_TIMEOUT_MS = 2_147_483_647;
@@ -118,7 +116,7 @@ export function openaiModel(config: OpenAIModelConfig = {}): Agent {
   return {
     ...(defaultMax === undefined ? {} : { maxOutputTokens: defaultMax }),
     run(task: Task, context: RunContext): Observable<AgentEvent> {
-      return new Observable<AgentEvent>((subscriber) => {
+      return providerRequest(context, (signal, sink) => {
         const body = {
           ...extraBody,
           ...chatRequestBody(task, { model, maxOutputTokens: defaultMax, maxTokensField: maxField }),
@@ -126,44 +124,12 @@ export function openaiModel(config: OpenAIModelConfig = {}): Agent {
           stream: true,
           stream_options: { include_usage: true },
         };
-        // One controller per request, for the SDK's signal: unsubscribing must abort the request whether or
-        // not the caller's signal ever aborts, and the caller's aborting must abort it too.
-        const controller = new AbortController();
-        const { signal } = context;
-        const follow = (): void => {
-          controller.abort(signal.reason);
-        };
-        if (signal.aborted) follow();
-        else signal.addEventListener('abort', follow, { once: true });
-        let ended = false;
-        // Marks the run ended before the subscriber's teardown runs, which is on the same stack.
-        const sink: EventSink = {
-          next: (event) => {
-            subscriber.next(event);
-          },
-          error: (error: unknown) => {
-            ended = true;
-            subscriber.error(error);
-          },
-          complete: () => {
-            ended = true;
-            subscriber.complete();
-          },
-          get closed() {
-            return subscriber.closed;
-          },
-        };
         loadSdk().then(
-          (sdk) => stream(sdk, clientOf(sdk), body, task, controller.signal, sink, scheduler),
+          (sdk) => stream(sdk, clientOf(sdk), body, task, signal, sink, scheduler),
           (error: unknown) => {
             sink.error(error);
           },
         );
-        return () => {
-          signal.removeEventListener('abort', follow);
-          // A request that ended has nothing left to abort, and `abort()` builds a DOMException even then.
-          if (!ended && !controller.signal.aborted) controller.abort();
-        };
       });
     },
   };
