@@ -7,9 +7,8 @@ import type {
   Usage as AnthropicUsage,
 } from '@anthropic-ai/sdk/resources/messages';
 import { asyncScheduler, type Observable, type SchedulerLike } from 'rxjs';
-import { CancelledError, ValidationError } from '../../core/errors/index.js';
+import { ValidationError } from '../../core/errors/index.js';
 import { expectPeer } from '../../core/peer.js';
-import { parseRateLimitHeaders } from '../../core/rate-limit-headers.js';
 import type { Agent, AgentEvent, FinishReason, RunContext, Task, ToolCall, Usage } from '../../core/types.js';
 import {
   describe,
@@ -20,7 +19,14 @@ import {
 } from '../../core/validate.js';
 import type { Refusal } from './anthropic-errors.js';
 import { requestFor } from './anthropic-request.js';
-import { providerRequest, type EventSink } from '../provider-request.js';
+import {
+  abortedRun,
+  emitLimits,
+  providerRequest,
+  readDeltas,
+  type EventSink,
+  type Progress,
+} from '../provider-request.js';
 import { resolveEndpoint } from '../endpoint.js';
 import { loadSdk, type Sdk } from './sdk.js';
 
@@ -175,20 +181,12 @@ async function stream(
   subscriber: EventSink,
   scheduler: SchedulerLike,
 ): Promise<void> {
-  const progress = { chunks: 0, partialText: '' };
+  const progress: Progress = { chunks: 0, partialText: '' };
   const run = new MessageAssembler(request.model);
   try {
     const { data, response } = await client.messages.create(request, { signal }).withResponse();
-    emitLimits(response.headers, subscriber, scheduler);
-    for await (const event of data) {
-      if (subscriber.closed) return;
-      progress.chunks += 1;
-      const text = run.add(event);
-      if (text !== '') {
-        progress.partialText += text;
-        subscriber.next({ type: 'delta', text });
-      }
-    }
+    emitLimits(response.headers, subscriber, scheduler.now());
+    if (!(await readDeltas(data, (event) => run.add(event), subscriber, progress))) return;
     if (signal.aborted) throw signal.reason;
     const finish = run.finishReason;
     if (finish === undefined) throw sdk.errors.incompleteStreamError(progress);
@@ -207,27 +205,15 @@ async function stream(
   } catch (error) {
     if (subscriber.closed) return;
     if (signal.aborted) {
-      subscriber.error(
-        new CancelledError({
-          reason: 'unsubscribed',
-          taskId: task.id,
-          message: `Run of task ${task.id} was aborted through its signal`,
-        }),
-      );
+      subscriber.error(abortedRun(task.id));
       return;
     }
     // A 429 carries the limits that were hit; a mid-stream error, the 200's (already reported).
     if (error instanceof sdk.APIError && (error as APIError).status !== undefined) {
-      emitLimits((error as APIError).headers, subscriber, scheduler);
+      emitLimits((error as APIError).headers, subscriber, scheduler.now());
     }
     subscriber.error(sdk.errors.toProviderError(error, progress, scheduler.now()));
   }
-}
-
-function emitLimits(headers: Headers | undefined, subscriber: EventSink, scheduler: SchedulerLike): void {
-  if (headers === undefined) return;
-  const limits = parseRateLimitHeaders(headers, scheduler.now());
-  if (Object.keys(limits).length > 0) subscriber.next({ type: 'rate-limits', limits });
 }
 
 /** The token counts of a message: `message_start`'s, then each `message_delta`'s non-null ones (cumulative). */

@@ -5,8 +5,6 @@ import type {
   ChatCompletionCreateParamsStreaming,
 } from 'openai/resources/chat/completions';
 import { asyncScheduler, type Observable, type SchedulerLike } from 'rxjs';
-import { parseRateLimitHeaders, type HeadersLike } from '../../core/rate-limit-headers.js';
-import { CancelledError } from '../../core/errors/index.js';
 import { expectPeer } from '../../core/peer.js';
 import type { Agent, AgentEvent, FinishReason, RunContext, Task, ToolCall, Usage } from '../../core/types.js';
 import {
@@ -21,7 +19,14 @@ import type { Refusal } from './openai-errors.js';
 import { nonEmpty, resolveEndpoint } from '../endpoint.js';
 import { loadSdk, type Sdk } from './sdk.js';
 import { chatRequestBody } from './chat-request.js';
-import { providerRequest, type EventSink } from '../provider-request.js';
+import {
+  abortedRun,
+  emitLimits,
+  providerRequest,
+  readDeltas,
+  type EventSink,
+  type Progress,
+} from '../provider-request.js';
 
 /** Configuration of {@link openaiModel}. */
 export interface OpenAIModelConfig {
@@ -175,21 +180,13 @@ async function stream(
   subscriber: EventSink,
   scheduler: SchedulerLike,
 ): Promise<void> {
-  const progress = { chunks: 0, partialText: '' };
+  const progress: Progress = { chunks: 0, partialText: '' };
   const run = new ChunkAssembler(typeof body['model'] === 'string' ? body['model'] : '');
   try {
     const params = body as unknown as ChatCompletionCreateParamsStreaming;
     const { data, response } = await client.chat.completions.create(params, { signal }).withResponse();
-    emitLimits(response.headers, subscriber);
-    for await (const chunk of data) {
-      if (subscriber.closed) return;
-      progress.chunks += 1;
-      const text = run.add(chunk);
-      if (text !== '') {
-        progress.partialText += text;
-        subscriber.next({ type: 'delta', text });
-      }
-    }
+    emitLimits(response.headers, subscriber, scheduler.now());
+    if (!(await readDeltas(data, (chunk) => run.add(chunk), subscriber, progress))) return;
     if (signal.aborted) throw signal.reason;
     const finish = run.finishReason;
     if (finish === undefined) throw sdk.errors.incompleteStreamError(progress);
@@ -208,24 +205,12 @@ async function stream(
   } catch (error) {
     if (subscriber.closed) return;
     if (signal.aborted) {
-      subscriber.error(
-        new CancelledError({
-          reason: 'unsubscribed',
-          taskId: task.id,
-          message: `Run of task ${task.id} was aborted through its signal`,
-        }),
-      );
+      subscriber.error(abortedRun(task.id));
       return;
     }
-    if (error instanceof sdk.APIError) emitLimits((error as APIError).headers, subscriber);
+    if (error instanceof sdk.APIError) emitLimits((error as APIError).headers, subscriber, scheduler.now());
     subscriber.error(sdk.errors.toProviderError(error, progress, scheduler.now()));
   }
-}
-
-function emitLimits(headers: HeadersLike | undefined, subscriber: EventSink): void {
-  if (headers === undefined) return;
-  const limits = parseRateLimitHeaders(headers);
-  if (Object.keys(limits).length > 0) subscriber.next({ type: 'rate-limits', limits });
 }
 
 /**
