@@ -1,5 +1,7 @@
 // What the timing benchmarks share: forced GC, interleaved rounds, medians with their spread, the machine's load.
 import { availableParallelism, loadavg } from 'node:os';
+import { basename, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 
@@ -73,3 +75,12 @@ export function conditions(): string {
     : 'GC NOT forced (start node with --expose-gc)';
   return `node ${process.version}, ${availableParallelism()} cores, ${gcNote}, load average ${loadavg()[0]!.toFixed(2)}`;
 }
+
+/**
+ * The repository's root, whether a benchmark runs from bench/ (under tsx) or compiled into .bench-out/bench/
+ * (`npm run bench`), so paths to node_modules, src/ and tsconfig files hold either way.
+ */
+export const repoRoot: string = (() => {
+  const above = dirname(dirname(fileURLToPath(import.meta.url)));
+  return basename(above) === '.bench-out' ? dirname(above) : above;
+})();

@@ -5,9 +5,10 @@
 // through tsx with `--tsx`.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
+import { median, repoRoot } from './_measure.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
+const root = repoRoot;
 
 /** What each row imports, as a path under src/ without its extension; `null` imports nothing. */
 const ROWS: readonly (readonly [string, string | null])[] = [
@@ -15,6 +16,8 @@ const ROWS: readonly (readonly [string, string | null])[] = [
   ['pool alone (src/operators/pool)', 'operators/pool'],
   ['rxagent', 'index'],
   ['rxagent/openai', 'models/openai/index'],
+  ['rxagent/anthropic', 'models/anthropic/index'],
+  ['rxagent/ai-sdk', 'models/ai-sdk/index'],
   ['rxagent/server', 'server/index'],
   ['rxagent/redis', 'redis/index'],
 ];
@@ -47,12 +50,6 @@ function measure(url: string | null, tsx: boolean): Sample {
   if (child.status !== 0) throw new Error(`Importing ${url ?? 'nothing'} failed:\n${child.stderr}`);
   const { ms, rss } = JSON.parse(child.stdout.trim().split('\n').pop() ?? '') as { ms: number; rss: number };
   return { importMs: ms, wallMs, rssMb: rss / 1024 / 1024 };
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
 }
 
 export default function bench(args: string[]): Promise<void> {
