@@ -1,12 +1,7 @@
 import type { APICallError } from '@ai-sdk/provider';
-import {
-  ProviderError,
-  RateLimitError,
-  RefusalError,
-  RxAgentError,
-  ValidationError,
-} from '../../core/errors/index.js';
-import { retryAfterMsFrom, type HeaderSource } from '../retry-after.js';
+import { ProviderError, RefusalError, RxAgentError, ValidationError } from '../../core/errors/index.js';
+import { httpError, limitFromHeaders, type HttpErrorRules } from '../http-error.js';
+import type { HeaderSource } from '../retry-after.js';
 import { connectionMessage, received as describeReceived } from '../stream-errors.js';
 
 /** What a run had seen when it failed, so the error can say what was received. */
@@ -116,48 +111,47 @@ function fromAPICallError(error: APICallError, progress: StreamProgress, nowMs: 
   const headers = headerSource(error.responseHeaders);
   const body = describeBody(error);
   const requestId = body.requestId ?? headers.get('request-id') ?? headers.get('x-request-id') ?? undefined;
-  const partial = progress.parts > 0 ? { partialText: progress.partialText } : {};
-  const base = {
-    status,
-    ...(body.type === undefined ? {} : { type: body.type }),
-    ...(body.code === undefined ? {} : { code: body.code }),
-    ...(requestId === undefined ? {} : { requestId }),
-    ...partial,
-  };
-  if (status === 429) {
-    if (body.code === 'insufficient_quota' || body.type === 'insufficient_quota') {
-      return new ProviderError({
-        ...base,
-        type: 'insufficient_quota',
-        message: `Provider quota exhausted (429): ${body.message}`,
-        cause: error,
-      });
-    }
-    // Anthropic's spend cap: a 429 without `retry-after` that keeps failing until the account is raised.
-    if (body.code === 'enforced_spend_limit_reached') {
-      return new ProviderError({
-        ...base,
-        retryable: false,
-        message: `Provider spend limit reached (429): ${body.message}`,
-        cause: error,
-      });
-    }
-    const limit = limitKind(headers, body.type);
-    return new RateLimitError({
-      limit,
-      retryAfterMs: retryAfterMsFrom(headers, limit, body.message, nowMs),
+  return httpError(
+    {
       status,
-      message: `Provider rate limit (429): ${body.message}`,
+      headers,
+      message: body.message,
+      ...(body.type === undefined ? {} : { type: body.type }),
+      ...(body.code === undefined ? {} : { code: body.code }),
+      ...(requestId === undefined ? {} : { requestId }),
       cause: error,
-    });
-  }
-  return new ProviderError({
-    ...base,
-    ...providerSays(headers),
-    message: `Provider answered ${status}: ${body.message}`,
-    cause: error,
-  });
+    },
+    { chunks: progress.parts, partialText: progress.partialText },
+    AI_SDK_RULES,
+    nowMs,
+  );
 }
+
+/**
+ * How answers relayed by an AI SDK provider name a limit, whichever provider sent them, and which 429s waiting
+ * does not cure (OpenAI's exhausted quota, Anthropic's spend cap: a 429 without `retry-after` that keeps
+ * failing until the account is raised). The limit a 429 hit: the `remaining` header of either family that
+ * alone reads 0 (`x-ratelimit-*`, or Anthropic's `anthropic-ratelimit-*`, where input and output tokens are
+ * token limits too), then the body's `type` (OpenAI's `'tokens'` / `'requests'`), else tokens.
+ */
+const AI_SDK_RULES: HttpErrorRules = {
+  limitKind: ({ headers, type }) =>
+    limitFromHeaders(headers, {
+      tokens: [
+        'x-ratelimit-remaining-tokens',
+        'anthropic-ratelimit-tokens-remaining',
+        'anthropic-ratelimit-input-tokens-remaining',
+        'anthropic-ratelimit-output-tokens-remaining',
+      ],
+      requests: ['x-ratelimit-remaining-requests', 'anthropic-ratelimit-requests-remaining'],
+    }) ?? (type === 'requests' ? 'requests' : 'tokens'),
+  finalRateLimit: ({ type, code }) => {
+    if (code === 'insufficient_quota' || type === 'insufficient_quota') {
+      return { type: 'insufficient_quota', says: 'Provider quota exhausted' };
+    }
+    return code === 'enforced_spend_limit_reached' ? { says: 'Provider spend limit reached' } : undefined;
+  },
+};
 
 /** An `error` part's payload that is not an `Error`: the provider's error object as it sent it. */
 function fromPayload(payload: unknown, progress: StreamProgress): ProviderError {
@@ -276,31 +270,6 @@ function errorFields(value: unknown): { message?: string; type?: string; code?: 
     ...(typeof value['type'] === 'string' ? { type: value['type'] } : {}),
     ...(typeof code === 'string' ? { code } : {}),
   };
-}
-
-/**
- * Which limit a 429 hit: the `remaining` header of either family that alone reads 0 (`x-ratelimit-*`, or
- * Anthropic's `anthropic-ratelimit-*`, where input and output tokens are token limits too), then the body's
- * `type` (OpenAI's `'tokens'` / `'requests'`), else tokens.
- */
-function limitKind(headers: HeaderSource, type: string | undefined): 'tokens' | 'requests' {
-  const out = (name: string): boolean => headers.get(name) === '0';
-  const requestsOut = out('x-ratelimit-remaining-requests') || out('anthropic-ratelimit-requests-remaining');
-  const tokensOut =
-    out('x-ratelimit-remaining-tokens') ||
-    out('anthropic-ratelimit-tokens-remaining') ||
-    out('anthropic-ratelimit-input-tokens-remaining') ||
-    out('anthropic-ratelimit-output-tokens-remaining');
-  if (tokensOut !== requestsOut) return tokensOut ? 'tokens' : 'requests';
-  return type === 'requests' ? 'requests' : 'tokens';
-}
-
-/** Whether the provider said to retry (`x-should-retry`, sent by OpenAI and Anthropic); else the status decides. */
-function providerSays(headers: HeaderSource): { retryable?: boolean } {
-  const should = headers.get('x-should-retry');
-  if (should === 'true') return { retryable: true };
-  if (should === 'false') return { retryable: false };
-  return {};
 }
 
 function headerSource(record: Readonly<Record<string, string>> | undefined): HeaderSource {

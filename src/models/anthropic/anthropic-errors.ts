@@ -1,6 +1,6 @@
 import { APIConnectionError, APIConnectionTimeoutError, APIError } from '@anthropic-ai/sdk';
-import { ProviderError, RateLimitError, RefusalError, RxAgentError } from '../../core/errors/index.js';
-import { retryAfterMsFrom } from '../retry-after.js';
+import { ProviderError, RefusalError, RxAgentError } from '../../core/errors/index.js';
+import { httpError, limitFromHeaders, limitFromPhrases, type HttpErrorRules } from '../http-error.js';
 import {
   incompleteStreamError as streamEndedEarly,
   received,
@@ -75,6 +75,27 @@ export function refusalError(taskId: string, refused: Refusal, progress: StreamP
   });
 }
 
+/**
+ * How Anthropic's answers name a limit, and which of its 429s waiting does not cure: a spend cap, or any 429
+ * the API marks `x-should-retry: false`. The limit a 429 hit: the `anthropic-ratelimit-*-remaining` header
+ * that reads 0 (any of the three token families counts as tokens), then the phrase in the message, else tokens.
+ */
+const ANTHROPIC_RULES: HttpErrorRules = {
+  limitKind: ({ headers, message }) =>
+    limitFromHeaders(headers, {
+      tokens: ['tokens', 'input-tokens', 'output-tokens'].map(
+        (family) => `anthropic-ratelimit-${family}-remaining`,
+      ),
+      requests: ['anthropic-ratelimit-requests-remaining'],
+    }) ??
+    limitFromPhrases(message, { tokens: TOKENS_PHRASE, requests: REQUESTS_PHRASE }) ??
+    'tokens',
+  finalRateLimit: ({ code, headers }) =>
+    (code !== undefined && SPEND_LIMIT_CODES.includes(code)) || headers?.get('x-should-retry') === 'false'
+      ? { says: 'Provider refused the request until its limit resets' }
+      : undefined,
+};
+
 function fromAPIError(error: APIError, progress: StreamProgress, nowMs: number): RxAgentError {
   const { status, headers } = error;
   const message = error.apiMessage ?? stripStatus(error);
@@ -83,58 +104,24 @@ function fromAPIError(error: APIError, progress: StreamProgress, nowMs: number):
   // The `request-id` header, else the body's `request_id` (a proxy may drop headers, not bodies).
   const bodyId = (error.error as { request_id?: unknown } | undefined)?.request_id;
   const requestId = error.requestID ?? (typeof bodyId === 'string' ? bodyId : undefined);
-  const base = {
-    ...(status === undefined ? {} : { status }),
+  const fields = {
     ...(type === undefined ? {} : { type }),
     ...(code === undefined ? {} : { code }),
     ...(requestId === undefined ? {} : { requestId }),
-    ...(progress.chunks > 0 ? { partialText: progress.partialText } : {}),
   };
-  if (status === undefined) {
-    // An `event: error` inside a 200 stream (`overloaded_error`, `api_error`): the request was accepted,
-    // so trying again may work, unless the error says the request itself is wrong.
-    return new ProviderError({
-      ...base,
-      chunks: progress.chunks,
-      partialText: progress.partialText,
-      message: `Provider reported an error mid-stream after ${received(progress, 'event')}: ${message}`,
-      retryable: type === undefined || !REQUEST_ERROR_TYPES.includes(type),
-      cause: error,
-    });
+  if (status !== undefined) {
+    return httpError({ status, headers, message, ...fields, cause: error }, progress, ANTHROPIC_RULES, nowMs);
   }
-  if (status === 429) {
-    const spendCap = code !== undefined && SPEND_LIMIT_CODES.includes(code);
-    if (spendCap || headers?.get('x-should-retry') === 'false') {
-      return new ProviderError({
-        ...base,
-        message: `Provider refused the request until its limit resets (429${code === undefined ? '' : ` ${code}`}): ${message}`,
-        retryable: false,
-        cause: error,
-      });
-    }
-    const limit = limitKind(headers, message);
-    return new RateLimitError({
-      limit,
-      retryAfterMs: retryAfterMsFrom(headers, limit, '', nowMs),
-      status,
-      message: `Provider rate limit (429): ${message}`,
-      cause: error,
-    });
-  }
+  // An `event: error` inside a 200 stream (`overloaded_error`, `api_error`): the request was accepted,
+  // so trying again may work, unless the error says the request itself is wrong.
   return new ProviderError({
-    ...base,
-    message: `Provider answered ${status}: ${message}`,
-    ...providerSays(headers),
+    ...fields,
+    chunks: progress.chunks,
+    partialText: progress.partialText,
+    message: `Provider reported an error mid-stream after ${received(progress, 'event')}: ${message}`,
+    retryable: type === undefined || !REQUEST_ERROR_TYPES.includes(type),
     cause: error,
   });
-}
-
-/** Whether the API said to retry (`x-should-retry`, which the SDK obeys too); else the status decides. */
-function providerSays(headers: Headers | undefined): { retryable?: boolean } {
-  const should = headers?.get('x-should-retry');
-  if (should === 'true') return { retryable: true };
-  if (should === 'false') return { retryable: false };
-  return {};
 }
 
 function stripStatus(error: APIError): string {
@@ -144,18 +131,3 @@ function stripStatus(error: APIError): string {
 /** Anthropic's 429 messages name the limit: "… of 50 requests per minute", "… 40,000 input tokens per minute". */
 const REQUESTS_PHRASE = /\brequests per (?:minute|min|day)\b/i;
 const TOKENS_PHRASE = /\btokens per (?:minute|min|day)\b/i;
-
-/**
- * Which limit a 429 hit: the `anthropic-ratelimit-*-remaining` header that reads 0 (any of the three token
- * families counts as tokens), then the phrase in the message, else tokens.
- */
-function limitKind(headers: Headers | undefined, message: string): 'tokens' | 'requests' {
-  const out = (family: string): boolean => headers?.get(`anthropic-ratelimit-${family}-remaining`) === '0';
-  const tokensOut = out('tokens') || out('input-tokens') || out('output-tokens');
-  const requestsOut = out('requests');
-  if (tokensOut !== requestsOut) return tokensOut ? 'tokens' : 'requests';
-  const namesRequests = REQUESTS_PHRASE.test(message);
-  const namesTokens = TOKENS_PHRASE.test(message);
-  if (namesTokens !== namesRequests) return namesRequests ? 'requests' : 'tokens';
-  return 'tokens';
-}

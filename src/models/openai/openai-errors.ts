@@ -1,6 +1,6 @@
 import { APIConnectionError, APIConnectionTimeoutError, APIError } from 'openai';
-import { ProviderError, RateLimitError, RefusalError, RxAgentError } from '../../core/errors/index.js';
-import { retryAfterMsFrom, type HeaderSource } from '../retry-after.js';
+import { ProviderError, RefusalError, RxAgentError } from '../../core/errors/index.js';
+import { httpError, limitFromHeaders, limitFromPhrases, type HttpErrorRules } from '../http-error.js';
 import {
   incompleteStreamError as streamEndedEarly,
   received,
@@ -54,69 +54,53 @@ export function refusalError(taskId: string, refused: Refusal, progress: StreamP
   return new RefusalError({ ...refused, ...partial, message });
 }
 
+/**
+ * How OpenAI's answers name a limit, and which of its 429s waiting does not cure. The limit a 429 hit: the
+ * `x-ratelimit-remaining-*` header that alone reads 0, then the body's `type` (`'tokens'` / `'requests'`),
+ * then the phrase in the message that names the limit, else tokens. Azure's messages begin "Requests to the …
+ * Operation" (or "Your requests to …") whichever limit it was, so only the phrase ("token rate limit", "call
+ * rate limit") tells.
+ */
+const OPENAI_RULES: HttpErrorRules = {
+  limitKind: ({ headers, type, message }) =>
+    limitFromHeaders(headers, {
+      tokens: ['x-ratelimit-remaining-tokens'],
+      requests: ['x-ratelimit-remaining-requests'],
+    }) ??
+    (type === 'tokens' || type === 'requests' ? type : undefined) ??
+    limitFromPhrases(message, { tokens: TOKENS_PHRASE, requests: REQUESTS_PHRASE }) ??
+    'tokens',
+  finalRateLimit: ({ type, code, message }) => {
+    if (code === 'insufficient_quota' || type === 'insufficient_quota') {
+      return { type: 'insufficient_quota', says: 'Provider quota exhausted' };
+    }
+    if (isRequestTooLarge(message)) {
+      return { type: 'request_too_large', says: 'Provider refused a request larger than its limit' };
+    }
+    return undefined;
+  },
+};
+
 function fromAPIError(error: APIError, progress: StreamProgress, nowMs: number): RxAgentError {
   const { status } = error;
-  const headers = error.headers;
   const body = describeBody(error);
-  const partial = progress.chunks > 0 ? { partialText: progress.partialText } : {};
-  const base = {
-    ...(status === undefined ? {} : { status }),
+  const failure = {
+    headers: error.headers,
+    ...body,
+    ...(error.requestID == null ? {} : { requestId: error.requestID }),
+    cause: error,
+  };
+  if (status !== undefined) return httpError({ ...failure, status }, progress, OPENAI_RULES, nowMs);
+  // An error object sent inside a 200 stream: the request itself was accepted, so trying again may work.
+  return new ProviderError({
     ...(body.type === undefined ? {} : { type: body.type }),
     ...(body.code === undefined ? {} : { code: body.code }),
-    ...(error.requestID == null ? {} : { requestId: error.requestID }),
-    ...partial,
-  };
-  if (status === 429) {
-    if (body.code === 'insufficient_quota' || body.type === 'insufficient_quota') {
-      return new ProviderError({
-        ...base,
-        type: 'insufficient_quota',
-        message: `Provider quota exhausted (429): ${body.message}`,
-        cause: error,
-      });
-    }
-    if (isRequestTooLarge(body.message)) {
-      return new ProviderError({
-        ...base,
-        type: 'request_too_large',
-        message: `Provider refused a request larger than its limit (429): ${body.message}`,
-        cause: error,
-      });
-    }
-    const limit = limitKind(body, headers);
-    const retryAfterMs = retryAfterMsFrom(headers, limit, body.message, nowMs);
-    return new RateLimitError({
-      limit,
-      retryAfterMs,
-      status,
-      message: `Provider rate limit (429): ${body.message}`,
-      cause: error,
-    });
-  }
-  if (status === undefined) {
-    // An error object sent inside a 200 stream: the request itself was accepted, so trying again may work.
-    return new ProviderError({
-      ...base,
-      chunks: progress.chunks,
-      partialText: progress.partialText,
-      message: `Provider reported an error mid-stream after ${received(progress)}: ${body.message}`,
-      cause: error,
-    });
-  }
-  return new ProviderError({
-    ...base,
-    message: `Provider answered ${status}: ${body.message}`,
-    ...providerSays(headers),
+    ...(failure.requestId === undefined ? {} : { requestId: failure.requestId }),
+    chunks: progress.chunks,
+    partialText: progress.partialText,
+    message: `Provider reported an error mid-stream after ${received(progress)}: ${body.message}`,
     cause: error,
   });
-}
-
-/** Whether the provider said to retry, as OpenAI does (`x-should-retry`, which the SDK obeys too); else the status decides. */
-function providerSays(headers: HeaderSource | undefined): { retryable?: boolean } {
-  const should = headers?.get('x-should-retry');
-  if (should === 'true') return { retryable: true };
-  if (should === 'false') return { retryable: false };
-  return {};
 }
 
 interface ErrorBody {
@@ -153,20 +137,3 @@ const TOKENS_PHRASE =
   /\btokens? rate limit\b|\btokens per (?:min|minute|day)\b|\(tp[md]\)|rate limit reached for tokens\b/i;
 const REQUESTS_PHRASE =
   /\bcall rate limit\b|\brequests per (?:min|minute|day)\b|\(rp[md]\)|rate limit reached for requests\b/i;
-
-/**
- * Which limit a 429 hit: the `x-ratelimit-remaining-*` header that alone reads 0, then the body's `type`
- * (OpenAI's `'tokens'` / `'requests'`), then the phrase in the message that names the limit, else tokens.
- * Azure's messages begin "Requests to the … Operation" (or "Your requests to …") whichever limit it was, so
- * only the phrase ("token rate limit", "call rate limit") tells.
- */
-function limitKind(body: ErrorBody, headers: HeaderSource | undefined): 'tokens' | 'requests' {
-  const tokensOut = headers?.get('x-ratelimit-remaining-tokens') === '0';
-  const requestsOut = headers?.get('x-ratelimit-remaining-requests') === '0';
-  if (tokensOut !== requestsOut) return tokensOut ? 'tokens' : 'requests';
-  if (body.type === 'tokens' || body.type === 'requests') return body.type;
-  const namesTokens = TOKENS_PHRASE.test(body.message);
-  const namesRequests = REQUESTS_PHRASE.test(body.message);
-  if (namesTokens !== namesRequests) return namesRequests ? 'requests' : 'tokens';
-  return 'tokens';
-}

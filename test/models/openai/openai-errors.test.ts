@@ -201,7 +201,9 @@ describe('toProviderError for a request too large for the limit', () => {
       retryable: false,
       info: { status: 429, type: 'request_too_large', code: 'rate_limit_exceeded' },
     });
-    expect(mapped.message).toBe(`Provider refused a request larger than its limit (429): ${body.message}`);
+    expect(mapped.message).toBe(
+      `Provider refused a request larger than its limit (429 rate_limit_exceeded): ${body.message}`,
+    );
     expect(defaultRetryable(mapped)).toBe(false);
   });
 
