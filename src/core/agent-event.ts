@@ -1,6 +1,15 @@
 import type { AgentEvent, Task } from './types.js';
 
-const AGENT_EVENT_TYPES = new Set(['delta', 'tool-calls', 'usage', 'rate-limits', 'retry', 'route', 'done']);
+const AGENT_EVENT_TYPES = new Set([
+  'delta',
+  'tool-calls',
+  'usage',
+  'rate-limits',
+  'retry',
+  'route',
+  'admitted',
+  'done',
+]);
 
 /**
  * Tells an `AgentEvent` from any other value a worker may emit, by its `type`.

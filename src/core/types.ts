@@ -137,8 +137,9 @@ export type FinishReason = 'stop' | 'length' | 'tool-calls' | 'content-filter' |
 /**
  * What a model emits during one run: text `delta`s as they stream, the `tool-calls` it asks for, `usage` and
  * `rate-limits` reports, a `retry` notice from `retryBackoff` (`attempt` is the attempt about to start, from
- * 2), a `route` notice from `router` (the deployment an attempt runs on), and a final `done` with the whole
- * text.
+ * 2), a `route` notice from `router` (the deployment an attempt runs on), an `admitted` notice when a budget
+ * let an attempt go after `waitMs` of waiting (so the time before it is not the model's), and a final `done`
+ * with the whole text.
  */
 export type AgentEvent =
   | { readonly type: 'delta'; readonly text: string }
@@ -152,6 +153,7 @@ export type AgentEvent =
       readonly error: RxAgentError;
     }
   | { readonly type: 'route'; readonly deployment: string; readonly attempt: number }
+  | { readonly type: 'admitted'; readonly waitMs: number }
   | { readonly type: 'done'; readonly text: string; readonly finishReason: FinishReason };
 
 /** What a run may use: the abort signal fires when the run is unsubscribed. */
@@ -209,7 +211,7 @@ export type Settled<V = string> =
 
 /**
  * What flows out of a pool: every task yields `started` (unless rejected before running), any deltas and tool
- * events, `retry` and `route` notices, and exactly one `settled`.
+ * events, `retry`, `route` and `admitted` notices, and exactly one `settled`.
  */
 export type TaskEvent<V = string> =
   | { readonly type: 'started'; readonly taskId: string; readonly waitMs: number }
@@ -223,4 +225,12 @@ export type TaskEvent<V = string> =
       readonly error: RxAgentError;
     }
   | { readonly type: 'route'; readonly taskId: string; readonly deployment: string; readonly attempt: number }
+  | {
+      readonly type: 'admitted';
+      readonly taskId: string;
+      /** The attempt the budget let go, from 1. */
+      readonly attempt: number;
+      /** How long the attempt waited for the budget. */
+      readonly waitMs: number;
+    }
   | { readonly type: 'settled'; readonly taskId: string; readonly result: Settled<V> };

@@ -69,8 +69,9 @@ export function throttleBudget<T>(
           reservation = granted;
           run = source.subscribe({
             next: (value) => {
-              // A router's `route` notice comes before its request is sent: the provider has seen nothing yet.
-              if (!isAgentEvent(value) || value.type !== 'route') seen = true;
+              // A router's `route` notice and `runAgents`' `admitted` come before the request is sent: the
+              // provider has seen nothing yet.
+              if (!isAgentEvent(value) || (value.type !== 'route' && value.type !== 'admitted')) seen = true;
               if (isAgentEvent(value)) {
                 if (value.type === 'usage') reservation?.charge(value.usage);
                 else if (value.type === 'rate-limits') budget.observe(value.limits);

@@ -182,6 +182,14 @@ export const ServerFrameSchema = z.discriminatedUnion('type', [
     deployment: z.string(),
     attempt: z.number().int().positive(),
   }),
+  /** A budget let the task's attempt `attempt` (from 1) go after `waitMs` of waiting. */
+  z.strictObject({
+    type: z.literal('admitted'),
+    taskId: z.string(),
+    owner: FrameOwnerSchema,
+    attempt: z.number().int().positive(),
+    waitMs: z.number().nonnegative(),
+  }),
   z.strictObject({
     type: z.literal('settled'),
     taskId: z.string(),
@@ -335,6 +343,8 @@ export function eventToFrame(event: TaskEvent<unknown>, taskId = event.taskId): 
       return { type: 'tool', taskId, calls: [...event.calls] };
     case 'route':
       return { type: 'route', taskId, deployment: event.deployment, attempt: event.attempt };
+    case 'admitted':
+      return { type: 'admitted', taskId, attempt: event.attempt, waitMs: event.waitMs };
     case 'settled':
       return { type: 'settled', taskId, result: settledToJson(event.result, taskId) };
     case 'retry':

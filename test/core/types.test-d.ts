@@ -50,6 +50,7 @@ describe('public core types', () => {
           readonly error: RxAgentError;
         }
       | { readonly type: 'route'; readonly deployment: string; readonly attempt: number }
+      | { readonly type: 'admitted'; readonly waitMs: number }
       | { readonly type: 'done'; readonly text: string; readonly finishReason: FinishReason }
     >();
     expectTypeOf<FinishReason>().toEqualTypeOf<
@@ -82,6 +83,12 @@ describe('public core types', () => {
           readonly taskId: string;
           readonly deployment: string;
           readonly attempt: number;
+        }
+      | {
+          readonly type: 'admitted';
+          readonly taskId: string;
+          readonly attempt: number;
+          readonly waitMs: number;
         }
       | { readonly type: 'settled'; readonly taskId: string; readonly result: Settled }
     >();

@@ -28,6 +28,8 @@ function show(event: TaskEvent): string {
       return 'retry';
     case 'route':
       return `route ${event.deployment}`;
+    case 'admitted':
+      return `${event.taskId}!admitted${event.attempt}:${event.waitMs}`;
     case 'settled':
       return `settled ${event.result.status}`;
   }

@@ -29,6 +29,8 @@ function view(event: TaskEvent<unknown>): string {
       return `${event.taskId}!retry${event.attempt}`;
     case 'route':
       return `${event.taskId}!route${event.attempt}:${event.deployment}`;
+    case 'admitted':
+      return `${event.taskId}!admitted${event.attempt}:${event.waitMs}`;
     case 'settled':
       return event.result.status === 'fulfilled'
         ? `${event.taskId}=${String(event.result.value)}@${event.result.durationMs}`

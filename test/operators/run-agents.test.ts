@@ -30,6 +30,8 @@ function view(event: TaskEvent): string {
       return `${event.taskId}!tool`;
     case 'route':
       return `${event.taskId}!route${event.attempt}:${event.deployment}`;
+    case 'admitted':
+      return `${event.taskId}!admitted${event.attempt}:${event.waitMs}`;
     case 'settled':
       return event.result.status === 'fulfilled'
         ? `${event.taskId}=${event.result.value}#${event.result.attempts}@${event.result.durationMs}`
@@ -198,6 +200,35 @@ describe('runAgents', () => {
     // More than a minute's worth of tokens, so the limit was what paced the runs.
     expect(admitted.reduce((sum, a) => sum + a.tokens, 0)).toBeGreaterThan(limit);
     expect(admitted.at(-1)!.at).toBeGreaterThan(60_000);
+  });
+
+  it('says when a budget let each attempt go and how long it held it back, which an unbudgeted run does not', () => {
+    const seen: string[] = [];
+    const scheduler = createTestScheduler();
+    scheduler.run(({ cold }) => {
+      const done: AgentEvent = { type: 'done', text: 'ok', finishReason: 'stop' };
+      const agent = { run: () => cold<AgentEvent>('5ms (d|)', { d: done }) };
+      const budget = createBudget({ requestsPerMinute: 1 });
+      from([
+        { id: 'a', input: 'a' },
+        { id: 'b', input: 'b' },
+      ])
+        .pipe(runAgents(agent, { concurrency: 2, budget }))
+        .subscribe((event) => seen.push(`${scheduler.now()} ${view(event)}`));
+      from([{ id: 'c', input: 'c' }])
+        .pipe(runAgents(agent))
+        .subscribe((event) => seen.push(`${scheduler.now()} ${view(event)}`));
+    });
+    expect(seen).toEqual([
+      '0 a>',
+      '0 a!admitted1:0',
+      '0 b>',
+      '0 c>',
+      '5 a=ok#1@5',
+      '5 c=ok#1@5',
+      '60000 b!admitted1:60000',
+      '60005 b=ok#1@60005',
+    ]);
   });
 
   it('checks its arguments when created', () => {

@@ -197,11 +197,13 @@ describe('throttleBudget', () => {
     });
   });
 
-  it("refunds a run that failed after only a router's `route` notice: nothing was sent yet", () => {
+  it.each<[string, AgentEvent]>([
+    ["a router's `route`", { type: 'route', deployment: 'east', attempt: 1 }],
+    ["runAgents' `admitted`", { type: 'admitted', waitMs: 0 }],
+  ])('refunds a run that failed after only %s notice: nothing was sent yet', (_, notice) => {
     testScheduler.run(({ cold, expectSubscriptions }) => {
       const budget = budgetOf({ tokensPerMinute: 60_000 });
-      const route: AgentEvent = { type: 'route', deployment: 'east', attempt: 1 };
-      const a = cold('r#', { r: route });
+      const a = cold('r#', { r: notice });
       const b = cold('(b|)');
       a.pipe(throttleBudget(budget, { cost: 1000 })).subscribe({ error: () => undefined });
       b.pipe(throttleBudget(budget, { cost: 1000 })).subscribe();

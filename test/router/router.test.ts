@@ -25,6 +25,8 @@ function view(event: TaskEvent): string {
       return `${event.taskId}>`;
     case 'route':
       return `${event.taskId}@${event.deployment}${event.attempt}`;
+    case 'admitted':
+      return `${event.taskId}!admitted${event.attempt}:${event.waitMs}`;
     case 'delta':
       return `${event.taskId}~${event.text}`;
     case 'retry':

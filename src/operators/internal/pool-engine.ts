@@ -624,6 +624,9 @@ class Run<R> implements WorkerContext {
       case 'route':
         this.#engine.emit({ type: 'route', taskId, deployment: value.deployment, attempt: value.attempt });
         return;
+      case 'admitted':
+        this.#engine.emit({ type: 'admitted', taskId, attempt: this.#retries + 1, waitMs: value.waitMs });
+        return;
       case 'usage':
         this.#addUsage(value.usage);
         return;

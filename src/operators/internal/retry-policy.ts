@@ -98,7 +98,7 @@ export function retryDelay(
 }
 
 /** Events that report on a run without being its output, so emitting them does not forbid a retry. */
-const BOOKKEEPING = new Set<AgentEvent['type']>(['usage', 'rate-limits', 'retry', 'route']);
+const BOOKKEEPING = new Set<AgentEvent['type']>(['usage', 'rate-limits', 'retry', 'route', 'admitted']);
 
 /** Whether a value a run emitted is output (forbidding a retry without `replay`), not bookkeeping. */
 export function isOutput(value: unknown): boolean {

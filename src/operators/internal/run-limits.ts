@@ -1,3 +1,4 @@
+import { asyncScheduler, concat, defer, of } from 'rxjs';
 import type { Observable, SchedulerLike } from 'rxjs';
 import type { Budget } from '../../budget/create-budget.js';
 import { DEFAULT_MAX_OUTPUT_TOKENS, estimateTokens } from '../../budget/estimate.js';
@@ -68,14 +69,19 @@ export function runLimits(config: RunLimitsConfig): RunLimits {
     config.estimate ?? ((task: Task) => estimateTokens(task, { defaultMaxOutputTokens: outputCap }));
   expectFunction('estimate', estimate);
   if (bound === undefined && budget === undefined) return { attempt: undefined, retry: retried };
+  const clock = config.scheduler ?? asyncScheduler;
   const attempt: LimitAttempt = (run$, task) => {
-    let limited = run$;
-    if (bound !== undefined) limited = limited.pipe(bound);
-    if (budget !== undefined) {
-      const outputTokens = task.maxOutputTokens ?? outputCap;
-      limited = limited.pipe(throttleBudget(budget, { cost: estimate(task), outputTokens }));
-    }
-    return limited;
+    const bounded = bound === undefined ? run$ : run$.pipe(bound);
+    if (budget === undefined) return bounded;
+    const outputTokens = task.maxOutputTokens ?? outputCap;
+    // `admitted` says how long the budget held the attempt back, so that time is not taken for the model's.
+    return defer(() => {
+      const askedAt = clock.now();
+      return concat(
+        defer(() => of<AgentEvent>({ type: 'admitted', waitMs: clock.now() - askedAt })),
+        bounded,
+      ).pipe(throttleBudget(budget, { cost: estimate(task), outputTokens }));
+    });
   };
   return { attempt, retry: retried };
 }
