@@ -6,13 +6,16 @@ import {
   defer,
   filter,
   finalize,
+  identity,
   map,
   takeUntil,
   tap,
   timer,
 } from 'rxjs';
-import type { Observable, OperatorFunction, SchedulerLike, Subscription } from 'rxjs';
+import { Observable } from 'rxjs';
+import type { MonoTypeOperatorFunction, OperatorFunction, SchedulerLike, Subscription } from 'rxjs';
 import { CancelledError } from '../core/errors/index.js';
+import type { RxAgentError } from '../core/errors/index.js';
 import { InvalidTask } from '../core/invalid-task.js';
 import type { Task, TaskEvent } from '../core/types.js';
 import { filterPull } from '../core/pull.js';
@@ -28,9 +31,14 @@ export interface DrainConfig {
   readonly notify: (message: string) => void;
   /** Clock of the drain deadline and of the cancelled tasks' durations. @defaultValue asyncScheduler */
   readonly scheduler?: SchedulerLike;
+  /**
+   * Looks at every event; an error back means no task left can succeed (see `giveUpOnHopelessFailures`): the
+   * run stops at once, as on a second Ctrl-C, and every task left settles cancelled with that error as cause.
+   */
+  readonly giveUp?: (event: TaskEvent) => RxAgentError | undefined;
 }
 
-type HardStop = 'deadline' | 'interrupt';
+type HardStop = 'deadline' | 'interrupt' | { readonly gaveUp: RxAgentError };
 
 interface Running {
   readonly since: number;
@@ -68,10 +76,13 @@ export function drainOnInterrupt(
     const stopNow = (why: HardStop): void => {
       if (hardStop !== undefined) return;
       hardStop = why;
+      draining = true;
       config.notify(
         why === 'deadline'
           ? `drain deadline passed: cancelling the ${running.size} running task(s)`
-          : `interrupted again: cancelling the ${running.size} running task(s) now`,
+          : why === 'interrupt'
+            ? `interrupted again: cancelling the ${running.size} running task(s) now`
+            : `giving up: the first ${settled.size} task(s) all failed with ${why.gaveUp.code}: ${why.gaveUp.message}; every task left is cancelled, none is sent`,
       );
       stop$.next();
     };
@@ -91,8 +102,16 @@ export function drainOnInterrupt(
       });
     });
     // Dropping the rest of the intake (rather than ending it) keeps the pool's pull handshake intact.
+    const giveUp = config.giveUp;
     const live$ = filterPull(tasks(), () => !draining).pipe(
       run,
+      // Checked once the event has gone out: stopping inside its delivery would drop it.
+      giveUp === undefined
+        ? identity
+        : afterEach((event) => {
+            const cause = giveUp(event);
+            if (cause !== undefined) stopNow({ gaveUp: cause });
+          }),
       takeUntil(stop$),
       tap((event) => {
         track(event, running, settled, scheduler);
@@ -113,6 +132,25 @@ export function drainOnInterrupt(
       }),
     );
   });
+}
+
+/** Calls `check` with each value after passing it on. */
+function afterEach<T>(check: (value: T) => void): MonoTypeOperatorFunction<T> {
+  return (source) =>
+    new Observable<T>((subscriber) =>
+      source.subscribe({
+        next: (value) => {
+          subscriber.next(value);
+          check(value);
+        },
+        error: (error: unknown) => {
+          subscriber.error(error);
+        },
+        complete: () => {
+          subscriber.complete();
+        },
+      }),
+    );
 }
 
 function track(
@@ -171,17 +209,24 @@ function cancelled(
 ): Extract<TaskEvent, { type: 'settled' }> {
   const taskId = task.id;
   const error =
-    running === undefined
+    typeof hardStop === 'object'
       ? new CancelledError({
-          reason: 'closed',
+          reason: 'fail-fast',
           taskId,
-          message: `Task "${taskId}" was not started: the run was interrupted`,
+          message: `Task "${taskId}" was cancelled: the run gave up after its first tasks all failed with ${hardStop.gaveUp.code}: ${hardStop.gaveUp.message}`,
+          cause: hardStop.gaveUp,
         })
-      : new CancelledError({
-          reason: hardStop === 'deadline' ? 'drain-deadline' : 'closed',
-          taskId,
-          message: `Task "${taskId}" was cancelled: ${hardStop === 'deadline' ? 'still running at the drain deadline' : 'interrupted twice'}`,
-        });
+      : running === undefined
+        ? new CancelledError({
+            reason: 'closed',
+            taskId,
+            message: `Task "${taskId}" was not started: the run was interrupted`,
+          })
+        : new CancelledError({
+            reason: hardStop === 'deadline' ? 'drain-deadline' : 'closed',
+            taskId,
+            message: `Task "${taskId}" was cancelled: ${hardStop === 'deadline' ? 'still running at the drain deadline' : 'interrupted twice'}`,
+          });
   return {
     type: 'settled',
     taskId,

@@ -32,6 +32,9 @@ ANTHROPIC_API_KEY is; else the offline simulated model. The first line on stderr
 Ctrl-C drains: no new task starts, running ones may finish within --drain-timeout, and every task
 still ends in the output (the others as rejected E_CANCELLED). Ctrl-C again cancels at once.
 
+A run whose first 3 tasks all fail the same hopeless way (401, 403, 404, no quota, no server) gives up:
+the rest are written as cancelled with that cause, none sent. The summary lists each distinct failure.
+
 Exit codes: 0 all fulfilled, 1 some rejected, 2 bad usage.
 
 With --batch every task goes through the provider's Batch API instead (half price, results within 24h);

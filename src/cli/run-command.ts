@@ -1,6 +1,6 @@
 import { closeSync, openSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { Subject, asyncScheduler, lastValueFrom, reduce } from 'rxjs';
+import { Subject, asyncScheduler, lastValueFrom, reduce, tap } from 'rxjs';
 import { createBudget } from '../budget/create-budget.js';
 import type { Budget } from '../budget/create-budget.js';
 import { costOf, priceOf } from '../budget/prices.js';
@@ -22,8 +22,9 @@ import type { PullSource } from '../core/pull.js';
 import { batchRun, batchSavings, journalOf } from './batch-command.js';
 import type { CommandIo } from './command-io.js';
 import { drainOnInterrupt } from './drain.js';
+import { giveUpOnHopelessFailures } from './give-up.js';
 import { UsageError } from './options.js';
-import { formatSummary } from './summary.js';
+import { formatSummary, oneLine } from './summary.js';
 
 /** The flags of `rxagent run`, parsed. */
 export interface RunOptions {
@@ -112,12 +113,17 @@ export async function runCommand(file: string, options: RunOptions, io: CommandI
       },
     });
   const newline = io.stderr.isTTY === true ? '\n' : '';
+  let budgetWaitMs = 0;
   const all = await lastValueFrom(
     drainOnInterrupt(() => pending(), run, {
       onInterrupt: io.onInterrupt,
       drainTimeoutMs: options.drainTimeout,
       notify: (message) => io.stderr.write(`${newline}rxagent: ${message}\n`),
+      giveUp: giveUpOnHopelessFailures(),
     }).pipe(
+      tap((event) => {
+        if (event.type === 'admitted') budgetWaitMs += event.waitMs;
+      }),
       toJsonl<TaskEvent>(options.out, { format: options.outFormat }),
       progress({
         total,
@@ -128,7 +134,7 @@ export async function runCommand(file: string, options: RunOptions, io: CommandI
       allSettled(),
     ),
   );
-  io.stdout.write(formatSummary(all, asyncScheduler.now() - startedAt, price));
+  io.stdout.write(formatSummary(all, asyncScheduler.now() - startedAt, { price, budgetWaitMs }));
   if (batch !== undefined) io.stdout.write(batchSavings(all.results));
   if (options.resume) {
     const { kept, dropped } = await compactJsonl(options.out);
@@ -224,13 +230,4 @@ function expectWritableFile(file: string): void {
       `--out ${file} cannot be written (${(error as NodeJS.ErrnoException).code ?? 'unwritable'})`,
     );
   }
-}
-
-/** A zod report spans lines; stderr gets one line per bad input line. */
-function oneLine(message: string): string {
-  return message
-    .split('\n')
-    .map((part) => part.trim())
-    .filter((part) => part !== '')
-    .join(' ');
 }

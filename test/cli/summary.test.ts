@@ -51,9 +51,11 @@ describe('formatSummary', () => {
         durationMs: 0,
       },
     ]);
-    expect(formatSummary(all, 2000, { input: 1, output: 2 })).toBe(
+    expect(formatSummary(all, 2000, { price: { input: 1, output: 2 } })).toBe(
       [
         '2/5 completed: 2 fulfilled, 3 rejected (E_TIMEOUT ×1, E_CANCELLED ×2)',
+        '  E_CANCELLED ×2: stop (tasks d, e)',
+        '  E_TIMEOUT ×1: late (task c)',
         'tokens: 2000 in, 1000 out; cost $0.0040',
         'wall time 2.0s against 6.0s one after another (3.0× faster)',
         '',
@@ -78,6 +80,45 @@ describe('formatSummary', () => {
     expect(formatSummary(collected([cachedRun, reasoningRun]), 10)).toContain(
       'tokens: 10000 in (6609 cached, 3337 written to cache), 383 out (39 reasoning); cost not priced',
     );
+  });
+
+  it('lists each kind of failure once, whichever task it named, with a few examples, most frequent first', () => {
+    const failed = (taskId: string, message: string): Settled => ({
+      status: 'rejected',
+      taskId,
+      error: new CancelledError({ reason: 'closed', taskId, message }),
+      attempts: 1,
+      durationMs: 5,
+    });
+    const many = Array.from({ length: 5 }, (_, i) =>
+      failed(`q${i}`, `Task "q${i}" was cancelled:\n  interrupted`),
+    );
+    const kinds = Array.from({ length: 6 }, (_, i) =>
+      failed(`k${i}`, `kind ${i} ${'x'.repeat(i === 0 ? 300 : 1)}`),
+    );
+    const text = formatSummary(collected([...many, ...kinds]), 10);
+    const lines = text.split('\n');
+    expect(lines[1]).toBe('  E_CANCELLED ×5: Task "…" was cancelled: interrupted (tasks q0, q1, q2, …)');
+    // A long message is cut; the results file keeps it whole.
+    expect(lines[2]).toMatch(/^ {2}E_CANCELLED ×1: kind 0 x+… \(task k0\)$/);
+    expect(lines[2]!.length).toBeLessThan(300);
+    expect(lines[6]).toBe('  … and 2 more failure(s) of 2 other kind(s): see the results file');
+  });
+
+  it('leaves budget waits out of the time saved, and claims none when nothing succeeded', () => {
+    const all = collected([ok('a', 4000), ok('b', 4000)]);
+    expect(formatSummary(all, 2000, { budgetWaitMs: 2000 })).toContain(
+      'wall time 2.0s against 6.0s one after another (3.0× faster)',
+    );
+    const failed: Settled = {
+      status: 'rejected',
+      taskId: 'c',
+      error: new TimeoutError({ limit: 'total', ms: 5, seen: 0, message: 'late' }),
+      attempts: 1,
+      durationMs: 5,
+    };
+    expect(formatSummary(collected([failed]), 10)).not.toContain('faster');
+    expect(formatSummary(collected([]), 0)).not.toContain('faster');
   });
 
   it('says when the cost is not known', () => {
