@@ -23,7 +23,11 @@ async function deadPort(): Promise<number> {
   const probe = createServer();
   await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
   const { port } = probe.address() as { port: number };
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  await new Promise<void>((resolve) =>
+    probe.close(() => {
+      resolve();
+    }),
+  );
   return port;
 }
 
@@ -54,7 +58,9 @@ describe('rxagent run says why', () => {
       expect(new Set(results.map((r) => r.taskId)).size).toBe(40);
       const cancelled = results.filter((r) => r.error?.code === 'E_CANCELLED');
       expect(cancelled.length).toBeGreaterThanOrEqual(36);
-      expect(stdout).toMatch(/^ {2}E_PROVIDER ×\d: Provider answered 401: Incorrect API key provided\. \(tasks t1, /m);
+      expect(stdout).toMatch(
+        /^ {2}E_PROVIDER ×\d: Provider answered 401: Incorrect API key provided\. \(tasks t1, /m,
+      );
       expect(stdout).toMatch(
         /^ {2}E_CANCELLED ×\d+: Task "…" was cancelled: the run gave up after its first tasks all failed with E_PROVIDER: Provider answered 401/m,
       );
