@@ -6,6 +6,8 @@ export interface CommandIo {
   /** Messages and the progress bar; control characters are written only when it is a terminal. */
   readonly stderr: ProgressStream;
   readonly env: Readonly<Record<string, string | undefined>>;
+  /** What `-` reads as the prompts file. @defaultValue process.stdin */
+  readonly stdin?: AsyncIterable<Uint8Array | string>;
   /** Subscribes to interrupts (Ctrl-C); returns the unsubscribe. */
   readonly onInterrupt: (handler: () => void) => () => void;
 }
@@ -15,6 +17,7 @@ export const processIo: CommandIo = {
   stdout: process.stdout,
   stderr: process.stderr,
   env: process.env,
+  stdin: process.stdin,
   onInterrupt: (handler) => {
     process.on('SIGINT', handler);
     return () => {

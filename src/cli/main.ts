@@ -64,8 +64,11 @@ export function buildProgram(io: CommandIo, done: (code: number) => void): Comma
   program
     .command('run')
     .description('run every prompt of a JSONL file, appending results as JSONL')
-    .argument('<prompts>', 'JSONL file, one task per line')
-    .requiredOption('-o, --out <file>', 'results file (JSONL, appended)')
+    .argument('<prompts>', 'JSONL file, one task per line (- reads stdin)')
+    .requiredOption(
+      '-o, --out <file>',
+      'results file (JSONL, appended; - writes to stdout, the summary to stderr)',
+    )
     .option(
       '--model <name>',
       'provider:model (anthropic:…, openai:…), a model of the configured provider, or "simulated" (default: RXAGENT_MODEL)',

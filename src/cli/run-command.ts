@@ -1,5 +1,3 @@
-import { closeSync, openSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { Subject, asyncScheduler, lastValueFrom, reduce, tap } from 'rxjs';
 import { createBudget } from '../budget/create-budget.js';
 import type { Budget } from '../budget/create-budget.js';
@@ -25,6 +23,8 @@ import { drainOnInterrupt } from './drain.js';
 import { giveUpOnHopelessFailures } from './give-up.js';
 import { UsageError } from './options.js';
 import { formatSummary, oneLine } from './summary.js';
+import { openRunFiles } from './run-files.js';
+import type { RunFiles } from './run-files.js';
 
 /** The flags of `rxagent run`, parsed. */
 export interface RunOptions {
@@ -53,9 +53,17 @@ export interface RunOptions {
  * JSONL, a progress bar on stderr, a summary on stdout. Resolves with the exit code: 0 when every task was
  * fulfilled, 1 when some were rejected; throws `UsageError` for flags and files that cannot work.
  */
-export async function runCommand(file: string, options: RunOptions, io: CommandIo): Promise<number> {
-  await expectReadableFile(file);
-  expectWritableFile(options.out);
+export async function runCommand(prompts: string, options: RunOptions, io: CommandIo): Promise<number> {
+  const files = await openRunFiles(prompts, options, io.stdin ?? process.stdin, io.stdout);
+  try {
+    return await runFiles(files, options, io);
+  } finally {
+    await files.release();
+  }
+}
+
+async function runFiles(files: RunFiles, options: RunOptions, io: CommandIo): Promise<number> {
+  const { input: file, inputLabel: label } = files;
   const { agent, model } = chooseAgent(options, io.env);
   io.stderr.write(`rxagent: using ${agent.description}\n`);
   const price = model === undefined ? undefined : priceOf(model);
@@ -75,7 +83,7 @@ export async function runCommand(file: string, options: RunOptions, io: CommandI
       (task) => task instanceof InvalidTask || !done.has(task.id),
     );
   if (options.format !== 'auto')
-    io.stderr.write(`rxagent: reading ${file} as ${options.format} (--format)\n`);
+    io.stderr.write(`rxagent: reading ${label} as ${options.format} (--format)\n`);
   // Set by the callback: TypeScript would narrow a plain `let` to its initial value here.
   const detection = { done: false };
   const total = await lastValueFrom(
@@ -83,7 +91,7 @@ export async function runCommand(file: string, options: RunOptions, io: CommandI
       options.format === 'auto'
         ? (format, line) => {
             detection.done = true;
-            io.stderr.write(`rxagent: reading ${file} as ${format} (detected from line ${line})\n`);
+            io.stderr.write(`rxagent: reading ${label} as ${format} (detected from line ${line})\n`);
           }
         : undefined,
     ).pipe(
@@ -94,8 +102,9 @@ export async function runCommand(file: string, options: RunOptions, io: CommandI
     ),
   );
   if (options.format === 'auto' && !detection.done) {
-    io.stderr.write(`rxagent: no line of ${file} is valid in any format\n`);
+    io.stderr.write(`rxagent: no line of ${label} is valid in any format\n`);
   }
+  if (total === 0 && done.size === 0) io.stderr.write(`rxagent: ${label} holds no tasks: nothing to run\n`);
   if (options.resume) io.stderr.write(`rxagent: resuming: ${done.size} done, ${total} to run\n`);
 
   const state$ = new Subject<PoolState>();
@@ -124,7 +133,7 @@ export async function runCommand(file: string, options: RunOptions, io: CommandI
       tap((event) => {
         if (event.type === 'admitted') budgetWaitMs += event.waitMs;
       }),
-      toJsonl<TaskEvent>(options.out, { format: options.outFormat }),
+      toJsonl<TaskEvent>(files.out, { format: options.outFormat }),
       progress({
         total,
         state$,
@@ -134,8 +143,10 @@ export async function runCommand(file: string, options: RunOptions, io: CommandI
       allSettled(),
     ),
   );
-  io.stdout.write(formatSummary(all, asyncScheduler.now() - startedAt, { price, budgetWaitMs }));
-  if (batch !== undefined) io.stdout.write(batchSavings(all.results));
+  // With results on stdout, the summary goes beside the other messages, so the output stays pure JSONL.
+  const report = files.toStdout ? io.stderr : io.stdout;
+  report.write(formatSummary(all, asyncScheduler.now() - startedAt, { price, budgetWaitMs }));
+  if (batch !== undefined) report.write(batchSavings(all.results));
   if (options.resume) {
     const { kept, dropped } = await compactJsonl(options.out);
     io.stderr.write(
@@ -204,30 +215,4 @@ function budgetFrom(
     ...(options.rpm === undefined ? {} : { requestsPerMinute: options.rpm }),
     ...(options.maxCost === undefined || model === undefined ? {} : { maxTotalCost: options.maxCost, model }),
   });
-}
-
-async function expectReadableFile(file: string): Promise<void> {
-  let isFile: boolean;
-  try {
-    const handle = await open(file, 'r');
-    try {
-      isFile = (await handle.stat()).isFile();
-    } finally {
-      await handle.close();
-    }
-  } catch (error) {
-    throw new UsageError(`cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})`);
-  }
-  if (!isFile) throw new UsageError(`cannot read ${file}: not a file`);
-}
-
-/** Fails before any task runs, rather than after the first one settles. */
-function expectWritableFile(file: string): void {
-  try {
-    closeSync(openSync(file, 'a'));
-  } catch (error) {
-    throw new UsageError(
-      `--out ${file} cannot be written (${(error as NodeJS.ErrnoException).code ?? 'unwritable'})`,
-    );
-  }
 }

@@ -8,6 +8,11 @@ import { describe, expectConfig, expectKnownKeys, expectOneOf } from '../core/va
 import { batchLineOutcome, settledToBatchLine } from '../wire/openai-batch.js';
 import { settledToJson } from '../wire/protocol.js';
 
+/** A stream {@link toJsonl} may write to instead of a file, such as `process.stdout`. */
+export interface JsonlStream {
+  write(text: string): unknown;
+}
+
 /** The formats {@link toJsonl} writes: rxagent's result lines, or OpenAI Batch API output lines. */
 export type ResultFormat = 'rxagent' | 'openai-batch';
 
@@ -28,7 +33,8 @@ export interface ToJsonlOptions {
 /**
  * Appends each settled result to a JSON Lines file and passes every value on unchanged. Each line is written
  * to the file before its `settled` goes downstream, so when a run crashes, every result seen is in the file
- * and {@link readDoneIds} tells which tasks to skip when resuming. Takes task events or `Settled` values.
+ * and {@link readDoneIds} tells which tasks to skip when resuming. Takes task events or `Settled` values. Given
+ * a stream (`process.stdout`) instead of a path, it hands each line to the stream (`fsync` does not apply).
  *
  * A line is `{ taskId, status, value | error, usage, attempts, durationMs, finishReason?, meta? }` (errors
  * as their `toJSON()`), or with `format: 'openai-batch'` a Batch API output line joined by `custom_id`: a
@@ -48,11 +54,12 @@ export interface ToJsonlOptions {
  *   .subscribe();
  */
 export function toJsonl<T extends TaskEvent<unknown> | Settled<unknown>>(
-  path: string,
+  path: string | JsonlStream,
   options: ToJsonlOptions = {},
 ): MonoTypeOperatorFunction<T> {
-  if (typeof path !== 'string' || path === '') {
-    throw new TypeError(`Expected \`path\` to be a file path, got ${describe(path)}`);
+  const isStream = typeof (path as Partial<JsonlStream> | null)?.write === 'function';
+  if (!isStream && (typeof path !== 'string' || path === '')) {
+    throw new TypeError(`Expected \`path\` to be a file path or a stream, got ${describe(path)}`);
   }
   expectConfig('options', options);
   expectKnownKeys('toJsonl', options, ['fsync', 'format']);
@@ -61,16 +68,22 @@ export function toJsonl<T extends TaskEvent<unknown> | Settled<unknown>>(
   return (source) =>
     new Observable<T>((subscriber) => {
       // Synchronous appends keep lines whole and in order, and make "written" mean written before going on.
-      let fd: number | undefined = openSync(path, 'a+');
-      endTornLine(fd);
+      let fd: number | undefined = isStream ? undefined : openSync(path as string, 'a+');
+      if (fd !== undefined) endTornLine(fd);
+      const write = isStream
+        ? (line: string) => (path as JsonlStream).write(line)
+        : (line: string) => {
+            if (fd === undefined) return;
+            writeSync(fd, line);
+            if (fsync) fsyncSync(fd);
+          };
       const lineOf = format === 'rxagent' ? rxagentLine : batchLines();
       const subscription = source.subscribe({
         next: (value) => {
           const result = lineOf(value);
-          if (result !== undefined && fd !== undefined) {
+          if (result !== undefined) {
             try {
-              writeSync(fd, `${JSON.stringify(result)}\n`);
-              if (fsync) fsyncSync(fd);
+              write(`${JSON.stringify(result)}\n`);
             } catch (error) {
               subscriber.error(error);
               return;

@@ -35,12 +35,13 @@ export interface Cli {
  * Starts `src/cli/main.ts` with tsx from the repository root, as `npm start` and users do, with no provider
  * configured unless `env` configures one.
  */
-export function startCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Cli {
+export function startCli(args: readonly string[], env: NodeJS.ProcessEnv = {}, stdin?: string): Cli {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
     cwd: ROOT,
     env: { ...offlineEnv(), ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
+  child.stdin?.end(stdin);
   const waiters = new Set<() => void>();
   const cli: Cli = {
     child,
@@ -68,11 +69,11 @@ export function startCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): 
         });
       }),
   };
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
     cli.stdout += chunk;
     for (const waiter of [...waiters]) waiter();
   });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
     cli.stderr += chunk;
     for (const waiter of [...waiters]) waiter();
   });
@@ -83,8 +84,9 @@ export function startCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): 
 export async function runCli(
   args: readonly string[],
   env: NodeJS.ProcessEnv = {},
+  stdin?: string,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const cli = startCli(args, env);
+  const cli = startCli(args, env, stdin);
   const code = await cli.exit;
   return { code, stdout: cli.stdout, stderr: cli.stderr };
 }

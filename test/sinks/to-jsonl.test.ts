@@ -1,10 +1,10 @@
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { from, lastValueFrom, of, take, toArray, filter } from 'rxjs';
+import { from, lastValueFrom, of, take, tap, toArray, filter } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { CancelledError, TimeoutError } from '../../src/core/errors/index.js';
-import type { AgentEvent, Task, TaskEvent } from '../../src/core/types.js';
+import type { AgentEvent, Settled, Task, TaskEvent } from '../../src/core/types.js';
 import { pool } from '../../src/operators/pool.js';
 import { compactJsonl, readDoneIds, toJsonl } from '../../src/sinks/to-jsonl.js';
 
@@ -239,9 +239,43 @@ describe('toJsonl', () => {
     expect(existsSync(`${path}.compacting`)).toBe(false);
   });
 
+  it('hands each line to a stream given instead of a path, before passing the result on', () => {
+    const written: string[] = [];
+    const seen: string[] = [];
+    const stream = { write: (text: string) => written.push(text) };
+    const results: Settled[] = [
+      {
+        status: 'fulfilled',
+        taskId: 'a',
+        value: 'x',
+        usage: { inputTokens: 1, outputTokens: 2 },
+        attempts: 1,
+        durationMs: 3,
+      },
+    ];
+    from(results)
+      .pipe(
+        toJsonl(stream),
+        tap(() => seen.push(`passed after ${written.length} line(s)`)),
+      )
+      .subscribe();
+    expect(written.map((line) => JSON.parse(line) as unknown)).toEqual([
+      {
+        taskId: 'a',
+        status: 'fulfilled',
+        value: 'x',
+        usage: { inputTokens: 1, outputTokens: 2 },
+        attempts: 1,
+        durationMs: 3,
+      },
+    ]);
+    expect(written[0]!.endsWith('\n')).toBe(true);
+    expect(seen).toEqual(['passed after 1 line(s)']);
+  });
+
   it('reads a missing file as nothing done, and checks arguments', async () => {
     expect((await readDoneIds(join(dir, 'none.jsonl'))).size).toBe(0);
-    expect(() => toJsonl('')).toThrow('Expected `path` to be a file path, got "" (string)');
+    expect(() => toJsonl('')).toThrow('Expected `path` to be a file path or a stream, got "" (string)');
     expect(() => toJsonl('a.jsonl', { format: 'openai' as never })).toThrow(
       "Expected `format` to be one of 'rxagent', 'openai-batch', got \"openai\" (string)",
     );
