@@ -26,6 +26,9 @@ import { formatSummary, oneLine } from './summary.js';
 import { openRunFiles } from './run-files.js';
 import type { RunFiles } from './run-files.js';
 
+/** How often a run prints its status line when stderr is not a terminal. */
+const NON_TTY_PROGRESS_MS = 5_000;
+
 /** The flags of `rxagent run`, parsed. */
 export interface RunOptions {
   readonly out: string;
@@ -138,6 +141,9 @@ async function runFiles(files: RunFiles, options: RunOptions, io: CommandIo): Pr
         total,
         state$,
         stream: io.stderr,
+        // Without a terminal (CI logs, `| tee`), a status line every few seconds rather than a redrawn bar.
+        force: true,
+        intervalMs: io.stderr.isTTY === true ? 100 : NON_TTY_PROGRESS_MS,
         ...(price === undefined ? {} : { price: (usage) => costOf(price, usage) }),
       }),
       allSettled(),
