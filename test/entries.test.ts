@@ -192,6 +192,7 @@ const SURFACE: Readonly<
       'SimulatedModelConfig',
       'SimulatedRateLimit',
       'SimulatedStats',
+      'SimulatedStragglers',
       'SimulatedToolScript',
       'StoreCall',
       'StoreUnavailableInfo',
