@@ -490,7 +490,10 @@ describe('simulatedModel config', () => {
       'Expected `failures` rates to add up to at most 1, got 1.2 (number)',
     ],
     [{ failures: { cutRate: 2 } }, 'Expected `failures.cutRate` to be a number from 0 to 1, got 2 (number)'],
-    [{ stragglers: { rate: 1.5 } }, 'Expected `stragglers.rate` to be a number from 0 to 1, got 1.5 (number)'],
+    [
+      { stragglers: { rate: 1.5 } },
+      'Expected `stragglers.rate` to be a number from 0 to 1, got 1.5 (number)',
+    ],
     [
       { stragglers: { rate: 0.1, slowdown: [30, 10] } },
       'Expected `stragglers.slowdown[1]` to be a finite number from 30 and up, got 10 (number)',

@@ -32,6 +32,8 @@ function view(event: TaskEvent): string {
       return `${event.taskId}!route${event.attempt}:${event.deployment}`;
     case 'admitted':
       return `${event.taskId}!admitted${event.attempt}:${event.waitMs}`;
+    case 'hedge':
+      return `${event.taskId}!hedge${event.attempt}:${event.afterMs}`;
     case 'settled':
       return event.result.status === 'fulfilled'
         ? `${event.taskId}=${event.result.value}#${event.result.attempts}@${event.result.durationMs}`
