@@ -268,7 +268,11 @@ describe('runAgents hedge', () => {
       agent = marbleAgent(helpers, { a: ['--------x|', '--------y|'] });
       pool = new AgentPool({ agent, ...eager });
       const subscription = pool.stream({ id: 'a', input: 'a' }).subscribe();
-      helpers.cold('------|').subscribe({ complete: () => subscription.unsubscribe() });
+      helpers.cold('------|').subscribe({
+        complete: () => {
+          subscription.unsubscribe();
+        },
+      });
     });
     expect(runsOf(agent)).toEqual([
       [1, 0, 6, true],

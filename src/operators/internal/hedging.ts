@@ -190,8 +190,8 @@ class Race<R> {
   /** Unsubscribed by the run: settled, cancelled, torn down, or a failed attempt to be retried. */
   close(): void {
     this.#closed = true;
-    this.#end();
     for (const leg of this.#legs) this.#drop(leg);
+    this.#end();
   }
 
   /** The hedge delay counts from when the first attempt's request went out, and stops while it waits again. */
@@ -215,7 +215,12 @@ class Race<R> {
     // Held from here, so that a consumer leaving on the `hedge` event gives the slot back through `close`.
     this.#holding = true;
     this.#run.hedged(afterMs);
-    if (!this.#closed) this.launch(true);
+    if (this.#isOpen()) this.launch(true);
+  }
+
+  // A method, so checks after a callback are not narrowed away: callbacks may close the race.
+  #isOpen(): boolean {
+    return !this.#closed;
   }
 
   #next(leg: Leg, value: AgentEvent | R): void {
@@ -234,8 +239,9 @@ class Race<R> {
   /** A racing attempt failed or completed: the other goes on alone if there is one, else the race ends so. */
   #ended(leg: Leg, failure: { error: unknown } | undefined): void {
     if (!leg.live) return;
-    leg.live = false;
-    leg.subscription = undefined;
+    // Torn down before it is passed on, as the pool does with a run: whatever the attempt held is released
+    // before its slot is reused.
+    this.#drop(leg);
     if (failure === undefined) {
       if (this.#winner === undefined) this.#win(leg);
       this.#subscriber.complete();
