@@ -140,6 +140,7 @@ const SURFACE: Readonly<
       'FromTasksOptions',
       'Fulfilled',
       'HeadersLike',
+      'HedgeConfig',
       'JobFormat',
       'LimitInfo',
       'LimitName',
