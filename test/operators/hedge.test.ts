@@ -25,6 +25,8 @@ function view(event: TaskEvent): string {
       return `${event.taskId}~${event.text}`;
     case 'hedge':
       return `${event.taskId}!h${event.attempt}:${event.afterMs}`;
+    case 'admitted':
+      return `${event.taskId}!admitted${event.attempt}`;
     case 'route':
       return `${event.taskId}@${event.deployment}${event.attempt}`;
     case 'retry':
@@ -189,14 +191,27 @@ describe('runAgents hedge', () => {
       const budget = createBudget({ requestsPerMinute: 6_000 });
       return helpers.hot('-(ab)|', tasks('ab')).pipe(runAgents(agent, { ...eager, budget, estimate }));
     });
-    expect(cooling).toEqual(['1 a>', '1 b>', '2 b!E_RATE_LIMITED#1', '7 a~x', '8 a=x#1', '8 |']);
-    // The same without the 429: a is hedged at 4, through the budget.
+    expect(cooling).toEqual([
+      '1 a>',
+      '1 a!admitted1',
+      '1 b>',
+      '1 b!admitted1',
+      '2 b!E_RATE_LIMITED#1',
+      '7 a~x',
+      '8 a=x#1',
+      '8 |',
+    ]);
+    // The same without the 429: a is hedged at 4, and the budget admits the hedge as attempt 2.
     const calm = play((helpers) => {
       const agent = marbleAgent(helpers, { a: ['------x|', '-y|'], b: '-z|' });
       const budget = createBudget({ requestsPerMinute: 6_000 });
       return helpers.hot('-(ab)|', tasks('ab')).pipe(runAgents(agent, { ...eager, budget, estimate }));
     });
-    expect(calm.filter((e) => e.startsWith('4') || e.includes('a='))).toEqual(['4 a!h2:3', '6 a=y#2']);
+    expect(calm.filter((e) => e.startsWith('4') || e.includes('a='))).toEqual([
+      '4 a!h2:3',
+      '4 a!admitted2',
+      '6 a=y#2',
+    ]);
   });
 
   it('counts the delay from when the budget granted the request, not from the start of the wait', () => {
@@ -210,6 +225,7 @@ describe('runAgents hedge', () => {
     const granted = agent.runs[1]?.subscribedAt ?? 0;
     expect(granted).toBeGreaterThan(900);
     expect(seen.filter((e) => e.includes('b!') || e.includes('b='))).toEqual([
+      `${granted} b!admitted1`,
       `${granted + 3} b!h2:3`,
       `${granted + 9} b=x#2`,
     ]);
