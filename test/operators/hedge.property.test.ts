@@ -1,13 +1,13 @@
 import fc from 'fast-check';
-import { Observable, Subject } from 'rxjs';
-import type { SchedulerAction, Subscription } from 'rxjs';
+import { Observable } from 'rxjs';
+import type { SchedulerAction } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
-import { CancelledError, ProviderError } from '../../src/core/errors/index.js';
-import type { Agent, AgentEvent, Task, TaskEvent } from '../../src/core/types.js';
+import { ProviderError } from '../../src/core/errors/index.js';
+import type { Agent, AgentEvent, TaskEvent } from '../../src/core/types.js';
 import { poolEngine } from '../../src/operators/internal/pool-engine.js';
-import type { PoolCancel } from '../../src/operators/internal/pool-engine.js';
 import { runAgentsOptions } from '../../src/operators/run-agents.js';
+import { arrivals, cancels, type Arrival } from '../support/arrivals.js';
 
 type Kind = 'ok' | 'error' | 'hang' | 'cut';
 
@@ -126,42 +126,21 @@ describe('runAgents hedge (property)', () => {
         });
 
         let at = 0;
-        const schedule = w.tasks.map((t, i) => ({
-          ...t,
-          task: { id: `t${i}`, input: 'x' },
-          at: (at += t.gap),
-        }));
-        const cancels = new Subject<PoolCancel>();
-        const source = new Observable<Task>((subscriber) => {
-          const actions: Subscription[] = schedule.map((t) =>
-            scheduler.schedule(() => {
-              subscriber.next(t.task);
-            }, t.at),
-          );
-          actions.push(
-            scheduler.schedule(() => {
-              subscriber.complete();
-            }, at + 1),
-          );
-          return () => {
-            for (const a of actions) a.unsubscribe();
+        const schedule: Arrival[] = w.tasks.map((t, i) => {
+          at += t.gap;
+          return {
+            task: { id: `t${i}`, input: 'x' },
+            at,
+            cancelAt: t.cancelAt === undefined ? undefined : at + t.cancelAt,
           };
         });
-        for (const t of schedule) {
-          if (t.cancelAt === undefined) continue;
-          scheduler.schedule(() => {
-            const error = new CancelledError({
-              reason: 'client-cancel',
-              taskId: t.task.id,
-              message: 'cancelled',
-            });
-            cancels.next({ task: t.task, error });
-          }, t.at + t.cancelAt);
-        }
 
         const events: TaskEvent[] = [];
         const outcome = { done: false };
-        const subscription = poolEngine(source, { ...options, cancel: cancels }).subscribe({
+        const subscription = poolEngine(arrivals(scheduler, schedule), {
+          ...options,
+          cancel: cancels(scheduler, schedule),
+        }).subscribe({
           next: (event) => events.push(event),
           complete: () => {
             outcome.done = true;

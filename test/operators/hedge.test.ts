@@ -3,7 +3,6 @@ import type { RunHelpers } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
 import { createBudget } from '../../src/budget/create-budget.js';
 import { CancelledError, RateLimitError } from '../../src/core/errors/index.js';
-import type { Task, TaskEvent } from '../../src/core/types.js';
 import { AgentPool } from '../../src/operators/agent-pool.js';
 import type { PoolState } from '../../src/operators/pool.js';
 import { runAgents } from '../../src/operators/run-agents.js';
@@ -12,33 +11,8 @@ import { router } from '../../src/router/router.js';
 import { marbleAgent } from '../../src/testing/marble-agent.js';
 import type { MarbleAgent } from '../../src/testing/marble-agent.js';
 import { createTestScheduler } from '../../src/testing/test-scheduler.js';
-
-const tasks = (ids: string): Record<string, Task> =>
-  Object.fromEntries(Array.from(ids).map((id) => [id, { id, input: id }]));
-
-/** One short string per event: `a>` started, `a!h2:3` hedge (attempt 2, after 3 ms), `a=xy#2` fulfilled… */
-function view(event: TaskEvent): string {
-  switch (event.type) {
-    case 'started':
-      return `${event.taskId}>`;
-    case 'delta':
-      return `${event.taskId}~${event.text}`;
-    case 'hedge':
-      return `${event.taskId}!h${event.attempt}:${event.afterMs}`;
-    case 'admitted':
-      return `${event.taskId}!admitted${event.attempt}`;
-    case 'route':
-      return `${event.taskId}@${event.deployment}${event.attempt}`;
-    case 'retry':
-      return `${event.taskId}!retry${event.attempt}`;
-    case 'tool':
-      return `${event.taskId}!tool`;
-    case 'settled':
-      return event.result.status === 'fulfilled'
-        ? `${event.taskId}=${event.result.value}#${event.result.attempts}`
-        : `${event.taskId}!${event.result.error.code}#${event.result.attempts}`;
-  }
-}
+import type { TaskEvent } from '../../src/core/types.js';
+import { tasks, view } from '../support/task-events.js';
 
 /** Each event as `frame view`, and `frame |` at the end: for runs whose events are too close for a marble. */
 function play(build: (helpers: RunHelpers) => Observable<TaskEvent>): string[] {
@@ -73,9 +47,9 @@ describe('runAgents hedge', () => {
       const sourceSubs = '  ^-!';
       expectObservable(source.pipe(runAgents(agent, eager), map(view))).toBe('-s--hd(S|)', {
         s: 'a>',
-        h: 'a!h2:3',
+        h: 'a!hedge2:3',
         d: 'a~y',
-        S: 'a=y#2',
+        S: 'a=y#2@5',
       });
       expectSubscriptions(source.subscriptions).toBe(sourceSubs);
     });
@@ -97,9 +71,9 @@ describe('runAgents hedge', () => {
       agent = marbleAgent(helpers, { a: ['------x|', '-----y|'] });
       expectObservable(hot('-a|', tasks('a')).pipe(runAgents(agent, eager), map(view))).toBe('-s--h--d(S|)', {
         s: 'a>',
-        h: 'a!h2:3',
+        h: 'a!hedge2:3',
         d: 'a~x',
-        S: 'a=x#2',
+        S: 'a=x#2@7',
       });
     });
     expect(runsOf(agent)).toEqual([
@@ -114,7 +88,7 @@ describe('runAgents hedge', () => {
       const agent = marbleAgent(helpers, { a: ['-----#', '----y|'] });
       expectObservable(hot('-a|', tasks('a')).pipe(runAgents(agent, eager), map(view))).toBe(
         '-s--h---d(S|)',
-        { s: 'a>', h: 'a!h2:3', d: 'a~y', S: 'a=y#2' },
+        { s: 'a>', h: 'a!hedge2:3', d: 'a~y', S: 'a=y#2@8' },
       );
     });
   });
@@ -134,11 +108,11 @@ describe('runAgents hedge', () => {
       '1 b>',
       '2 a~x',
       '2 b~x',
-      '3 b!retry2',
+      '3 b!retry2:1',
       '11 a~y',
-      '12 a=xy#1',
+      '12 a=xy#1@11',
       '12 b~z',
-      '13 b=z#2',
+      '13 b=z#2@12',
       '13 |',
     ]);
     expect(agent.runs).toHaveLength(3);
@@ -157,8 +131,8 @@ describe('runAgents hedge', () => {
       return helpers.hot('-(abcd)|', tasks('abcd')).pipe(runAgents(agent, config));
     });
     // Four requests earn two hedges: the first two tasks to reach the delay take them.
-    expect(seen.filter((e) => e.includes('!h'))).toEqual(['4 a!h2:3', '4 b!h2:3']);
-    expect(seen.filter((e) => e.includes('='))).toEqual(['9 a=x#2', '9 b=x#2', '9 c=x#1', '9 d=x#1']);
+    expect(seen.filter((e) => e.includes('!hedge'))).toEqual(['4 a!hedge2:3', '4 b!hedge2:3']);
+    expect(seen.filter((e) => e.includes('='))).toEqual(['9 a=x#2@8', '9 b=x#2@8', '9 c=x#1@8', '9 d=x#1@8']);
     expect(states.at(-1)?.hedged).toBe(2);
   });
 
@@ -169,13 +143,22 @@ describe('runAgents hedge', () => {
       const agent = marbleAgent(helpers, { a: ['--------x|', '---y|'], b: '-z|' });
       return helpers.hot('-a---b|', tasks('ab')).pipe(runAgents(agent, two));
     });
-    expect(hedged).toEqual(['1 a>', '4 a!h2:3', '7 b>', '7 a~y', '8 a=y#2', '8 b~z', '9 b=z#1', '9 |']);
+    expect(hedged).toEqual([
+      '1 a>',
+      '4 a!hedge2:3',
+      '7 b>',
+      '7 a~y',
+      '8 a=y#2@7',
+      '8 b~z',
+      '9 b=z#1@2',
+      '9 |',
+    ]);
     // With both slots taken by tasks, nothing is hedged.
     const full = play((helpers) => {
       const agent = marbleAgent(helpers, { a: '--------x|', c: '--------w|' });
       return helpers.hot('-(ac)|', tasks('ac')).pipe(runAgents(agent, two));
     });
-    expect(full.filter((e) => e.includes('!h'))).toEqual([]);
+    expect(full.filter((e) => e.includes('!hedge'))).toEqual([]);
   });
 
   it('does not hedge while the budget cools down after a 429', () => {
@@ -193,12 +176,12 @@ describe('runAgents hedge', () => {
     });
     expect(cooling).toEqual([
       '1 a>',
-      '1 a!admitted1',
+      '1 a!admitted1:0',
       '1 b>',
-      '1 b!admitted1',
+      '1 b!admitted1:0',
       '2 b!E_RATE_LIMITED#1',
       '7 a~x',
-      '8 a=x#1',
+      '8 a=x#1@7',
       '8 |',
     ]);
     // The same without the 429: a is hedged at 4, and the budget admits the hedge as attempt 2.
@@ -208,9 +191,9 @@ describe('runAgents hedge', () => {
       return helpers.hot('-(ab)|', tasks('ab')).pipe(runAgents(agent, { ...eager, budget, estimate }));
     });
     expect(calm.filter((e) => e.startsWith('4') || e.includes('a='))).toEqual([
-      '4 a!h2:3',
-      '4 a!admitted2',
-      '6 a=y#2',
+      '4 a!hedge2:3',
+      '4 a!admitted2:0',
+      '6 a=y#2@5',
     ]);
   });
 
@@ -225,9 +208,9 @@ describe('runAgents hedge', () => {
     const granted = agent.runs[1]?.subscribedAt ?? 0;
     expect(granted).toBeGreaterThan(900);
     expect(seen.filter((e) => e.includes('b!') || e.includes('b='))).toEqual([
-      `${granted} b!admitted1`,
-      `${granted + 3} b!h2:3`,
-      `${granted + 9} b=x#2`,
+      `${granted} b!admitted1:${granted - 1}`,
+      `${granted + 3} b!hedge2:3`,
+      `${granted + 9} b=x#2@${granted + 8}`,
     ]);
     // The hedge was still waiting for the budget when b's first attempt answered: it never reached the model.
     expect(runsOf(agent)).toEqual([
@@ -253,10 +236,10 @@ describe('runAgents hedge', () => {
         runAgents(agent, config),
       );
     });
-    expect(seen.filter((e) => e.includes('!h') || /^\d+ [es]=/.test(e))).toEqual([
-      '10 e=x#1',
-      '12 s!h2:2',
-      '14 s=y#2',
+    expect(seen.filter((e) => e.includes('!hedge') || /^\d+ [es]=/.test(e))).toEqual([
+      '10 e=x#1@9',
+      '12 s!hedge2:2',
+      '14 s=y#2@4',
     ]);
   });
 
@@ -310,7 +293,15 @@ describe('runAgents hedge', () => {
       });
       return helpers.hot('-t|', tasks('t')).pipe(runAgents(agent, eager));
     });
-    expect(seen).toEqual(['1 t>', '1 t@a1', '4 t!h2:3', '4 t@b2', '5 t~y', '6 t=y#2', '6 |']);
+    expect(seen).toEqual([
+      '1 t>',
+      '1 t!route1:a',
+      '4 t!hedge2:3',
+      '4 t!route2:b',
+      '5 t~y',
+      '6 t=y#2@5',
+      '6 |',
+    ]);
   });
 
   it('with a router, counts the delay from the route, not from the wait for a deployment', () => {
@@ -327,11 +318,12 @@ describe('runAgents hedge', () => {
       });
       return helpers.hot('-(tu)|', tasks('tu')).pipe(runAgents(agent, eager));
     });
-    const routed = Number(seen.find((e) => e.endsWith('u@a1'))?.split(' ')[0]);
+    const routed = Number(seen.find((e) => e.endsWith('u!route1:a'))?.split(' ')[0]);
     expect(routed).toBeGreaterThan(900);
     expect(seen.filter((e) => e.includes('u!') || e.includes('u='))).toEqual([
-      `${routed + 3} u!h2:3`,
-      `${routed + 9} u=x#2`,
+      `${routed} u!route1:a`,
+      `${routed + 3} u!hedge2:3`,
+      `${routed + 9} u=x#2@${routed + 8}`,
     ]);
   });
 
