@@ -199,16 +199,18 @@ function resolveStragglers(value: unknown): ResolvedConfig['stragglers'] {
   if (value === undefined) return undefined;
   expectConfig('stragglers', value);
   expectKnownKeys('simulatedModel `stragglers`', value as object, ['rate', 'slowdown']);
-  const { rate, slowdown = [10, 30] } = value as SimulatedStragglers;
+  // Read as unknown: plain JavaScript may pass anything for the pair.
+  const { rate, slowdown = [10, 30] } = value as { rate?: unknown; slowdown?: unknown };
   if (!Array.isArray(slowdown) || slowdown.length !== 2) {
     throw new TypeError(
       `Expected \`stragglers.slowdown\` to be a pair \`[least, most]\` of factors, got ${describe(slowdown)}`,
     );
   }
-  const least = expectNumber('stragglers.slowdown[0]', slowdown[0], 1);
+  const [first, second] = slowdown as unknown[];
+  const least = expectNumber('stragglers.slowdown[0]', first, 1);
   return {
     rate: expectRate('stragglers.rate', rate),
-    slowdown: [least, expectNumber('stragglers.slowdown[1]', slowdown[1], least)],
+    slowdown: [least, expectNumber('stragglers.slowdown[1]', second, least)],
   };
 }
 

@@ -67,6 +67,8 @@ export interface RunAgentsConfig extends PoolConfig {
  * ```
  *
  * The timeout sits inside the retry, so a timed-out attempt is retried and each attempt gets the whole time.
+ * With `hedge`, an attempt whose first token is late races a second one (a `hedge` event), within
+ * `maxExtra` of the requests and the pool's free slots.
  *
  * @example
  * from(tasks).pipe(runAgents(simulatedModel({ seed: 1 }), { concurrency: 5, timeoutMs: 30_000 }), allSettled());
