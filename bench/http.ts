@@ -14,7 +14,15 @@ import { openaiModel } from '../src/models/openai/openai.js';
 import { runAgents } from '../src/operators/run-agents.js';
 import { fromTasks } from '../src/sources/from-tasks.js';
 import { startOpenAIServer } from '../test/support/openai-server.js';
-import { conditions, interleave, listOption, median, numberOption, withSpread } from './_measure.js';
+import {
+  conditions,
+  interleave,
+  listOption,
+  median,
+  numberOption,
+  percentile,
+  withSpread,
+} from './_measure.js';
 
 const MODEL = 'bench-model';
 const API_KEY = 'bench';
@@ -213,11 +221,6 @@ interface Sample {
   readonly p99: number;
   /** The server's CPU time over the run's wall time: near 100% it, not the client, would set the pace. */
   readonly serverBusy: number;
-}
-
-/** The nearest-rank percentile of sorted values. */
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]!;
 }
 
 export default async function bench(args: string[]): Promise<void> {

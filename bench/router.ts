@@ -12,6 +12,7 @@ import { countTokens } from '../src/models/simulated-text.js';
 import type { AdmittedRequest } from '../src/models/simulated-window.js';
 import { runAgents, type RunAgentsConfig } from '../src/operators/run-agents.js';
 import { router, type RouterStrategy } from '../src/router/index.js';
+import { percentile } from './_measure.js';
 
 const MINUTE = 60_000;
 const LIMITS = [30_000, 60_000, 90_000, 120_000] as const;
@@ -177,11 +178,6 @@ function aloneRow(tasks: readonly Task[]): Row {
   return run(`the ${limit / 1000}k deployment alone, with its budget`, w, agent, { budget, estimate }, tasks);
 }
 
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
-}
-
 /** Tokens the providers counted per minute, up to the last admission, as a share of `limit`. */
 function share(admitted: readonly AdmittedRequest[], lastAt: number, limit: number): number {
   return admitted.reduce((s, e) => s + e.tokens, 0) / (Math.max(lastAt, 1) / MINUTE) / limit;
@@ -198,7 +194,7 @@ function report(row: Row, tasks: number): string {
   const fulfilled = row.results.filter((r) => r.status === 'fulfilled');
   const durations = fulfilled.map((r) => r.durationMs).sort((a, b) => a - b);
   const seconds = (ms: number): string => (ms / 1000).toFixed(1);
-  return `| ${row.name} | ${rate.toFixed(3)} | ${overLimit} | ${row.world.storm.count} | ${fulfilled.length}/${tasks} | ${seconds(percentile(durations, 50))} s | ${seconds(percentile(durations, 99))} s | ${(row.makespanMs / MINUTE).toFixed(2)} min |`;
+  return `| ${row.name} | ${rate.toFixed(3)} | ${overLimit} | ${row.world.storm.count} | ${fulfilled.length}/${tasks} | ${seconds(percentile(durations, 0.5))} s | ${seconds(percentile(durations, 0.99))} s | ${(row.makespanMs / MINUTE).toFixed(2)} min |`;
 }
 
 export default function routerBench(args: string[]): void {

@@ -181,7 +181,8 @@ export interface Agent {
 }
 
 /**
- * The `Promise.allSettled` shape of one task's outcome. `attempts` is 0 for a task that never ran (invalid,
+ * The `Promise.allSettled` shape of one task's outcome. `attempts` counts every attempt, retries and hedges
+ * included, and is 0 for a task that never ran (invalid,
  * turned away by a full queue, cancelled while queued), and `durationMs` counts from its start, not its
  * arrival. `meta` is the task's own `meta`, carried through so a result can be joined to what it was for.
  */
@@ -211,7 +212,9 @@ export type Settled<V = string> =
 
 /**
  * What flows out of a pool: every task yields `started` (unless rejected before running), any deltas and tool
- * events, `retry`, `route` and `admitted` notices, and exactly one `settled`.
+ * events, `retry`, `route`, `admitted` and `hedge` notices, and exactly one `settled`. A `hedge` notice says that
+ * attempt `attempt` starts beside one with no first token `afterMs` after its request went out (`runAgents`'
+ * `hedge`).
  */
 export type TaskEvent<V = string> =
   | { readonly type: 'started'; readonly taskId: string; readonly waitMs: number }
@@ -233,4 +236,5 @@ export type TaskEvent<V = string> =
       /** How long the attempt waited for the budget. */
       readonly waitMs: number;
     }
+  | { readonly type: 'hedge'; readonly taskId: string; readonly attempt: number; readonly afterMs: number }
   | { readonly type: 'settled'; readonly taskId: string; readonly result: Settled<V> };

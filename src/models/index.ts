@@ -8,5 +8,6 @@ export type {
   SimulatedModelConfig,
   SimulatedRateLimit,
   SimulatedStats,
+  SimulatedStragglers,
   SimulatedToolScript,
 } from './simulated.js';

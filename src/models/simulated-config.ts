@@ -67,6 +67,18 @@ export type SimulatedToolScript = (task: Task, step: number) => readonly ToolCal
 /** First-token latency in milliseconds: a fixed figure, or drawn uniformly (seeded) from a range. */
 export type SimulatedLatency = number | { readonly minMs: number; readonly maxMs: number };
 
+/**
+ * Slow first tokens: a share of runs (a server's long tail: a cold cache, a long prefill queue, a GC pause)
+ * whose first-token latency is multiplied by a factor drawn from `slowdown`. Seeded per task and attempt, so
+ * a run tried again draws afresh.
+ */
+export interface SimulatedStragglers {
+  /** Share of runs that straggle, from 0 to 1. */
+  readonly rate: number;
+  /** The least and most factor applied to the first-token latency, each from 1. @defaultValue [10, 30] */
+  readonly slowdown?: readonly [number, number];
+}
+
 /** Configuration of {@link simulatedModel}. Every field is optional. */
 export interface SimulatedModelConfig {
   /** Makes every run reproducible: same seed, task id and attempt, same timing, text and faults. @defaultValue 1 */
@@ -89,6 +101,8 @@ export interface SimulatedModelConfig {
   readonly maxOutputTokens?: number;
   /** Injected faults. @defaultValue none */
   readonly failures?: SimulatedFailures;
+  /** Runs whose first token comes 10×–30× later than `latency` draws. @defaultValue none */
+  readonly stragglers?: SimulatedStragglers;
   /** Provider-side rate limit answered with `RateLimitError`. @defaultValue none */
   readonly rateLimit?: SimulatedRateLimit;
   /** Script of tool calls. @defaultValue never calls tools */
@@ -104,6 +118,7 @@ export interface ResolvedConfig {
   readonly outputTokens: number | undefined;
   readonly maxOutputTokens: number;
   readonly failures: Required<Omit<SimulatedFailures, 'on'>> & Pick<SimulatedFailures, 'on'>;
+  readonly stragglers: Required<SimulatedStragglers> | undefined;
   readonly rateLimit: SimulatedRateLimit | undefined;
   readonly tools: SimulatedToolScript | undefined;
 }
@@ -116,6 +131,7 @@ const CONFIG_KEYS = [
   'outputTokens',
   'maxOutputTokens',
   'failures',
+  'stragglers',
   'rateLimit',
   'tools',
 ] as const;
@@ -179,6 +195,25 @@ function resolveFailures(value: unknown): ResolvedConfig['failures'] {
   };
 }
 
+function resolveStragglers(value: unknown): ResolvedConfig['stragglers'] {
+  if (value === undefined) return undefined;
+  expectConfig('stragglers', value);
+  expectKnownKeys('simulatedModel `stragglers`', value as object, ['rate', 'slowdown']);
+  // Read as unknown: plain JavaScript may pass anything for the pair.
+  const { rate, slowdown = [10, 30] } = value as { rate?: unknown; slowdown?: unknown };
+  if (!Array.isArray(slowdown) || slowdown.length !== 2) {
+    throw new TypeError(
+      `Expected \`stragglers.slowdown\` to be a pair \`[least, most]\` of factors, got ${describe(slowdown)}`,
+    );
+  }
+  const [first, second] = slowdown as unknown[];
+  const least = expectNumber('stragglers.slowdown[0]', first, 1);
+  return {
+    rate: expectRate('stragglers.rate', rate),
+    slowdown: [least, expectNumber('stragglers.slowdown[1]', second, least)],
+  };
+}
+
 function resolveRateLimit(value: unknown): SimulatedRateLimit | undefined {
   if (value === undefined) return undefined;
   expectConfig('rateLimit', value);
@@ -223,6 +258,7 @@ export function resolveConfig(config: unknown): ResolvedConfig {
     outputTokens: c.outputTokens === undefined ? undefined : expectInteger('outputTokens', c.outputTokens, 0),
     maxOutputTokens: expectInteger('maxOutputTokens', c.maxOutputTokens ?? 512, 1),
     failures: resolveFailures(c.failures),
+    stragglers: resolveStragglers(c.stragglers),
     rateLimit: resolveRateLimit(c.rateLimit),
     tools: c.tools,
   };

@@ -26,6 +26,7 @@ export type {
   SimulatedLatency,
   SimulatedModelConfig,
   SimulatedRateLimit,
+  SimulatedStragglers,
   SimulatedToolScript,
 } from './simulated-config.js';
 export type { AdmittedRequest } from './simulated-window.js';
@@ -66,11 +67,25 @@ function pickFault(c: ResolvedConfig, task: Task, attempt: number): SimulatedFau
   return draw < errorRate + hangRate + cutRate ? 'cut' : 'none';
 }
 
+/** The first-token latency of a run, slowed down if the run is one of the stragglers. */
+function straggle(c: ResolvedConfig, task: Task, attempt: number, latency: number): number {
+  if (c.stragglers === undefined) return latency;
+  const random = randomFor(c.seed, task.id, attempt, 'straggler');
+  if (random() >= c.stragglers.rate) return latency;
+  const [least, most] = c.stragglers.slowdown;
+  return Math.round(latency * (least + random() * (most - least)));
+}
+
 /** Works out a whole run up front, so the only moving part left is the scheduler. */
 function planRun(c: ResolvedConfig, task: Task, attempt: number, inputTokens: number, cap: number): Step[] {
   const fault = pickFault(c, task, attempt);
   const { minMs, maxMs } = c.latency;
-  const latency = intBetween(randomFor(c.seed, task.id, attempt, 'latency'), minMs, maxMs);
+  const latency = straggle(
+    c,
+    task,
+    attempt,
+    intBetween(randomFor(c.seed, task.id, attempt, 'latency'), minMs, maxMs),
+  );
   const where = `task "${task.id}" (attempt ${attempt})`;
   if (fault === 'hang') return [];
   if (fault === 'error') {

@@ -17,5 +17,5 @@ export type { AllSettled } from './all-settled.js';
 export { IDLE_POOL_STATE, pool } from './pool.js';
 export type { PoolConfig, PoolOverflow, PoolState, Worker, WorkerContext } from './pool.js';
 export { runAgents } from './run-agents.js';
-export type { RunAgentsConfig } from './run-agents.js';
+export type { HedgeConfig, RunAgentsConfig } from './run-agents.js';
 export { settle } from './settle.js';

@@ -33,6 +33,8 @@ export interface PoolState {
   readonly droppedQueueFull: number;
   /** Mean time between a task's arrival and its start, over the tasks started so far. */
   readonly meanWaitMs: number;
+  /** Hedges started so far (extra requests); present when `runAgents`' `hedge` is set. */
+  readonly hedged?: number;
 }
 
 /** A pool before its first task: everything zero. */

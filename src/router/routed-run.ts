@@ -2,6 +2,7 @@ import { defer, of, type Observable, type Subscriber, type Subscription } from '
 import type { Budget, Reservation } from '../budget/create-budget.js';
 import { CancelledError, RateLimitError, toRxAgentError, type RxAgentError } from '../core/errors/index.js';
 import type { AgentEvent, RunContext, Task } from '../core/types.js';
+import { requestPhase } from '../core/request-phase.js';
 import { throttleBudget } from '../operators/throttle-budget.js';
 import type { Deployment } from './deployment.js';
 import { failureKind } from './failure-kind.js';
@@ -14,6 +15,8 @@ export interface TaskRecord {
   readonly failed: Set<Deployment>;
   /** Deployments that cannot serve the task at all (too large for their limit, its context, its content). */
   readonly excluded: Set<Deployment>;
+  /** Where attempts of the task are running now (two when the pool hedges): another goes elsewhere if it can. */
+  readonly active: Deployment[];
   /** After a context-window or content-policy refusal, only that kind's fallbacks may take the task. */
   kind: 'contextWindow' | 'contentPolicy' | undefined;
   /** Where the last attempt was stopped from outside before it ended, such as by a timeout. */
@@ -109,6 +112,7 @@ export class RoutedRun {
   }
 
   start(): void {
+    requestPhase(this.#context, 'waiting');
     this.#host.wake(this);
   }
 
@@ -149,6 +153,7 @@ export class RoutedRun {
     this.#dropAsks();
     this.#host.left(this);
     if (leg === undefined) return;
+    this.#ended(leg);
     leg.deployment.ended(false);
     // Stopped mid-request from outside, as by a timeout: if the task is tried again, that counts as a failure.
     if (leg.sent) this.#record.stopped = leg.deployment;
@@ -224,6 +229,7 @@ export class RoutedRun {
       subscription: undefined,
     };
     this.#leg = leg;
+    this.#record.active.push(deployment);
     deployment.started();
     this.#host.changed();
     this.#subscriber.next({ type: 'route', deployment: deployment.id, attempt: this.#record.attempt });
@@ -233,6 +239,7 @@ export class RoutedRun {
     }
     let run$: Observable<AgentEvent> = defer(() => deployment.agent.run(this.#task, this.#context));
     if (grant !== undefined) run$ = run$.pipe(throttleBudget(holding(grant.budget, grant.reservation)));
+    requestPhase(this.#context, 'sent');
     leg.sent = true;
     const subscription = run$.subscribe({
       next: (event) => {
@@ -278,6 +285,7 @@ export class RoutedRun {
     const now = this.#host.now();
     const { deployment, firstAt, startedAt } = leg;
     this.#leg = undefined;
+    this.#ended(leg);
     this.#state = DONE;
     if (firstAt !== undefined) {
       deployment.ttft.add(firstAt - startedAt);
@@ -296,6 +304,7 @@ export class RoutedRun {
     const { deployment } = leg;
     const record = this.#record;
     this.#leg = undefined;
+    this.#ended(leg);
     // A run aborted from outside ended because its task was cancelled, not because the deployment failed.
     deployment.ended(!(error instanceof CancelledError));
     record.lastError = error;
@@ -340,6 +349,7 @@ export class RoutedRun {
     }
     record.attempt++;
     this.#state = WAITING;
+    requestPhase(this.#context, 'waiting');
     this.#subscriber.next({ type: 'retry', attempt: record.attempt, delayMs: 0, error });
     if (this.#isWaiting()) this.#host.wake(this);
   }
@@ -362,6 +372,12 @@ export class RoutedRun {
       message: `Deployment "${deployment.id}" is rate limited (${error.message}); the router can serve again in ${retryAfterMs} ms`,
       cause: error,
     });
+  }
+
+  /** The leg's deployment no longer runs this task for this call. */
+  #ended(leg: Leg): void {
+    const active = this.#record.active;
+    active.splice(active.indexOf(leg.deployment), 1);
   }
 
   #fail(error: RxAgentError): void {

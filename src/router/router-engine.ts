@@ -151,7 +151,11 @@ export class RouterEngine implements DeploymentHost, RunHost {
     const open = eligible.filter((d) => !d.isCooling(now));
     for (const tier of listed === undefined ? TIERS : LIST_TIERS) {
       const candidates = open.filter((d) => tier(d, record.failed.has(d)));
-      if (candidates.length > 0) return candidates;
+      if (candidates.length === 0) continue;
+      if (record.active.length === 0) return candidates;
+      // A hedge goes elsewhere than the attempt it races, when the tier has another deployment.
+      const elsewhere = candidates.filter((d) => !record.active.includes(d));
+      return elsewhere.length > 0 ? elsewhere : candidates;
     }
     let back = Number.POSITIVE_INFINITY;
     for (const d of eligible) back = Math.min(back, d.coolingUntil ?? Number.POSITIVE_INFINITY);
@@ -234,6 +238,7 @@ export class RouterEngine implements DeploymentHost, RunHost {
         attempt: 0,
         failed: new Set(),
         excluded: new Set(),
+        active: [],
         kind: undefined,
         stopped: undefined,
         lastError: undefined,

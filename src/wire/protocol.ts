@@ -327,7 +327,7 @@ export function settledToJson(result: Settled<unknown>, taskId = result.taskId):
 
 /**
  * The frame that carries a task event to clients, under `taskId` (the event's own by default: a gateway names
- * a task by the id its client gave); `retry` events stay on the server (`undefined`).
+ * a task by the id its client gave); `retry` and `hedge` events stay on the server (`undefined`).
  *
  * @example
  * const frame = eventToFrame(event);
@@ -348,6 +348,7 @@ export function eventToFrame(event: TaskEvent<unknown>, taskId = event.taskId): 
     case 'settled':
       return { type: 'settled', taskId, result: settledToJson(event.result, taskId) };
     case 'retry':
+    case 'hedge':
       return undefined;
   }
 }

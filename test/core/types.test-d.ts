@@ -90,6 +90,12 @@ describe('public core types', () => {
           readonly attempt: number;
           readonly waitMs: number;
         }
+      | {
+          readonly type: 'hedge';
+          readonly taskId: string;
+          readonly attempt: number;
+          readonly afterMs: number;
+        }
       | { readonly type: 'settled'; readonly taskId: string; readonly result: Settled }
     >();
     expectTypeOf<Extract<TaskEvent<number>, { type: 'settled' }>['result']>().toEqualTypeOf<

@@ -92,6 +92,32 @@ describe('simulatedModel timing', () => {
     expect(firsts.every(Number.isInteger)).toBe(true);
   });
 
+  it('slows the first token of a seeded share of runs by 10×–30×, the same ones for a seed', () => {
+    const tasks = Array.from({ length: 1_000 }, (_, i) => task(`t${i}`, 'hi'));
+    const config = { latency: 100, outputTokens: 1, stragglers: { rate: 0.02 } } as const;
+    const firsts = runAll(config, tasks).map((r) => r.times[0]!);
+    const slow = firsts.filter((t) => t !== 100);
+    // 2 % of 1,000 is 20; a binomial draw stays well within 8–35.
+    expect(slow.length).toBeGreaterThan(8);
+    expect(slow.length).toBeLessThan(35);
+    expect(Math.min(...slow)).toBeGreaterThanOrEqual(1_000);
+    expect(Math.max(...slow)).toBeLessThanOrEqual(3_000);
+    expect(new Set(slow).size).toBeGreaterThan(slow.length / 2);
+    expect(runAll(config, tasks).map((r) => r.times[0]!)).toEqual(firsts);
+    const narrow = runAll({ ...config, stragglers: { rate: 1, slowdown: [2, 2] } }, tasks.slice(0, 5));
+    expect(narrow.map((r) => r.times[0])).toEqual([200, 200, 200, 200, 200]);
+  });
+
+  it('draws a straggler afresh for each attempt of a task', () => {
+    const again = Array.from({ length: 200 }, () => task('same', 'hi'));
+    const firsts = runAll({ latency: 100, outputTokens: 1, stragglers: { rate: 0.5 } }, again).map(
+      (r) => r.times[0]!,
+    );
+    const slow = firsts.filter((t) => t > 100).length;
+    expect(slow).toBeGreaterThan(60);
+    expect(slow).toBeLessThan(140);
+  });
+
   it('runs on asyncScheduler by default', async () => {
     const model = simulatedModel({ latency: 0, tokensPerSecond: 1000, outputTokens: 3 });
     const events = await lastValueFrom(model.run(task('t', 'Ping now'), { signal: live() }).pipe(toArray()));
@@ -464,6 +490,18 @@ describe('simulatedModel config', () => {
       'Expected `failures` rates to add up to at most 1, got 1.2 (number)',
     ],
     [{ failures: { cutRate: 2 } }, 'Expected `failures.cutRate` to be a number from 0 to 1, got 2 (number)'],
+    [
+      { stragglers: { rate: 1.5 } },
+      'Expected `stragglers.rate` to be a number from 0 to 1, got 1.5 (number)',
+    ],
+    [
+      { stragglers: { rate: 0.1, slowdown: [30, 10] } },
+      'Expected `stragglers.slowdown[1]` to be a finite number from 30 and up, got 10 (number)',
+    ],
+    [
+      { stragglers: { rate: 0.1, slowdown: 10 } },
+      'Expected `stragglers.slowdown` to be a pair `[least, most]` of factors, got 10 (number)',
+    ],
     [
       { failures: { status: 200 } },
       'Expected `failures.status` to be an integer from 400 and up, got 200 (number)',

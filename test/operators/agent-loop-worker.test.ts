@@ -30,6 +30,8 @@ function show(event: TaskEvent): string {
       return `route ${event.deployment}`;
     case 'admitted':
       return `${event.taskId}!admitted${event.attempt}:${event.waitMs}`;
+    case 'hedge':
+      return 'hedge';
     case 'settled':
       return `settled ${event.result.status}`;
   }

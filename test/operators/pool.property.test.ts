@@ -9,6 +9,7 @@ import {
   map,
   mergeMap,
   of,
+  tap,
   throwError,
   timer,
 } from 'rxjs';
@@ -16,10 +17,11 @@ import type { Subscription } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
 import { ProviderError } from '../../src/core/errors/index.js';
-import type { AgentEvent, Task, TaskEvent } from '../../src/core/types.js';
+import type { AgentEvent, TaskEvent } from '../../src/core/types.js';
 import { pool } from '../../src/operators/pool.js';
 import { retryBackoff } from '../../src/operators/retry-backoff.js';
 import { timeoutWith } from '../../src/operators/timeout-with.js';
+import { arrivals } from '../support/arrivals.js';
 
 type Kind = 'ok' | 'throw' | 'error' | 'hang' | 'slow' | 'empty' | 'burst';
 
@@ -62,22 +64,10 @@ describe('pool (property)', () => {
 
         let at = 0;
         const schedule = tasks.map((t, i) => ({ ...t, id: `t${i}`, at: (at += t.gap) }));
-        const source = new Observable<Task>((subscriber) => {
-          const actions: Subscription[] = schedule.map((t) =>
-            scheduler.schedule(() => {
-              arrived++;
-              subscriber.next({ id: t.id, input: t.kind, priority: t.priority });
-            }, t.at),
-          );
-          actions.push(
-            scheduler.schedule(() => {
-              subscriber.complete();
-            }, at + 1),
-          );
-          return () => {
-            for (const a of actions) a.unsubscribe();
-          };
-        });
+        const source = arrivals(
+          scheduler,
+          schedule.map((t) => ({ task: { id: t.id, input: t.kind, priority: t.priority }, at: t.at })),
+        ).pipe(tap(() => arrived++));
         const byId = new Map(schedule.map((t) => [t.id, t]));
 
         const run = (kind: Kind, latency: number): Observable<AgentEvent | string> => {

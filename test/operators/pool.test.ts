@@ -31,6 +31,8 @@ function view(event: TaskEvent<unknown>): string {
       return `${event.taskId}!route${event.attempt}:${event.deployment}`;
     case 'admitted':
       return `${event.taskId}!admitted${event.attempt}:${event.waitMs}`;
+    case 'hedge':
+      return `${event.taskId}!hedge${event.attempt}`;
     case 'settled':
       return event.result.status === 'fulfilled'
         ? `${event.taskId}=${String(event.result.value)}@${event.result.durationMs}`

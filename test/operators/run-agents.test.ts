@@ -5,7 +5,7 @@ import { estimateTokens } from '../../src/budget/estimate.js';
 import { memoryStore } from '../../src/budget/memory-store.js';
 import type { BudgetStore } from '../../src/budget/store.js';
 import { ProviderError } from '../../src/core/errors/index.js';
-import type { AgentEvent, Settled, Task, TaskEvent } from '../../src/core/types.js';
+import type { AgentEvent, Settled } from '../../src/core/types.js';
 import { simulatedModel } from '../../src/models/simulated.js';
 import type { SimulatedAgent } from '../../src/models/simulated.js';
 import { countTokens } from '../../src/models/simulated-text.js';
@@ -14,30 +14,7 @@ import { settle } from '../../src/operators/settle.js';
 import { marbleAgent } from '../../src/testing/marble-agent.js';
 import type { MarbleAgent } from '../../src/testing/marble-agent.js';
 import { createTestScheduler } from '../../src/testing/test-scheduler.js';
-
-const tasks = (ids: string): Record<string, Task> =>
-  Object.fromEntries(Array.from(ids).map((id) => [id, { id, input: id }]));
-
-function view(event: TaskEvent): string {
-  switch (event.type) {
-    case 'started':
-      return `${event.taskId}>`;
-    case 'delta':
-      return `${event.taskId}~${event.text}`;
-    case 'retry':
-      return `${event.taskId}!retry${event.attempt}:${event.delayMs}`;
-    case 'tool':
-      return `${event.taskId}!tool`;
-    case 'route':
-      return `${event.taskId}!route${event.attempt}:${event.deployment}`;
-    case 'admitted':
-      return `${event.taskId}!admitted${event.attempt}:${event.waitMs}`;
-    case 'settled':
-      return event.result.status === 'fulfilled'
-        ? `${event.taskId}=${event.result.value}#${event.result.attempts}@${event.result.durationMs}`
-        : `${event.taskId}!${event.result.error.code}#${event.result.attempts}`;
-  }
-}
+import { tasks, view } from '../support/task-events.js';
 
 describe('runAgents', () => {
   it('times out each attempt and retries it, re-running the model', () => {

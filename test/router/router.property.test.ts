@@ -3,16 +3,17 @@
 // settles exactly once; no provider's 60 s window ever holds more than its limit, and none answers 429 for
 // it; and no attempt starts on a deployment while it is in cooldown.
 import fc from 'fast-check';
-import { Observable, Subject, VirtualTimeScheduler, defer, throwError, type Subscription } from 'rxjs';
+import { VirtualTimeScheduler, defer, throwError } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { createBudget } from '../../src/budget/create-budget.js';
-import { CancelledError, ProviderError, RateLimitError } from '../../src/core/errors/index.js';
-import type { Agent, Task, TaskEvent } from '../../src/core/types.js';
+import { ProviderError, RateLimitError } from '../../src/core/errors/index.js';
+import type { Agent, TaskEvent } from '../../src/core/types.js';
 import { simulatedModel, type SimulatedAgent } from '../../src/models/simulated.js';
 import { countTokens } from '../../src/models/simulated-text.js';
 import type { AdmittedRequest } from '../../src/models/simulated-window.js';
-import { poolEngine, type PoolCancel } from '../../src/operators/internal/pool-engine.js';
+import { poolEngine } from '../../src/operators/internal/pool-engine.js';
 import { runAgentsOptions } from '../../src/operators/run-agents.js';
+import { arrivals, cancels, type Arrival } from '../support/arrivals.js';
 import { router, type RouterStrategy } from '../../src/router/index.js';
 
 const MINUTE = 60_000;
@@ -142,36 +143,14 @@ describe('router (property)', () => {
         });
 
         let at = 0;
-        const schedule = w.tasks.map((t, i) => ({
-          ...t,
-          at: (at += t.gap),
-          task: { id: `t${i}`, input: 'word '.repeat(t.words), maxOutputTokens: t.maxOutputTokens },
-        }));
-        const cancels = new Subject<PoolCancel>();
-        const source = new Observable<Task>((subscriber) => {
-          const actions: Subscription[] = schedule.map((t) =>
-            scheduler.schedule(() => {
-              subscriber.next(t.task);
-            }, t.at),
-          );
-          actions.push(
-            scheduler.schedule(() => {
-              subscriber.complete();
-            }, at + 1),
-          );
-          return () => {
-            for (const a of actions) a.unsubscribe();
+        const schedule: Arrival[] = w.tasks.map((t, i) => {
+          at += t.gap;
+          return {
+            task: { id: `t${i}`, input: 'word '.repeat(t.words), maxOutputTokens: t.maxOutputTokens },
+            at,
+            cancelAt: t.cancelAfter === undefined ? undefined : at + t.cancelAfter,
           };
         });
-        for (const t of schedule) {
-          if (t.cancelAfter === undefined) continue;
-          scheduler.schedule(() => {
-            cancels.next({
-              task: t.task,
-              error: new CancelledError({ reason: 'client-cancel', taskId: t.task.id }),
-            });
-          }, t.at + t.cancelAfter);
-        }
         const options = runAgentsOptions(agent, {
           concurrency: w.concurrency,
           timeoutMs: 20_000,
@@ -180,7 +159,10 @@ describe('router (property)', () => {
         });
         const settled = new Map<string, number>();
         let completed = false;
-        poolEngine(source, { ...options, cancel: cancels }).subscribe({
+        poolEngine(arrivals(scheduler, schedule), {
+          ...options,
+          cancel: cancels(scheduler, schedule),
+        }).subscribe({
           next: (event: TaskEvent) => {
             if (event.type === 'settled') settled.set(event.taskId, (settled.get(event.taskId) ?? 0) + 1);
             if (event.type === 'route') {

@@ -31,6 +31,8 @@ function view(event: TaskEvent): string {
       return `${event.taskId}~${event.text}`;
     case 'retry':
       return `${event.taskId}!retry${event.attempt}:${event.delayMs}`;
+    case 'hedge':
+      return `${event.taskId}!hedge${event.attempt}`;
     case 'tool':
       return `${event.taskId}!tool`;
     case 'settled':

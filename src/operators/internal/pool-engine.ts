@@ -21,6 +21,9 @@ import { DrainLoop } from '../../core/drain-loop.js';
 import { AsyncIterableObservable, isAsyncIterable } from '../../core/from-async-iterable.js';
 import { retryDelay } from './retry-policy.js';
 import type { RetryPolicy } from './retry-policy.js';
+import { Hedging } from './hedging.js';
+import type { HedgeHost, HedgedRun } from './hedging.js';
+import type { HedgePolicy } from './hedge-policy.js';
 
 export interface PoolOptions<R> {
   readonly worker: Worker<R>;
@@ -41,6 +44,12 @@ export interface PoolOptions<R> {
    * task, and gives each attempt its own lazily made signal.
    */
   readonly retry?: RetryPolicy | undefined;
+  /**
+   * Hedges an attempt that has no output some time after its request went out with a second one, the first
+   * with output going on (`runAgents`' `hedge`). The worker reports when its request goes out through
+   * `requestPhase` on the context it is given; a hedge takes a slot under the limit as a task does.
+   */
+  readonly hedge?: HedgePolicy | undefined;
 }
 
 /** One task to cancel, named by the very object the pool received. */
@@ -72,7 +81,7 @@ const WITHDRAWN = 4;
 
 type PullResult = IteratorResult<Task | InvalidTask>;
 
-class Engine<R> {
+class Engine<R> implements HedgeHost {
   readonly #subscriber: Subscriber<TaskEvent<R>>;
   readonly #options: PoolOptions<R>;
   readonly #queue = new PriorityQueue<Run<R>>((run) => run.order);
@@ -88,7 +97,7 @@ class Engine<R> {
   #waitTotal = 0;
   /** Fills free slots; see `DrainLoop`. */
   readonly #fill = new DrainLoop(() => {
-    while (!this.#closed && this.#inFlight < this.#options.concurrency) {
+    while (!this.#closed && this.#canStartAnother()) {
       const run = this.#shift(false);
       if (run !== undefined) this.#start(run, this.now());
       else if (!this.#pull()) break;
@@ -107,11 +116,13 @@ class Engine<R> {
   // when they come up instead, and left out of every count.
   #withdrawn = 0;
   #cancelSubscription: Subscription | undefined;
+  readonly hedging: Hedging | undefined;
 
   constructor(subscriber: Subscriber<TaskEvent<R>>, options: PoolOptions<R>) {
     this.#subscriber = subscriber;
     this.#options = options;
     this.#runs = options.cancel === undefined ? undefined : new Map();
+    this.hedging = options.hedge === undefined ? undefined : new Hedging(options.hedge, this);
   }
 
   open(source: Observable<Task | InvalidTask>): void {
@@ -145,6 +156,24 @@ class Engine<R> {
 
   get running(): number {
     return this.#inFlight;
+  }
+
+  /** The concurrency limit now: the one place it is read. */
+  get limit(): number {
+    return this.#options.concurrency;
+  }
+
+  get scheduler(): SchedulerLike {
+    return this.#options.scheduler;
+  }
+
+  /** Whether a slot is free for another task: hedges running take one each. */
+  #canStartAnother(): boolean {
+    return this.#inFlight + (this.hedging?.running ?? 0) < this.limit;
+  }
+
+  freed(): void {
+    this.#pump();
   }
 
   get waiting(): number {
@@ -195,6 +224,7 @@ class Engine<R> {
     this.#closed = true;
     this.#cancelSubscription?.unsubscribe();
     this.#cancelSubscription = undefined;
+    this.hedging?.close();
     this.#sourceSubscription?.unsubscribe();
     this.#sourceSubscription = undefined;
     if (this.#iterator !== undefined && !this.#intakeDone) closeIterator(this.#iterator);
@@ -244,7 +274,7 @@ class Engine<R> {
     }
     const now = this.now();
     const run = new Run(this, item, this.#order++, now);
-    if (this.#inFlight < this.#options.concurrency && this.#queued === 0) {
+    if (this.#canStartAnother() && this.#queued === 0) {
       this.#runs?.set(item, run);
       this.#start(run, now);
       return;
@@ -311,6 +341,11 @@ class Engine<R> {
 
   emitStarted(taskId: string, waitMs: number): void {
     this.#subscriber.next({ type: 'started', taskId, waitMs });
+    if (this.#options.monitor !== undefined) this.#notify();
+  }
+
+  emitHedge(taskId: string, attempt: number, afterMs: number): void {
+    this.#subscriber.next({ type: 'hedge', taskId, attempt, afterMs });
     if (this.#options.monitor !== undefined) this.#notify();
   }
 
@@ -401,6 +436,7 @@ class Engine<R> {
         failed: this.#failed,
         droppedQueueFull: this.#droppedQueueFull,
         meanWaitMs: this.#started === 0 ? 0 : this.#waitTotal / this.#started,
+        ...(this.hedging === undefined ? {} : { hedged: this.hedging.started }),
       });
     } catch {
       // A failing monitor must not cost the tasks their results.
@@ -409,7 +445,7 @@ class Engine<R> {
 }
 
 /** One task's run; it is also the `WorkerContext` handed to the worker, to save an allocation per task. */
-class Run<R> implements WorkerContext {
+class Run<R> implements WorkerContext, HedgedRun {
   readonly task: Task;
   readonly order: number;
   readonly enqueuedAt: number;
@@ -428,6 +464,8 @@ class Run<R> implements WorkerContext {
   #deltaSeq = 0;
   /** Retries so far, the pool's own and those the worker reported with `retry` events. */
   #retries = 0;
+  /** Hedges so far: attempts started beside one that was late. */
+  #hedges = 0;
   /** The attempt the pool is running, from 1; it counts only the pool's own retries. */
   #attempt = 1;
   #outputSent = false;
@@ -466,7 +504,12 @@ class Run<R> implements WorkerContext {
     const attempt = this.#attempt;
     let input: ObservableInput<AgentEvent | R>;
     try {
-      input = worker(this.task, this);
+      const hedging = this.#engine.hedging;
+      // Once output went out (a retry with `replay`), the task is never hedged.
+      input =
+        hedging === undefined || this.#outputSent
+          ? worker(this.task, this)
+          : hedging.race(this, (context) => worker(this.task, context));
       if (isPromiseLike(input)) {
         // A promise is handled directly: `from()` would cost an Observable and a Subscriber per task.
         input.then(
@@ -625,7 +668,7 @@ class Run<R> implements WorkerContext {
         this.#engine.emit({ type: 'route', taskId, deployment: value.deployment, attempt: value.attempt });
         return;
       case 'admitted':
-        this.#engine.emit({ type: 'admitted', taskId, attempt: this.#retries + 1, waitMs: value.waitMs });
+        this.#engine.emit({ type: 'admitted', taskId, attempt: this.#attempts(), waitMs: value.waitMs });
         return;
       case 'usage':
         this.#addUsage(value.usage);
@@ -639,6 +682,16 @@ class Run<R> implements WorkerContext {
       case 'rate-limits':
         return;
     }
+  }
+
+  hedged(afterMs: number): void {
+    this.#hedges++;
+    this.#engine.emitHedge(this.task.id, this.#attempts(), afterMs);
+  }
+
+  /** Every attempt so far: the first, retries and hedges. */
+  #attempts(): number {
+    return this.#retries + this.#hedges + 1;
   }
 
   #retried(attempt: number, delayMs: number, error: RxAgentError): void {
@@ -663,7 +716,7 @@ class Run<R> implements WorkerContext {
           taskId: this.task.id,
           value: result,
           usage: this.#usage ?? NO_USAGE,
-          attempts: this.#retries + 1,
+          attempts: this.#attempts(),
           durationMs: now - this.#startedAt,
           ...(this.#finishReason === undefined ? {} : { finishReason: this.#finishReason }),
           ...metaOf(this.task.meta),
@@ -703,7 +756,7 @@ class Run<R> implements WorkerContext {
     this.#subscription = undefined;
     // Numbered among all the attempts so far, those the worker made on its own (a router moving a task to
     // another deployment) included, so the number matches its `route` events and the settled `attempts`.
-    this.#retried(this.#retries + 2, delayMs, error);
+    this.#retried(this.#attempts() + 1, delayMs, error);
     // The consumer may have unsubscribed on seeing the retry event; then no timer may be left behind.
     if (!this.#isRunning()) return;
     this.#timer = policy.scheduler.schedule(() => {
@@ -721,7 +774,7 @@ class Run<R> implements WorkerContext {
         taskId: this.task.id,
         error,
         ...(usage === undefined ? {} : { usage }),
-        attempts: this.#retries + 1,
+        attempts: this.#attempts(),
         durationMs: now - this.#startedAt,
         ...metaOf(this.task.meta),
       },
