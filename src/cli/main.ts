@@ -3,6 +3,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { RxAgentError } from '../core/errors/index.js';
+import { DEFAULT_CONCURRENCY } from '../operators/pool.js';
 import { processIo } from './command-io.js';
 import type { CommandIo } from './command-io.js';
 import { demoCommand } from './demo.js';
@@ -74,7 +75,7 @@ export function buildProgram(io: CommandIo, done: (code: number) => void): Comma
       'provider:model (anthropic:…, openai:…), a model of the configured provider, or "simulated" (default: RXAGENT_MODEL)',
     )
     .option('--base-url <url>', 'OpenAI-compatible endpoint, such as http://localhost:11434/v1', parseUrlFlag)
-    .option('-c, --concurrency <n>', 'tasks running at once', parseIntegerFlag(1), 5)
+    .option('-c, --concurrency <n>', 'tasks running at once', parseIntegerFlag(1), DEFAULT_CONCURRENCY)
     .option('--queue-limit <n>', 'tasks waiting at most', parseIntegerFlag(0))
     .option('--tpm <n>', 'tokens per minute budget', parseIntegerFlag(1))
     .option('--rpm <n>', 'requests per minute budget', parseIntegerFlag(1))
@@ -125,7 +126,7 @@ export function buildProgram(io: CommandIo, done: (code: number) => void): Comma
     .description('serve the WebSocket gateway and the live dashboard until Ctrl-C')
     .option('-p, --port <n>', 'port to listen on (0 picks a free one)', parseIntegerFlag(0), 8080)
     .option('--host <host>', 'interface to listen on', '127.0.0.1')
-    .option('-c, --concurrency <n>', 'tasks running at once', parseIntegerFlag(1), 8)
+    .option('-c, --concurrency <n>', 'tasks running at once', parseIntegerFlag(1), DEFAULT_CONCURRENCY)
     .option('--queue-limit <n>', 'tasks waiting at most', parseIntegerFlag(0), 200)
     .option('--tpm <n>', 'tokens per minute budget', parseIntegerFlag(1))
     .option('--rpm <n>', 'requests per minute budget', parseIntegerFlag(1))

@@ -85,6 +85,9 @@ export const POOL_OPTIONS = [
   'scheduler',
 ] as const;
 
+/** Tasks running at once unless told otherwise: in `pool`, `runAgents`, `serve` and the CLI alike. */
+export const DEFAULT_CONCURRENCY = 4;
+
 /**
  * Runs a worker per task, never more than `concurrency` at once, and turns each run into `TaskEvent`s ending
  * in exactly one `settled` per task — whatever the worker does (throws, rejects, errors, completes empty).
@@ -126,7 +129,7 @@ export function poolOptions<R>(worker: Worker<R>, config: PoolConfig): PoolOptio
   expectFunction('worker', worker);
   expectConfig('config', config);
   expectKnownKeys('pool', config, POOL_OPTIONS);
-  const concurrency = expectInteger('concurrency', config.concurrency ?? 4, 1, true);
+  const concurrency = expectInteger('concurrency', config.concurrency ?? DEFAULT_CONCURRENCY, 1, true);
   const queueLimit = expectInteger('queueLimit', config.queueLimit ?? Number.POSITIVE_INFINITY, 0, true);
   const overflow = expectOneOf('overflow', config.overflow ?? 'reject', OVERFLOWS);
   if (config.onQueueFull !== undefined) expectFunction('onQueueFull', config.onQueueFull);
